@@ -1,0 +1,40 @@
+# Two commands matter on a fresh clone: `make up` and `make test`.
+# The code runs from the repository root (python -m ...); it is not installed as a package.
+# Both bootstrap .venv from requirements.lock first; nothing else needs installing.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: install up demo test lint lock clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	touch $(STAMP)
+
+up: install
+	$(BIN)/python -m devstack
+
+demo: install
+	$(BIN)/python -m devstack.demo
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy orchestrator services workflows devstack
+
+# Regenerate the lock after editing pyproject.toml (needs pip-tools, not part of the lock).
+lock:
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --extra dev --strip-extras --no-emit-index-url \
+		--no-emit-find-links -o requirements.lock pyproject.toml
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,67 @@
+"""SQL engines for the services: SQLite by default, PostgreSQL when DATABASE_URL says so.
+
+SQLite is tuned for many concurrent writers on one file: WAL journal, a busy timeout, and
+`BEGIN IMMEDIATE` so a transaction takes the write lock up front. Without the latter, two
+transactions that both read and then write fail with 'database is locked' instead of waiting.
+"""
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, Table, event, text
+from sqlalchemy.engine import make_url
+from sqlmodel import Session, SQLModel, create_engine
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def create_database_engine(database_url: str) -> Engine:
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite":
+        return create_engine(database_url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    if url.database and url.database != ":memory:":
+        Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        database_url,
+        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+    )
+    _tune_sqlite(engine)
+    return engine
+
+
+def _tune_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def on_connect(dbapi_connection: Any, _: Any) -> None:
+        # Let SQLAlchemy, not the driver, decide when transactions begin (see on_begin).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def on_begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_tables(engine: Engine, tables: Sequence[Any]) -> None:
+    """Create only this service's tables: each service owns its own database."""
+    table_objects: list[Table] = [table.__table__ for table in tables]
+    SQLModel.metadata.create_all(engine, tables=table_objects)
+
+
+def session_for(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+
+
+def database_is_reachable(engine: Engine) -> bool:
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+        return True
+    except Exception:
+        return False

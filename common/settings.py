@@ -1,0 +1,22 @@
+"""Settings every service process shares; each service subclasses this with its own defaults."""
+
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DATA_DIR = Path("data")
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str | None = None
+    data_dir: Path = DATA_DIR
+    host: str = "127.0.0.1"
+    port: int = 8001
+
+    def database_url_for(self, service_name: str) -> str:
+        """DATABASE_URL if set, else a SQLite file of this service's own under the data dir."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / service_name}.db"

@@ -1,0 +1,118 @@
+"""HTTP adapter of the enrollment service: parse, call a use case, shape the answer."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from common.deps import SessionDep
+from common.problems import ProblemMap, ProblemSpec, problem_responses
+from common.requests import IdempotencyKey, JsonBody, request_fingerprint
+from services.enrollment import service
+from services.enrollment.domain import (
+    CourseFull,
+    CourseNotFound,
+    EnrollmentNotConfirmable,
+    EnrollmentNotFound,
+    IdempotencyKeyReused,
+    ReservationRevoked,
+)
+from services.enrollment.models import (
+    CoursePublic,
+    Enrollment,
+    EnrollmentCreate,
+    EnrollmentPublic,
+)
+
+# The one place where enrollment's refusals become HTTP statuses and problem types.
+PROBLEMS: ProblemMap = {
+    CourseNotFound: ProblemSpec(404, "course-not-found", "Course not found"),
+    EnrollmentNotFound: ProblemSpec(404, "enrollment-not-found", "Enrollment not found"),
+    CourseFull: ProblemSpec(409, "course-full", "Course full"),
+    EnrollmentNotConfirmable: ProblemSpec(
+        409, "enrollment-not-confirmable", "Enrollment cannot be confirmed"
+    ),
+    ReservationRevoked: ProblemSpec(409, "reservation-revoked", "Reservation revoked"),
+    IdempotencyKeyReused: ProblemSpec(422, "idempotency-key-reused", "Idempotency key reused"),
+}
+
+courses = APIRouter(prefix="/courses", tags=["courses"])
+enrollments = APIRouter(prefix="/enrollments", tags=["enrollments"])
+
+
+def _course_public(course: service.Course) -> CoursePublic:
+    return CoursePublic(
+        **course.model_dump(), seats_available=max(course.capacity - course.seats_taken, 0)
+    )
+
+
+def _public(enrollment: Enrollment) -> EnrollmentPublic:
+    return EnrollmentPublic.model_validate(enrollment.model_dump())
+
+
+@courses.get("")
+def list_courses(session: SessionDep) -> list[CoursePublic]:
+    """The course catalogue with seats taken and available."""
+    return [_course_public(course) for course in service.list_courses(session)]
+
+
+@courses.get("/{course_id}", responses=problem_responses(404))
+def get_course(course_id: str, session: SessionDep) -> CoursePublic:
+    """One course."""
+    return _course_public(service.get_course(session, course_id))
+
+
+@enrollments.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[JsonBody],
+    responses=problem_responses(400, 404, 409, 415, 422),
+)
+def reserve_seat(
+    body: EnrollmentCreate, idempotency_key: IdempotencyKey, session: SessionDep, response: Response
+) -> EnrollmentPublic:
+    """Reserve a seat: a PENDING enrollment that holds it until confirmed or cancelled."""
+    enrollment, created = service.reserve_seat(
+        session, body, idempotency_key, request_fingerprint(body)
+    )
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return _public(enrollment)
+
+
+@enrollments.get("")
+def list_enrollments(
+    session: SessionDep, student_id: Annotated[str | None, Query(max_length=100)] = None
+) -> list[EnrollmentPublic]:
+    """Enrollments, optionally of one student."""
+    return [_public(enrollment) for enrollment in service.list_enrollments(session, student_id)]
+
+
+@enrollments.get("/{enrollment_id}", responses=problem_responses(404))
+def get_enrollment(enrollment_id: str, session: SessionDep) -> EnrollmentPublic:
+    """One enrollment."""
+    return _public(service.get_enrollment(session, enrollment_id))
+
+
+@enrollments.post("/{enrollment_id}/confirm", responses=problem_responses(404, 409))
+def confirm_enrollment(enrollment_id: str, session: SessionDep) -> EnrollmentPublic:
+    """Confirm a PENDING enrollment (idempotent); a cancelled one is 409."""
+    return _public(service.confirm_enrollment(session, enrollment_id))
+
+
+@enrollments.post("/{enrollment_id}/cancel", responses=problem_responses(404))
+def cancel_enrollment(enrollment_id: str, session: SessionDep) -> EnrollmentPublic:
+    """Cancel an enrollment and release its seat exactly once (idempotent)."""
+    return _public(service.cancel_enrollment(session, enrollment_id))
+
+
+@enrollments.post("/by-key/{idempotency_key}/cancel", responses={204: {"description": "No-op"}})
+def cancel_by_idempotency_key(
+    idempotency_key: str, session: SessionDep, response: Response
+) -> EnrollmentPublic | None:
+    """Cancel the enrollment reserved with this key, or revoke the key if none exists yet
+    (204): the compensation for a reservation whose answer was lost."""
+    enrollment = service.cancel_by_idempotency_key(session, idempotency_key)
+    if enrollment is None:
+        response.status_code = status.HTTP_204_NO_CONTENT
+        return None
+    return _public(enrollment)

@@ -1,0 +1,40 @@
+"""App factory of the enrollment service; nothing is built at import time."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlmodel import Session
+
+from common.database import create_database_engine, create_tables, database_is_reachable
+from common.health import health_router
+from common.problems import install_problem_handlers
+from services.enrollment import api, service
+from services.enrollment.config import EnrollmentSettings
+from services.enrollment.models import TABLES
+
+SERVICE_NAME = "enrollment"
+
+
+def create_app(settings: EnrollmentSettings | None = None) -> FastAPI:
+    settings = settings or EnrollmentSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_database_engine(settings.database_url_for(SERVICE_NAME))
+        create_tables(engine, TABLES)
+        with Session(engine) as session:
+            service.seed_catalogue(session)
+        app.state.engine = engine
+        yield
+        engine.dispose()
+
+    async def readiness() -> str | None:
+        return None if database_is_reachable(app.state.engine) else "Database unreachable."
+
+    app = FastAPI(title="Enrollment service", version="0.1.0", lifespan=lifespan)
+    install_problem_handlers(app, api.PROBLEMS)
+    app.include_router(health_router(readiness))
+    app.include_router(api.courses)
+    app.include_router(api.enrollments)
+    return app

@@ -1,0 +1,68 @@
+"""Tables and API shapes of the enrollment service (SQLModel: Base, Create, table, Public)."""
+
+from datetime import UTC, datetime
+
+from pydantic import ConfigDict
+from sqlmodel import Field, SQLModel
+
+from services.enrollment.domain import EnrollmentStatus
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class CourseBase(SQLModel):
+    course_id: str = Field(primary_key=True, max_length=32)
+    title: str
+    capacity: int = Field(ge=0)
+    tuition_cents: int = Field(ge=0)
+    currency: str = Field(min_length=3, max_length=3)
+
+
+class Course(CourseBase, table=True):
+    seats_taken: int = 0
+
+
+class CoursePublic(CourseBase):
+    seats_taken: int
+    seats_available: int
+
+
+class EnrollmentCreate(SQLModel):
+    model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
+
+    student_id: str = Field(min_length=1, max_length=100)
+    course_id: str = Field(min_length=1, max_length=32)
+
+
+class Enrollment(SQLModel, table=True):
+    enrollment_id: str = Field(primary_key=True, max_length=36)
+    student_id: str = Field(index=True, max_length=100)
+    course_id: str = Field(foreign_key="course.course_id", max_length=32)
+    status: str = Field(default=EnrollmentStatus.PENDING, max_length=16)
+    tuition_cents: int
+    currency: str = Field(max_length=3)
+    idempotency_key: str = Field(unique=True, max_length=255)
+    request_fingerprint: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=_now)
+    updated_at: datetime = Field(default_factory=_now)
+
+
+class RevokedReservationKey(SQLModel, table=True):
+    """An idempotency key cancelled before any reservation was made with it (a tombstone)."""
+
+    idempotency_key: str = Field(primary_key=True, max_length=255)
+    revoked_at: datetime = Field(default_factory=_now)
+
+
+class EnrollmentPublic(SQLModel):
+    enrollment_id: str
+    student_id: str
+    course_id: str
+    status: EnrollmentStatus
+    tuition_cents: int
+    currency: str
+
+
+TABLES = (Course, Enrollment, RevokedReservationKey)

@@ -1,0 +1,196 @@
+"""Enrollment use cases. HTTP routes (and, later, message consumers) are thin adapters over these.
+
+Seat accounting is one conditional UPDATE (`seats_taken < capacity`), so it stays atomic under
+any number of concurrent requests on SQLite (writes serialised) and PostgreSQL (row lock).
+"""
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from services.enrollment import domain
+from services.enrollment.domain import (
+    CourseFull,
+    CourseNotFound,
+    EnrollmentNotFound,
+    EnrollmentStatus,
+    IdempotencyKeyReused,
+    ReservationRevoked,
+)
+from services.enrollment.models import (
+    Course,
+    CourseBase,
+    Enrollment,
+    EnrollmentCreate,
+    RevokedReservationKey,
+)
+
+DEFAULT_CATALOGUE = (
+    CourseBase(
+        course_id="CS101",
+        title="Introduction to Computer Science",
+        capacity=1_000_000,
+        tuition_cents=120_000,
+        currency="USD",
+    ),
+    CourseBase(
+        course_id="MATH201",
+        title="Linear Algebra",
+        capacity=200,
+        tuition_cents=95_000,
+        currency="USD",
+    ),
+    CourseBase(
+        course_id="SEM1",
+        title="Research Seminar (2 seats, for demos)",
+        capacity=2,
+        tuition_cents=30_000,
+        currency="USD",
+    ),
+)
+
+
+def seed_catalogue(session: Session, courses: Iterable[CourseBase] = DEFAULT_CATALOGUE) -> None:
+    """Add the courses that are missing; existing ones (and their seat counts) are kept."""
+    for course in courses:
+        if session.get(Course, course.course_id) is None:
+            session.add(Course.model_validate(course.model_dump()))
+    session.commit()
+
+
+def list_courses(session: Session) -> Sequence[Course]:
+    return session.exec(select(Course).order_by(col(Course.course_id))).all()
+
+
+def get_course(session: Session, course_id: str) -> Course:
+    course = session.get(Course, course_id)
+    if course is None:
+        raise CourseNotFound(course_id)
+    return course
+
+
+def reserve_seat(
+    session: Session, request: EnrollmentCreate, idempotency_key: str, fingerprint: str
+) -> tuple[Enrollment, bool]:
+    """Hold a seat with a PENDING enrollment. Returns (enrollment, created); a retry with the
+    same key and body returns the first enrollment with created=False."""
+    replayed = _replay(session, idempotency_key, fingerprint)
+    if replayed is not None:
+        return replayed, False
+    if session.get(RevokedReservationKey, idempotency_key) is not None:
+        raise ReservationRevoked(idempotency_key)
+    course = get_course(session, request.course_id)
+    taken = session.execute(
+        update(Course)
+        .where(col(Course.course_id) == course.course_id)
+        .where(col(Course.seats_taken) < col(Course.capacity))
+        .values(seats_taken=col(Course.seats_taken) + 1)
+    )
+    if taken.rowcount == 0:  # type: ignore[attr-defined]
+        session.rollback()
+        raise CourseFull(course.course_id)
+    enrollment = Enrollment(
+        enrollment_id=str(uuid.uuid4()),
+        student_id=request.student_id,
+        course_id=course.course_id,
+        tuition_cents=course.tuition_cents,
+        currency=course.currency,
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint,
+    )
+    session.add(enrollment)
+    try:
+        session.commit()
+    except IntegrityError:
+        # A concurrent request with the same key won the race; answer as its replay.
+        session.rollback()
+        replayed = _replay(session, idempotency_key, fingerprint)
+        if replayed is None:
+            raise
+        return replayed, False
+    return enrollment, True
+
+
+def _replay(session: Session, idempotency_key: str, fingerprint: str) -> Enrollment | None:
+    existing = find_by_idempotency_key(session, idempotency_key)
+    if existing is not None and existing.request_fingerprint != fingerprint:
+        raise IdempotencyKeyReused(idempotency_key)
+    return existing
+
+
+def find_by_idempotency_key(session: Session, idempotency_key: str) -> Enrollment | None:
+    statement = select(Enrollment).where(col(Enrollment.idempotency_key) == idempotency_key)
+    return session.exec(statement).first()
+
+
+def get_enrollment(session: Session, enrollment_id: str) -> Enrollment:
+    enrollment = session.get(Enrollment, enrollment_id)
+    if enrollment is None:
+        raise EnrollmentNotFound(enrollment_id)
+    return enrollment
+
+
+def list_enrollments(session: Session, student_id: str | None = None) -> Sequence[Enrollment]:
+    statement = select(Enrollment).order_by(col(Enrollment.created_at))
+    if student_id is not None:
+        statement = statement.where(col(Enrollment.student_id) == student_id)
+    return session.exec(statement).all()
+
+
+def confirm_enrollment(session: Session, enrollment_id: str) -> Enrollment:
+    enrollment = _lock_enrollment(session, enrollment_id)
+    new_status = domain.confirmed(enrollment_id, EnrollmentStatus(enrollment.status))
+    if new_status != enrollment.status:
+        _set_status(enrollment, new_status)
+    session.commit()
+    return enrollment
+
+
+def cancel_enrollment(session: Session, enrollment_id: str) -> Enrollment:
+    enrollment = _lock_enrollment(session, enrollment_id)
+    _cancel(session, enrollment)
+    session.commit()
+    return enrollment
+
+
+def cancel_by_idempotency_key(session: Session, idempotency_key: str) -> Enrollment | None:
+    """Compensate a reservation whose outcome the caller never learned: cancel it if it exists,
+    otherwise revoke the key so a reservation still in flight cannot land afterwards."""
+    enrollment = find_by_idempotency_key(session, idempotency_key)
+    if enrollment is None:
+        if session.get(RevokedReservationKey, idempotency_key) is None:
+            session.add(RevokedReservationKey(idempotency_key=idempotency_key))
+        session.commit()
+        return None
+    enrollment = _lock_enrollment(session, enrollment.enrollment_id)
+    _cancel(session, enrollment)
+    session.commit()
+    return enrollment
+
+
+def _cancel(session: Session, enrollment: Enrollment) -> None:
+    if not domain.cancellation_releases_seat(EnrollmentStatus(enrollment.status)):
+        return
+    session.execute(
+        update(Course)
+        .where(col(Course.course_id) == enrollment.course_id)
+        .values(seats_taken=col(Course.seats_taken) - 1)
+    )
+    _set_status(enrollment, EnrollmentStatus.CANCELLED)
+
+
+def _lock_enrollment(session: Session, enrollment_id: str) -> Enrollment:
+    """Read the enrollment under a row lock (PostgreSQL) so concurrent cancels release once."""
+    enrollment = session.get(Enrollment, enrollment_id, with_for_update=True)
+    if enrollment is None:
+        raise EnrollmentNotFound(enrollment_id)
+    return enrollment
+
+
+def _set_status(enrollment: Enrollment, status: EnrollmentStatus) -> None:
+    enrollment.status = status
+    enrollment.updated_at = datetime.now(UTC)
