@@ -1,0 +1,36 @@
+"""App factory of the billing service; nothing is built at import time."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from common.database import create_database_engine, create_tables, database_is_reachable
+from common.health import health_router
+from common.problems import install_problem_handlers
+from services.billing import api
+from services.billing.config import BillingSettings
+from services.billing.models import TABLES
+
+SERVICE_NAME = "billing"
+
+
+def create_app(settings: BillingSettings | None = None) -> FastAPI:
+    settings = settings or BillingSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = create_database_engine(settings.database_url_for(SERVICE_NAME))
+        create_tables(engine, TABLES)
+        app.state.engine = engine
+        yield
+        engine.dispose()
+
+    async def readiness() -> str | None:
+        return None if database_is_reachable(app.state.engine) else "Database unreachable."
+
+    app = FastAPI(title="Billing service", version="0.1.0", lifespan=lifespan)
+    install_problem_handlers(app, api.PROBLEMS)
+    app.include_router(health_router(readiness))
+    app.include_router(api.charges)
+    return app

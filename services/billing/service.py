@@ -1,0 +1,137 @@
+"""Billing use cases. HTTP routes (and, later, message consumers) are thin adapters over these.
+
+Everything that concerns one idempotency key (charging with it, replaying it, revoking it) runs
+under a lock on that key, so a charge and the refund of its key cannot miss each other; a refund
+by charge id locks the charge row. Either way a charge is refunded at most once.
+"""
+
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from services.billing import domain
+from services.billing.domain import (
+    ChargeNotFound,
+    ChargeRevoked,
+    ChargeStatus,
+    IdempotencyKeyReused,
+)
+from services.billing.models import Charge, ChargeCreate, RevokedChargeKey
+
+
+def create_charge(
+    session: Session, request: ChargeCreate, idempotency_key: str, fingerprint: str
+) -> tuple[Charge, bool]:
+    """Capture a charge if the card approves. Returns (charge, created); a retry with the same
+    key and body returns the first charge with created=False. A declined card stores nothing,
+    so a retry is decided afresh."""
+    _lock_idempotency_key(session, idempotency_key)
+    replayed = _replay(session, idempotency_key, fingerprint)
+    if replayed is not None:
+        return replayed, False
+    if session.get(RevokedChargeKey, idempotency_key) is not None:
+        raise ChargeRevoked(idempotency_key)
+    domain.authorize(request.payment_token)
+    charge = Charge(
+        charge_id=str(uuid.uuid4()),
+        student_id=request.student_id,
+        enrollment_id=request.enrollment_id,
+        amount_cents=request.amount_cents,
+        currency=request.currency,
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint,
+    )
+    session.add(charge)
+    try:
+        session.commit()
+    except IntegrityError:
+        # Only reachable if the key lock is bypassed: answer as the winner's replay.
+        session.rollback()
+        replayed = _replay(session, idempotency_key, fingerprint)
+        if replayed is None:
+            raise
+        return replayed, False
+    return charge, True
+
+
+def _replay(session: Session, idempotency_key: str, fingerprint: str) -> Charge | None:
+    existing = find_by_idempotency_key(session, idempotency_key)
+    if existing is not None and existing.request_fingerprint != fingerprint:
+        raise IdempotencyKeyReused(idempotency_key)
+    return existing
+
+
+def find_by_idempotency_key(session: Session, idempotency_key: str) -> Charge | None:
+    statement = select(Charge).where(col(Charge.idempotency_key) == idempotency_key)
+    return session.exec(statement).first()
+
+
+def get_charge(session: Session, charge_id: str) -> Charge:
+    charge = session.get(Charge, charge_id)
+    if charge is None:
+        raise ChargeNotFound(charge_id)
+    return charge
+
+
+def list_charges(session: Session, student_id: str | None = None) -> Sequence[Charge]:
+    statement = select(Charge).order_by(col(Charge.created_at))
+    if student_id is not None:
+        statement = statement.where(col(Charge.student_id) == student_id)
+    return session.exec(statement).all()
+
+
+def refund_charge(session: Session, charge_id: str) -> Charge:
+    """Refund a charge; refunding it again changes nothing (idempotent)."""
+    charge = _lock_charge(session, charge_id)
+    _refund(charge)
+    session.commit()
+    return charge
+
+
+def refund_by_idempotency_key(session: Session, idempotency_key: str) -> Charge | None:
+    """Compensate a charge whose outcome the caller never learned: refund it if it exists,
+    otherwise revoke the key so a charge still in flight cannot land afterwards."""
+    _lock_idempotency_key(session, idempotency_key)
+    charge = find_by_idempotency_key(session, idempotency_key)
+    if charge is None:
+        if session.get(RevokedChargeKey, idempotency_key) is None:
+            session.add(RevokedChargeKey(idempotency_key=idempotency_key))
+        session.commit()
+        return None
+    return refund_charge(session, charge.charge_id)
+
+
+def _refund(charge: Charge) -> None:
+    if not domain.refund_returns_money(ChargeStatus(charge.status)):
+        return
+    charge.status = ChargeStatus.REFUNDED
+    charge.refunded_at = datetime.now(UTC)
+
+
+def _lock_charge(session: Session, charge_id: str) -> Charge:
+    """Read the charge under a row lock (PostgreSQL) so concurrent refunds refund once.
+    populate_existing: a copy already in the session (read before the lock) is refreshed
+    rather than trusted, or a refund that waited for the lock would see a stale CAPTURED."""
+    charge = session.get(Charge, charge_id, with_for_update=True, populate_existing=True)
+    if charge is None:
+        raise ChargeNotFound(charge_id)
+    return charge
+
+
+def _lock_idempotency_key(session: Session, idempotency_key: str) -> None:
+    """Serialise this transaction with every other one about the same key, until it ends.
+
+    A row lock cannot guard a row that does not exist yet: under PostgreSQL's READ COMMITTED a
+    charge and a revoke of the same key could each see no trace of the other and both commit
+    (or two revokes could both insert the tombstone). A transaction-scoped advisory lock on the
+    key prevents that. SQLite needs nothing: `BEGIN IMMEDIATE` serialises every transaction.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": idempotency_key},
+        )

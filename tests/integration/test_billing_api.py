@@ -1,0 +1,419 @@
+"""The billing API over real HTTP, on SQLite and (when TEST_POSTGRES_URL is set) PostgreSQL."""
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+
+from services.billing.config import BillingSettings
+from services.billing.main import create_app
+from tests.support.servers import serve_in_thread
+
+PROBLEM_JSON = "application/problem+json"
+CONCURRENT_REQUESTS = 20
+TIMEOUT_SECONDS = 30
+
+T = TypeVar("T")
+
+
+@pytest.fixture
+def billing_url(database_url: str) -> Iterator[str]:
+    with serve_in_thread(create_app(BillingSettings(database_url=database_url))) as url:
+        yield url
+
+
+@pytest.fixture
+def client(billing_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=billing_url, timeout=TIMEOUT_SECONDS) as client:
+        yield client
+
+
+def charge_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "student_id": "student-1",
+        "enrollment_id": "enrollment-1",
+        "amount_cents": 120_000,
+        "currency": "USD",
+        "payment_token": "tok_visa",
+    }
+    return body | overrides
+
+
+def new_key() -> str:
+    return f"charge-{uuid.uuid4()}"
+
+
+def post_charge(client: httpx.Client, key: str | None = None, **overrides: Any) -> httpx.Response:
+    return client.post(
+        "/charges", json=charge_body(**overrides), headers={"Idempotency-Key": key or new_key()}
+    )
+
+
+def assert_problem(response: httpx.Response, status: int, slug: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == PROBLEM_JSON
+    problem: dict[str, Any] = response.json()
+    assert problem["type"] == f"/problems/{slug}"
+    assert problem["status"] == status
+    return problem
+
+
+def in_parallel(task: Callable[[int], T], count: int = CONCURRENT_REQUESTS) -> list[T]:
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(task, range(count)))
+
+
+def charges_listed(client: httpx.Client) -> list[dict[str, Any]]:
+    response = client.get("/charges")
+    assert response.status_code == 200
+    listed: list[dict[str, Any]] = response.json()
+    return listed
+
+
+# Charging
+
+
+def test_an_approved_card_is_captured_and_listed(client: httpx.Client) -> None:
+    response = post_charge(client)
+
+    assert response.status_code == 201, response.text
+    charge = response.json()
+    assert charge == {
+        "charge_id": charge["charge_id"],
+        "student_id": "student-1",
+        "enrollment_id": "enrollment-1",
+        "amount_cents": 120_000,
+        "currency": "USD",
+        "status": "CAPTURED",
+        "refunded_at": None,
+    }
+    assert "Idempotent-Replayed" not in response.headers
+    assert client.get(f"/charges/{charge['charge_id']}").json() == charge
+    assert charges_listed(client) == [charge]
+
+
+@pytest.mark.parametrize(
+    ("payment_token", "reason"),
+    [
+        ("tok_declined", "the card was declined"),
+        ("tok_insufficient_funds", "insufficient funds"),
+        ("tok_unheard_of", "unknown test token 'tok_unheard_of'"),
+    ],
+)
+def test_a_declined_card_is_refused_with_its_reason_and_charges_nothing(
+    client: httpx.Client, payment_token: str, reason: str
+) -> None:
+    response = post_charge(client, payment_token=payment_token)
+
+    problem = assert_problem(response, 402, "card-declined")
+    assert reason in problem["detail"]
+    assert charges_listed(client) == []
+
+
+def test_an_unknown_token_is_declined_naming_the_test_tokens(client: httpx.Client) -> None:
+    problem = assert_problem(post_charge(client, payment_token="tok_x"), 402, "card-declined")
+
+    for token in ("tok_visa", "tok_declined", "tok_insufficient_funds"):
+        assert token in problem["detail"]
+
+
+def test_a_declined_charge_retried_with_its_key_is_declined_again_not_replayed(
+    client: httpx.Client,
+) -> None:
+    key = new_key()
+    assert_problem(post_charge(client, key, payment_token="tok_declined"), 402, "card-declined")
+
+    retry = post_charge(client, key, payment_token="tok_declined")
+
+    assert_problem(retry, 402, "card-declined")
+    assert charges_listed(client) == []
+
+
+def test_a_retry_with_the_same_key_and_body_replays_the_first_charge(
+    client: httpx.Client,
+) -> None:
+    key = new_key()
+    first = post_charge(client, key)
+
+    retry = post_charge(client, key)
+
+    assert retry.status_code == 201
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert retry.json() == first.json()
+    assert len(charges_listed(client)) == 1
+
+
+def test_reusing_a_key_with_a_different_body_is_refused(client: httpx.Client) -> None:
+    key = new_key()
+    post_charge(client, key)
+
+    reused = post_charge(client, key, amount_cents=1)
+
+    assert_problem(reused, 422, "idempotency-key-reused")
+    assert len(charges_listed(client)) == 1
+
+
+def test_concurrent_charges_with_one_key_make_one_charge(billing_url: str) -> None:
+    key = new_key()
+
+    def charge(_: int) -> httpx.Response:
+        headers = {"Idempotency-Key": key}
+        return httpx.post(
+            f"{billing_url}/charges", json=charge_body(), headers=headers, timeout=TIMEOUT_SECONDS
+        )
+
+    responses = in_parallel(charge)
+
+    assert {response.status_code for response in responses} == {201}
+    assert len({response.json()["charge_id"] for response in responses}) == 1
+    replayed = [response for response in responses if "Idempotent-Replayed" in response.headers]
+    assert len(replayed) == CONCURRENT_REQUESTS - 1
+
+
+# Malformed requests
+
+
+def test_a_charge_without_an_idempotency_key_is_refused(client: httpx.Client) -> None:
+    response = client.post("/charges", json=charge_body())
+
+    assert_problem(response, 400, "idempotency-key-missing")
+    assert charges_listed(client) == []
+
+
+@pytest.mark.parametrize(
+    "send",
+    [
+        pytest.param({"content": b"{}", "headers": {"Content-Type": "text/plain"}}, id="text"),
+        pytest.param({"data": {"student_id": "student-1"}}, id="form"),
+    ],
+)
+def test_a_body_not_declared_as_json_is_unsupported(
+    client: httpx.Client, send: dict[str, Any]
+) -> None:
+    headers = {"Idempotency-Key": new_key(), **send.pop("headers", {})}
+
+    response = client.post("/charges", headers=headers, **send)
+
+    problem = assert_problem(response, 415, "unsupported-media-type")
+    assert "application/json" in problem["detail"]
+
+
+def test_json_with_a_charset_parameter_is_accepted(client: httpx.Client) -> None:
+    headers = {"Idempotency-Key": new_key(), "Content-Type": "application/json; charset=utf-8"}
+
+    response = client.post("/charges", content=json.dumps(charge_body()), headers=headers)
+
+    assert response.status_code == 201, response.text
+
+
+def test_malformed_json_is_a_bad_request(client: httpx.Client) -> None:
+    headers = {"Idempotency-Key": new_key(), "Content-Type": "application/json"}
+
+    response = client.post("/charges", content=b'{"student_id": ', headers=headers)
+
+    assert_problem(response, 400, "malformed-json")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        pytest.param(charge_body(amount_cents=-100), "body.amount_cents", id="negative-amount"),
+        pytest.param(charge_body(amount_cents=0), "body.amount_cents", id="zero-amount"),
+        pytest.param(charge_body(amount_cents=12.5), "body.amount_cents", id="fractional-cents"),
+        pytest.param(charge_body(amount_cents="100"), "body.amount_cents", id="amount-as-text"),
+        pytest.param(charge_body(amount_cents=True), "body.amount_cents", id="amount-as-boolean"),
+        pytest.param(charge_body(currency="usd"), "body.currency", id="lowercase-currency"),
+        pytest.param(charge_body(currency="US"), "body.currency", id="short-currency"),
+        pytest.param(charge_body(currency="EURO"), "body.currency", id="long-currency"),
+        pytest.param(
+            {k: v for k, v in charge_body().items() if k != "student_id"},
+            "body.student_id",
+            id="missing-student",
+        ),
+        pytest.param(charge_body(student_id=""), "body.student_id", id="empty-student"),
+        pytest.param(charge_body(discount_cents=100), "body.discount_cents", id="extra-field"),
+    ],
+)
+def test_an_invalid_field_is_refused_by_name(
+    client: httpx.Client, body: dict[str, Any], field: str
+) -> None:
+    response = client.post("/charges", json=body, headers={"Idempotency-Key": new_key()})
+
+    problem = assert_problem(response, 422, "validation-error")
+    assert field in problem["detail"]
+    assert [error["field"] for error in problem["errors"]] == [field]
+    assert charges_listed(client) == []
+
+
+# Reading
+
+
+def test_charges_can_be_listed_for_one_student(client: httpx.Client) -> None:
+    ada = post_charge(client, student_id="ada").json()
+    post_charge(client, student_id="grace")
+
+    response = client.get("/charges", params={"student_id": "ada"})
+
+    assert response.json() == [ada]
+
+
+def test_an_unknown_charge_is_not_found(client: httpx.Client) -> None:
+    problem = assert_problem(client.get("/charges/no-such-charge"), 404, "charge-not-found")
+
+    assert "no-such-charge" in problem["detail"]
+
+
+# Refunds
+
+
+def test_a_refunded_charge_is_marked_refunded_with_the_time(client: httpx.Client) -> None:
+    charge = post_charge(client).json()
+
+    response = client.post(f"/charges/{charge['charge_id']}/refund")
+
+    assert response.status_code == 200
+    refunded = response.json()
+    assert refunded["status"] == "REFUNDED"
+    assert refunded["refunded_at"] is not None
+    assert refunded | {"status": "CAPTURED", "refunded_at": None} == charge
+    assert client.get(f"/charges/{charge['charge_id']}").json() == refunded
+
+
+def test_refunding_a_refunded_charge_changes_nothing(client: httpx.Client) -> None:
+    charge_id = post_charge(client).json()["charge_id"]
+    first = client.post(f"/charges/{charge_id}/refund").json()
+
+    again = client.post(f"/charges/{charge_id}/refund")
+
+    assert again.status_code == 200
+    assert again.json() == first
+
+
+def test_refunding_an_unknown_charge_is_not_found(client: httpx.Client) -> None:
+    assert_problem(client.post("/charges/no-such-charge/refund"), 404, "charge-not-found")
+
+
+def test_a_replay_after_a_refund_answers_with_the_refunded_charge(client: httpx.Client) -> None:
+    key = new_key()
+    charge_id = post_charge(client, key).json()["charge_id"]
+    refunded = client.post(f"/charges/{charge_id}/refund").json()
+
+    replay = post_charge(client, key)
+
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json() == refunded
+
+
+def test_concurrent_refunds_of_one_charge_refund_it_once(
+    client: httpx.Client, billing_url: str
+) -> None:
+    key = new_key()
+    charge_id = post_charge(client, key).json()["charge_id"]
+    # Half by charge id, half by idempotency key: both doors lead to the same single refund.
+    paths = [f"/charges/{charge_id}/refund", f"/charges/by-key/{key}/refund"]
+
+    responses = in_parallel(
+        lambda n: httpx.post(billing_url + paths[n % 2], timeout=TIMEOUT_SECONDS)
+    )
+
+    assert {response.status_code for response in responses} == {200}
+    assert {response.json()["status"] for response in responses} == {"REFUNDED"}
+    assert len({response.json()["refunded_at"] for response in responses}) == 1
+
+
+# Compensation by idempotency key
+
+
+def test_refund_by_key_refunds_the_charge_made_with_that_key(client: httpx.Client) -> None:
+    key = new_key()
+    charge = post_charge(client, key).json()
+
+    response = client.post(f"/charges/by-key/{key}/refund")
+
+    assert response.status_code == 200
+    assert response.json()["charge_id"] == charge["charge_id"]
+    assert response.json()["status"] == "REFUNDED"
+    assert client.get(f"/charges/{charge['charge_id']}").json() == response.json()
+
+
+def test_refund_by_key_before_any_charge_revokes_the_key(client: httpx.Client) -> None:
+    key = new_key()
+
+    revoked = client.post(f"/charges/by-key/{key}/refund")
+    late_charge = post_charge(client, key)
+
+    assert revoked.status_code == 204
+    assert revoked.content == b""
+    problem = assert_problem(late_charge, 409, "charge-revoked")
+    assert key in problem["detail"]
+    assert charges_listed(client) == []
+
+
+def test_revoking_a_key_twice_is_harmless(client: httpx.Client) -> None:
+    key = new_key()
+    client.post(f"/charges/by-key/{key}/refund")
+
+    again = client.post(f"/charges/by-key/{key}/refund")
+
+    assert again.status_code == 204
+    assert_problem(post_charge(client, key), 409, "charge-revoked")
+
+
+def test_a_revoked_key_does_not_affect_other_keys(client: httpx.Client) -> None:
+    client.post(f"/charges/by-key/{new_key()}/refund")
+
+    assert post_charge(client).status_code == 201
+
+
+def test_concurrent_revocations_of_one_key_all_succeed(billing_url: str) -> None:
+    key = new_key()
+
+    responses = in_parallel(
+        lambda _: httpx.post(f"{billing_url}/charges/by-key/{key}/refund", timeout=TIMEOUT_SECONDS)
+    )
+
+    assert {response.status_code for response in responses} == {204}
+
+
+def test_a_charge_racing_the_revocation_of_its_key_never_stays_captured(
+    client: httpx.Client, billing_url: str
+) -> None:
+    keys = [new_key() for _ in range(CONCURRENT_REQUESTS // 2)]
+
+    def charge_or_revoke(n: int) -> httpx.Response:
+        key = keys[n // 2]
+        if n % 2 == 0:
+            headers = {"Idempotency-Key": key}
+            return httpx.post(
+                f"{billing_url}/charges",
+                json=charge_body(),
+                headers=headers,
+                timeout=TIMEOUT_SECONDS,
+            )
+        return httpx.post(f"{billing_url}/charges/by-key/{key}/refund", timeout=TIMEOUT_SECONDS)
+
+    responses = in_parallel(charge_or_revoke)
+
+    charged = [response for response in responses[0::2] if response.status_code == 201]
+    refused = [response for response in responses[0::2] if response.status_code == 409]
+    assert len(charged) + len(refused) == len(keys)
+    assert {charge["status"] for charge in charges_listed(client)} <= {"REFUNDED"}
+    assert len(charges_listed(client)) == len(charged)
+
+
+def test_a_key_longer_than_an_idempotency_key_cannot_be_revoked(client: httpx.Client) -> None:
+    response = client.post(f"/charges/by-key/{'k' * 256}/refund")
+
+    assert_problem(response, 422, "validation-error")
+
+
+# Health
+
+
+def test_the_service_is_alive_and_ready(client: httpx.Client) -> None:
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ready"}
