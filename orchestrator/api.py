@@ -1,0 +1,86 @@
+"""HTTP adapter of the orchestrator: start sagas, read their live status, list them."""
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+from temporalio.client import Client
+
+from common.problems import ProblemMap, ProblemSpec, problem_responses
+from common.requests import JsonBody
+from orchestrator import sagas
+from orchestrator.config import OrchestratorSettings
+from orchestrator.schemas import SagaListItem, SagaStarted, StudentCreate
+from orchestrator.temporal import workflow_ui_url
+from workflows.contracts import SagaState, SagaStatus
+
+PROBLEMS: ProblemMap = {
+    sagas.SagaNotFound: ProblemSpec(404, "saga-not-found", "Saga not found"),
+    sagas.SagaStatusUnavailable: ProblemSpec(503, "saga-status-unavailable", "Status unavailable"),
+}
+
+
+def get_client(request: Request) -> Client:
+    client: Client = request.app.state.temporal
+    return client
+
+
+def get_settings(request: Request) -> OrchestratorSettings:
+    settings: OrchestratorSettings = request.app.state.settings
+    return settings
+
+
+TemporalDep = Annotated[Client, Depends(get_client)]
+SettingsDep = Annotated[OrchestratorSettings, Depends(get_settings)]
+
+router = APIRouter(tags=["sagas"])
+
+
+@router.post(
+    "/students",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[JsonBody],
+    responses={
+        200: {"model": SagaStarted, "description": "This student's saga already exists"},
+        **problem_responses(400, 415, 422),
+    },
+)
+async def student_created(
+    body: StudentCreate, client: TemporalDep, settings: SettingsDep, response: Response
+) -> SagaStarted:
+    """The 'student created' event: start the student's onboarding saga."""
+    event = body.to_event()
+    started = await sagas.start_saga(client, settings.task_queue, event)
+    status_url = f"{settings.api_base_url()}/sagas/{event.student_id}"
+    response.headers["Location"] = status_url
+    if not started.created:
+        response.status_code = status.HTTP_200_OK
+    return SagaStarted(
+        student_id=event.student_id,
+        workflow_id=started.workflow_id,
+        run_id=started.run_id,
+        status_url=status_url,
+        temporal_ui_url=workflow_ui_url(settings, started.workflow_id, started.run_id),
+    )
+
+
+@router.get("/sagas/{student_id}", responses=problem_responses(404, 503))
+async def get_saga(student_id: str, client: TemporalDep) -> SagaState:
+    """The saga's live status (a workflow query), or its result once finished."""
+    return await sagas.saga_state(client, student_id)
+
+
+@router.get("/sagas")
+async def list_sagas(
+    client: TemporalDep,
+    settings: SettingsDep,
+    saga_status: Annotated[SagaStatus | None, Query(alias="status")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[SagaListItem]:
+    """Sagas from Temporal visibility, newest first, optionally with one status."""
+    return [
+        SagaListItem(
+            **summary.__dict__,
+            temporal_ui_url=workflow_ui_url(settings, summary.workflow_id, summary.run_id),
+        )
+        for summary in await sagas.list_sagas(client, saga_status, limit)
+    ]

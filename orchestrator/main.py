@@ -1,0 +1,44 @@
+"""App factory of the orchestrator API; the Temporal client is connected in the lifespan."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from temporalio.client import Client
+
+from common.health import health_router
+from common.problems import install_problem_handlers
+from orchestrator import api
+from orchestrator.config import OrchestratorSettings
+from orchestrator.temporal import connect
+
+
+def create_app(
+    settings: OrchestratorSettings | None = None, client: Client | None = None
+) -> FastAPI:
+    """`client` lets tests share one connection; otherwise one is made at startup."""
+    settings = settings or OrchestratorSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.temporal = client or await connect(settings)
+        yield
+
+    async def readiness() -> str | None:
+        try:
+            await app.state.temporal.service_client.check_health()
+        except Exception as error:
+            return f"Temporal at {settings.temporal_address} unreachable: {error}"
+        return None
+
+    app = FastAPI(
+        title="Saga orchestrator API",
+        version="0.1.0",
+        description="Starts student onboarding sagas on Temporal and reports their status.",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app, api.PROBLEMS)
+    app.include_router(health_router(readiness))
+    app.include_router(api.router)
+    return app

@@ -1,0 +1,41 @@
+"""Connecting to Temporal: one place that knows the address, namespace and data converter."""
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode
+
+from orchestrator.config import OrchestratorSettings
+from workflows.contracts import SEARCH_ATTRIBUTES
+
+
+async def connect(settings: OrchestratorSettings) -> Client:
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+    )
+
+
+def workflow_ui_url(settings: OrchestratorSettings, workflow_id: str, run_id: str | None) -> str:
+    base = f"{settings.temporal_ui_url.rstrip('/')}/namespaces/{settings.temporal_namespace}"
+    if run_id is None:
+        return f"{base}/workflows/{workflow_id}"
+    return f"{base}/workflows/{workflow_id}/{run_id}/history"
+
+
+async def register_search_attributes(client: Client, namespace: str) -> None:
+    """Register the saga's custom search attributes; already registered ones are kept.
+    `make up` passes them to the dev server instead; this serves other servers and tests."""
+    request = AddSearchAttributesRequest(
+        namespace=namespace,
+        search_attributes={
+            key.name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD for key in SEARCH_ATTRIBUTES
+        },
+    )
+    try:
+        await client.operator_service.add_search_attributes(request)
+    except RPCError as error:
+        if error.status != RPCStatusCode.ALREADY_EXISTS:
+            raise

@@ -1,0 +1,234 @@
+"""The saga workflow against mocked activities, on the time-skipping test server."""
+
+import asyncio
+from collections import Counter
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from temporalio import activity
+from temporalio.client import WorkflowFailureError
+from temporalio.exceptions import ApplicationError, CancelledError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from tests.support.temporal import student, unique_task_queue
+from workflows.contracts import (
+    ChargeReceipt,
+    ChargeTuitionInput,
+    CompensationInput,
+    ConfirmEnrollmentInput,
+    ErrorType,
+    ReserveSeatInput,
+    SagaDeadlines,
+    SagaInput,
+    SagaState,
+    SagaStatus,
+    SeatReservation,
+    Step,
+)
+from workflows.saga import StudentOnboardingSaga
+
+FAST = SagaDeadlines(step_seconds=30, attempt_seconds=5, max_retry_interval_seconds=2)
+
+
+class MockServices:
+    """Mock activities: record each call, refuse or fail transiently where told to."""
+
+    def __init__(
+        self,
+        refuse: Step | None = None,
+        transient_failures: dict[Step, int] | None = None,
+        block: Step | None = None,
+    ) -> None:
+        self.calls: list[Step] = []
+        self.attempts: Counter[Step] = Counter()
+        self.keys: dict[Step, str] = {}
+        self._refuse = refuse
+        self._transient_failures = transient_failures or {}
+        self._block = block
+        self.blocked = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def _perform(self, step: Step, key: str | None = None) -> None:
+        self.attempts[step] += 1
+        if key is not None:
+            self.keys[step] = key
+        if self.attempts[step] <= self._transient_failures.get(step, 0):
+            raise ApplicationError("503 from the service", type=ErrorType.TRANSIENT_FAULT)
+        if step == self._block:
+            self.blocked.set()
+            await self.release.wait()
+        if step == self._refuse:
+            raise ApplicationError(
+                f"{step} refused", type=ErrorType.STEP_REFUSED, non_retryable=True
+            )
+        self.calls.append(step)
+
+    def activities(self) -> list[Callable[..., Any]]:
+        @activity.defn(name=Step.RESERVE_SEAT)
+        async def reserve_seat(request: ReserveSeatInput) -> SeatReservation:
+            await self._perform(Step.RESERVE_SEAT, request.idempotency_key)
+            return SeatReservation(enrollment_id="enr-1", tuition_cents=120_000, currency="USD")
+
+        @activity.defn(name=Step.CHARGE_TUITION)
+        async def charge_tuition(request: ChargeTuitionInput) -> ChargeReceipt:
+            await self._perform(Step.CHARGE_TUITION, request.idempotency_key)
+            return ChargeReceipt(charge_id="chg-1")
+
+        @activity.defn(name=Step.CONFIRM_ENROLLMENT)
+        async def confirm_enrollment(request: ConfirmEnrollmentInput) -> None:
+            await self._perform(Step.CONFIRM_ENROLLMENT)
+
+        @activity.defn(name=Step.CANCEL_ENROLLMENT)
+        async def cancel_enrollment(request: CompensationInput) -> None:
+            await self._perform(Step.CANCEL_ENROLLMENT, request.idempotency_key)
+
+        @activity.defn(name=Step.REFUND_CHARGE)
+        async def refund_charge(request: CompensationInput) -> None:
+            await self._perform(Step.REFUND_CHARGE, request.idempotency_key)
+
+        return [reserve_seat, charge_tuition, confirm_enrollment, cancel_enrollment, refund_charge]
+
+
+async def run_saga(
+    env: WorkflowEnvironment, services: MockServices, deadlines: SagaDeadlines = FAST
+) -> SagaState:
+    task_queue = unique_task_queue()
+    event = student()
+    async with Worker(
+        env.client,
+        task_queue=task_queue,
+        workflows=[StudentOnboardingSaga],
+        activities=services.activities(),
+    ):
+        return await env.client.execute_workflow(
+            StudentOnboardingSaga.run,
+            SagaInput(event=event, deadlines=deadlines),
+            id=f"student-onboarding-{event.student_id}",
+            task_queue=task_queue,
+        )
+
+
+async def test_happy_path_reserves_charges_and_confirms(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    services = MockServices()
+    state = await run_saga(time_skipping_env, services)
+    assert state.status is SagaStatus.COMPLETED
+    assert services.calls == [Step.RESERVE_SEAT, Step.CHARGE_TUITION, Step.CONFIRM_ENROLLMENT]
+    assert state.completed_steps == services.calls
+    assert (state.enrollment_id, state.charge_id) == ("enr-1", "chg-1")
+    assert state.compensated_steps == []
+
+
+async def test_full_course_has_nothing_to_compensate(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    services = MockServices(refuse=Step.RESERVE_SEAT)
+    state = await run_saga(time_skipping_env, services)
+    assert state.status is SagaStatus.COMPENSATED
+    assert state.failed_step is Step.RESERVE_SEAT
+    assert services.calls == []
+    assert state.compensated_steps == []
+
+
+async def test_declined_card_cancels_the_seat_and_refunds_nothing(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    services = MockServices(refuse=Step.CHARGE_TUITION)
+    state = await run_saga(time_skipping_env, services)
+    assert state.status is SagaStatus.COMPENSATED
+    assert state.failed_step is Step.CHARGE_TUITION
+    assert state.failure_reason == "charge_tuition refused"
+    assert services.calls == [Step.RESERVE_SEAT, Step.CANCEL_ENROLLMENT]
+    assert state.compensated_steps == [Step.CANCEL_ENROLLMENT]
+
+
+async def test_failed_confirmation_refunds_before_cancelling(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    services = MockServices(refuse=Step.CONFIRM_ENROLLMENT)
+    state = await run_saga(time_skipping_env, services)
+    assert state.status is SagaStatus.COMPENSATED
+    assert services.calls == [
+        Step.RESERVE_SEAT,
+        Step.CHARGE_TUITION,
+        Step.REFUND_CHARGE,
+        Step.CANCEL_ENROLLMENT,
+    ]
+    assert state.compensated_steps == [Step.REFUND_CHARGE, Step.CANCEL_ENROLLMENT]
+
+
+async def test_compensations_use_the_same_keys_as_their_steps(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    services = MockServices(refuse=Step.CONFIRM_ENROLLMENT)
+    await run_saga(time_skipping_env, services)
+    # Recorded keys are the last seen per activity: the compensation's, equal to the step's.
+    reserve_key = services.keys[Step.RESERVE_SEAT]
+    assert services.keys[Step.CANCEL_ENROLLMENT] == reserve_key
+    assert services.keys[Step.REFUND_CHARGE] == services.keys[Step.CHARGE_TUITION]
+    assert reserve_key.endswith(":reserve_seat")
+
+
+async def test_transient_faults_in_a_step_are_retried_until_it_succeeds(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    services = MockServices(transient_failures={Step.CHARGE_TUITION: 3})
+    state = await run_saga(time_skipping_env, services)
+    assert state.status is SagaStatus.COMPLETED
+    assert services.attempts[Step.CHARGE_TUITION] == 4
+
+
+async def test_a_step_failing_past_its_deadline_is_compensated(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    services = MockServices(transient_failures={Step.CHARGE_TUITION: 10_000})
+    state = await run_saga(time_skipping_env, services)
+    assert state.status is SagaStatus.COMPENSATED
+    assert state.failed_step is Step.CHARGE_TUITION
+    # The charge's outcome is unknown, so its refund runs too (a no-op on the real service).
+    assert state.compensated_steps == [Step.REFUND_CHARGE, Step.CANCEL_ENROLLMENT]
+
+
+async def test_a_compensation_is_retried_until_it_succeeds(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    services = MockServices(
+        refuse=Step.CHARGE_TUITION, transient_failures={Step.CANCEL_ENROLLMENT: 25}
+    )
+    state = await run_saga(time_skipping_env, services)
+    assert state.status is SagaStatus.COMPENSATED
+    assert services.attempts[Step.CANCEL_ENROLLMENT] == 26
+    assert state.compensated_steps == [Step.CANCEL_ENROLLMENT]
+
+
+async def test_cancelling_the_saga_still_compensates(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    services = MockServices(block=Step.CHARGE_TUITION)
+    task_queue = unique_task_queue()
+    event = student()
+    async with Worker(
+        time_skipping_env.client,
+        task_queue=task_queue,
+        workflows=[StudentOnboardingSaga],
+        activities=services.activities(),
+    ):
+        handle = await time_skipping_env.client.start_workflow(
+            StudentOnboardingSaga.run,
+            SagaInput(event=event, deadlines=FAST),
+            id=f"student-onboarding-{event.student_id}",
+            task_queue=task_queue,
+        )
+        await asyncio.wait_for(services.blocked.wait(), timeout=30)
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError) as failure:
+            await handle.result()
+        assert isinstance(failure.value.cause, CancelledError)
+        state = await handle.query(StudentOnboardingSaga.status)
+        services.release.set()
+    assert state.status is SagaStatus.COMPENSATED
+    assert state.compensated_steps == [Step.REFUND_CHARGE, Step.CANCEL_ENROLLMENT]
+    assert Step.CANCEL_ENROLLMENT in services.calls

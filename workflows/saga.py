@@ -1,0 +1,245 @@
+"""StudentOnboardingSaga: reserve a seat, charge tuition, confirm; on failure, undo in reverse.
+
+Deterministic by construction: no I/O, no clock, no randomness; activities are called by name.
+Each compensation is registered *before* its step runs, because a step can succeed on the
+service while its answer is lost; it is dropped again only when the service definitively
+refused the step (a refusal writes nothing).
+"""
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    TimeoutError,
+    is_cancelled_exception,
+)
+
+with workflow.unsafe.imports_passed_through():
+    import email_validator  # noqa: F401  (pydantic's EmailStr imports it lazily)
+
+    from workflows.contracts import (
+        COURSE_ID,
+        SAGA_STATUS,
+        STUDENT_ID,
+        ChargeReceipt,
+        ChargeTuitionInput,
+        CompensationInput,
+        ConfirmEnrollmentInput,
+        ErrorType,
+        ReserveSeatInput,
+        SagaDeadlines,
+        SagaInput,
+        SagaState,
+        SagaStatus,
+        SeatReservation,
+        Step,
+    )
+
+
+class StepFailed(Exception):
+    def __init__(self, step: Step, reason: str) -> None:
+        super().__init__(reason)
+        self.step = step
+        self.reason = reason
+
+
+@workflow.defn
+class StudentOnboardingSaga:
+    def __init__(self) -> None:
+        self._state: SagaState | None = None
+        self._compensations: list[tuple[Step, CompensationInput]] = []
+        self._deadlines = SagaDeadlines()
+
+    @workflow.query
+    def status(self) -> SagaState:
+        if self._state is None:
+            raise ApplicationError("The saga has not started yet.")
+        return self._state
+
+    @workflow.run
+    async def run(self, saga: SagaInput) -> SagaState:
+        event = saga.event
+        self._deadlines = saga.deadlines
+        self._state = SagaState(student_id=event.student_id, course_id=event.course_id)
+        self._label_for_visibility(event.student_id, event.course_id)
+        try:
+            await self._run_steps(saga)
+        except StepFailed as failure:
+            self._state.failed_step = failure.step
+            self._state.failure_reason = failure.reason
+            await self._compensate_shielded()
+        except BaseException as error:
+            if not is_cancelled_exception(error):
+                raise
+            # Cancelled by an operator: undo what was done, then end as cancelled.
+            self._state.failure_reason = "The saga was cancelled."
+            await self._compensate_shielded()
+            raise
+        return self._state
+
+    async def _run_steps(self, saga: SagaInput) -> None:
+        event = saga.event
+        reservation_key = self._idempotency_key(Step.RESERVE_SEAT)
+        reservation = await self._step(
+            Step.RESERVE_SEAT,
+            ReserveSeatInput(
+                idempotency_key=reservation_key,
+                student_id=event.student_id,
+                course_id=event.course_id,
+            ),
+            SeatReservation,
+            compensation=(Step.CANCEL_ENROLLMENT, reservation_key),
+        )
+        self._require_state().enrollment_id = reservation.enrollment_id
+
+        charge_key = self._idempotency_key(Step.CHARGE_TUITION)
+        receipt = await self._step(
+            Step.CHARGE_TUITION,
+            ChargeTuitionInput(
+                idempotency_key=charge_key,
+                student_id=event.student_id,
+                enrollment_id=reservation.enrollment_id,
+                amount_cents=reservation.tuition_cents,
+                currency=reservation.currency,
+                payment_token=event.payment_token,
+            ),
+            ChargeReceipt,
+            compensation=(Step.REFUND_CHARGE, charge_key),
+        )
+        self._require_state().charge_id = receipt.charge_id
+
+        await self._step(
+            Step.CONFIRM_ENROLLMENT,
+            ConfirmEnrollmentInput(enrollment_id=reservation.enrollment_id),
+            None,
+        )
+        self._set_status(SagaStatus.COMPLETED)
+
+    async def _step(
+        self,
+        step: Step,
+        arg: Any,
+        result_type: Any,
+        compensation: tuple[Step, str] | None = None,
+    ) -> Any:
+        state = self._require_state()
+        state.current_step = step
+        if compensation is not None:
+            undo, key = compensation
+            self._compensations.append(
+                (undo, CompensationInput(idempotency_key=key, student_id=state.student_id))
+            )
+        try:
+            result = await workflow.execute_activity(
+                step,
+                arg,
+                result_type=result_type,
+                start_to_close_timeout=timedelta(seconds=self._deadlines.attempt_seconds),
+                schedule_to_close_timeout=timedelta(seconds=self._deadlines.step_seconds),
+                retry_policy=RetryPolicy(
+                    initial_interval=timedelta(milliseconds=500),
+                    backoff_coefficient=2.0,
+                    maximum_interval=timedelta(seconds=self._deadlines.max_retry_interval_seconds),
+                    non_retryable_error_types=[
+                        ErrorType.STEP_REFUSED,
+                        ErrorType.CONTRACT_VIOLATION,
+                    ],
+                ),
+            )
+        except ActivityError as error:
+            if is_cancelled_exception(error):
+                raise
+            if compensation is not None and _is_refusal(error):
+                self._compensations.pop()  # refused: the service wrote nothing to undo
+            raise StepFailed(step, _reason(error)) from error
+        state.completed_steps.append(step)
+        state.current_step = None
+        return result
+
+    async def _compensate_shielded(self) -> None:
+        """Run compensations to the end even if the workflow is cancelled (again) meanwhile."""
+        task = asyncio.ensure_future(self._compensate())
+        while True:
+            try:
+                await asyncio.shield(task)
+                return
+            except asyncio.CancelledError:
+                if task.done():
+                    raise
+
+    async def _compensate(self) -> None:
+        state = self._require_state()
+        self._set_status(SagaStatus.COMPENSATING)
+        while self._compensations:
+            undo, arg = self._compensations.pop()
+            state.current_step = undo
+            try:
+                await workflow.execute_activity(
+                    undo,
+                    arg,
+                    start_to_close_timeout=timedelta(seconds=self._deadlines.attempt_seconds),
+                    retry_policy=RetryPolicy(
+                        initial_interval=timedelta(seconds=1),
+                        backoff_coefficient=2.0,
+                        maximum_interval=timedelta(
+                            seconds=self._deadlines.max_compensation_retry_interval_seconds
+                        ),
+                        maximum_attempts=0,  # unlimited: an undo must eventually happen
+                        non_retryable_error_types=[ErrorType.CONTRACT_VIOLATION],
+                    ),
+                )
+            except ActivityError as error:
+                # Only a request the service cannot accept at all ends up here: retrying would
+                # not help, so the saga stops as FAILED for an operator, with the reason.
+                state.current_step = undo
+                state.failure_reason = (
+                    f"{state.failure_reason} Then compensation {undo} failed: {_reason(error)}"
+                )
+                self._set_status(SagaStatus.FAILED)
+                return
+            state.compensated_steps.append(undo)
+        state.current_step = None
+        self._set_status(SagaStatus.COMPENSATED)
+
+    def _idempotency_key(self, step: Step) -> str:
+        # Stable across activity retries, worker restarts and resets (which keep the first run
+        # id); a retried saga is a new execution chain and so never reuses a compensated key.
+        info = workflow.info()
+        return f"{info.workflow_id}:{info.first_execution_run_id}:{step}"
+
+    def _label_for_visibility(self, student_id: str, course_id: str) -> None:
+        present = workflow.info().typed_search_attributes
+        updates = [SAGA_STATUS.value_set(SagaStatus.RUNNING)]
+        if present.get(STUDENT_ID) != student_id:
+            updates.append(STUDENT_ID.value_set(student_id))
+        if present.get(COURSE_ID) != course_id:
+            updates.append(COURSE_ID.value_set(course_id))
+        if present.get(SAGA_STATUS) != SagaStatus.RUNNING or len(updates) > 1:
+            workflow.upsert_search_attributes(updates)
+
+    def _set_status(self, status: SagaStatus) -> None:
+        self._require_state().status = status
+        workflow.upsert_search_attributes([SAGA_STATUS.value_set(status)])
+
+    def _require_state(self) -> SagaState:
+        assert self._state is not None
+        return self._state
+
+
+def _is_refusal(error: ActivityError) -> bool:
+    cause = error.cause
+    return isinstance(cause, ApplicationError) and cause.type == ErrorType.STEP_REFUSED
+
+
+def _reason(error: ActivityError) -> str:
+    cause = error.cause
+    if isinstance(cause, TimeoutError):
+        return f"gave up after the step's deadline ({cause.type.name if cause.type else 'timeout'})"
+    if cause is not None:
+        return str(cause.message) if hasattr(cause, "message") else str(cause)
+    return str(error)
