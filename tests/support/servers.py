@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import uvicorn
-from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 
 def free_port() -> int:
@@ -18,7 +18,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_in_thread(app: FastAPI, startup_timeout: float = 20.0) -> Iterator[str]:
+def serve_in_thread(app: ASGIApp, startup_timeout: float = 20.0) -> Iterator[str]:
     """Serve `app` over real HTTP in a background thread; yields its base URL."""
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")
