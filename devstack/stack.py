@@ -1,0 +1,214 @@
+"""The whole dev stack as one object, for `make up` and for tests:
+
+    with Stack(DevstackSettings(api_port=..., data_dir=tmp_path)) as stack:
+        ...  # Temporal, both services, the worker and the API are up and ready
+
+Start: refuse if the data dir is another stack's or a port is taken, then start the processes
+tier by tier (Temporal; the services; the worker and the API), each tier once the one before
+is ready. Stop: the reverse order, so no process outlives what it depends on.
+"""
+
+import fcntl
+import os
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Self
+
+from dotenv import dotenv_values
+
+from devstack.components import PER_PROCESS_VARIABLES, ReadinessProbe, components
+from devstack.config import DevstackSettings
+from devstack.processes import LogSink, ManagedProcess, print_line, stop_processes
+
+POLL_SECONDS = 0.2
+OWN_NAME = "devstack"
+
+
+class StackError(Exception):
+    """The stack cannot start, or one of its processes failed; the message says which and why."""
+
+
+class StopRequested(Exception):
+    """A stop was requested (Ctrl-C, SIGTERM) while the stack was still starting."""
+
+
+class Stack:
+    def __init__(self, settings: DevstackSettings, log: LogSink = print_line) -> None:
+        self.settings = settings
+        self.data_dir = settings.data_dir.resolve()
+        self._log = log
+        self._stop_requested = threading.Event()
+        self._stop_reason: str | None = None
+        self._tiers: list[list[ManagedProcess]] = []
+        self._data_dir_lock: IO[str] | None = None
+        self._repo_root = Path(__file__).resolve().parent.parent
+        self._plan = components(settings, self.data_dir)
+        self._label_width = max(len(OWN_NAME), *(len(c.name) for tier in self._plan for c in tier))
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def processes(self) -> list[ManagedProcess]:
+        return [process for tier in self._tiers for process in tier]
+
+    def start(self) -> None:
+        """Start every process and wait until each is ready. On failure, or if a stop is
+        requested meanwhile, stop what was started and raise StackError or StopRequested."""
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._claim_data_dir()
+        self._check_ports_are_free()
+        self._warn_about_dotenv()
+        for tier in self._plan:
+            processes = [
+                ManagedProcess(
+                    c.name, c.command, c.env, self._repo_root, self._label(c.name), self._log
+                )
+                for c in tier
+            ]
+            self._tiers.append(processes)
+            for process in processes:
+                process.start()
+            for process, component in zip(processes, tier, strict=True):
+                self._wait_until_ready(process, component.ready)
+
+    def _wait_until_ready(self, process: ManagedProcess, ready: ReadinessProbe) -> None:
+        timeout = self.settings.startup_timeout_seconds
+        started = time.monotonic()
+        while not ready(process.pid):
+            if self._stop_requested.is_set():
+                raise StopRequested()
+            if process.exit_code is not None:
+                raise StackError(failure_report(process, f"{how_it_ended(process)} on startup"))
+            if time.monotonic() - started > timeout:
+                raise StackError(
+                    failure_report(
+                        process,
+                        f"was not ready after {timeout:g}s (SAGA_STARTUP_TIMEOUT_SECONDS)",
+                    )
+                )
+            self._stop_requested.wait(POLL_SECONDS)
+        self._say(f"{process.name} ready after {time.monotonic() - started:.1f}s")
+
+    def wait(self) -> ManagedProcess | None:
+        """Block until a process exits (returned) or a stop is requested (None)."""
+        while not self._stop_requested.wait(POLL_SECONDS):
+            for process in self.processes:
+                if process.exit_code is not None:
+                    return process
+        return None
+
+    def request_stop(self, reason: str = "stop requested") -> None:
+        """Make start() and wait() return; safe from a signal handler or another thread."""
+        self._stop_reason = reason
+        self._stop_requested.set()
+
+    def stop(self) -> None:
+        """Stop every process, dependents first; a no-op for what is not running."""
+        if self._stop_reason is not None and self._tiers:
+            self._say(f"{self._stop_reason}: stopping")
+        for tier in reversed(self._tiers):
+            running = [process.name for process in tier if process.running]
+            if running:
+                self._say(f"stopping {', '.join(running)}")
+            stop_processes(tier, self.settings.stop_timeout_seconds, self._say)
+        self._tiers = []
+        self._release_data_dir()
+
+    def _label(self, name: str) -> str:
+        return f"[{name:<{self._label_width}}]"
+
+    def _say(self, message: str) -> None:
+        self._log(f"{self._label(OWN_NAME)} {message}")
+
+    def _claim_data_dir(self) -> None:
+        """One stack per data dir: two Temporal servers must never share one database."""
+        lock = (self.data_dir / "devstack.lock").open("a+")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "unknown"
+            lock.close()
+            raise StackError(
+                f"{self.data_dir} is in use by another dev stack (pid {holder}); stop it first"
+            ) from None
+        lock.truncate(0)
+        lock.write(f"{os.getpid()}\n")
+        lock.flush()
+        self._data_dir_lock = lock
+
+    def _release_data_dir(self) -> None:
+        if self._data_dir_lock is not None:
+            self._data_dir_lock.close()  # closing releases the lock
+            self._data_dir_lock = None
+
+    def _warn_about_dotenv(self) -> None:
+        """The processes also read the repository's .env, which the stack cannot filter: a
+        DATABASE_URL there reaches both services unless SAGA_*_DATABASE_URL are set."""
+        dotenv_file = self._repo_root / ".env"
+        if not dotenv_file.is_file():
+            return
+        names = {name.upper() for name in dotenv_values(dotenv_file)}
+        if shared := sorted(names & PER_PROCESS_VARIABLES):
+            self._say(
+                f"warning: {dotenv_file} sets {', '.join(shared)}, read by every process "
+                "that the stack does not give its own value"
+            )
+
+    def _check_ports_are_free(self) -> None:
+        host = self.settings.host
+        for variable, port in self.settings.ports().items():
+            if not port_is_free(host, port):
+                raise StackError(
+                    f"port {port} on {host} is already in use; stop what listens there "
+                    f"or choose another port with {variable}"
+                )
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen on host:port. SO_REUSEADDR as the servers themselves set
+    it, so connections in TIME_WAIT from a previous run do not count as taken."""
+    family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, kind, protocol) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError:
+            return False
+    return True
+
+
+def how_it_ended(process: ManagedProcess) -> str:
+    code = process.exit_code
+    if code is not None and code < 0:
+        return f"was killed by {signal.Signals(-code).name}"
+    return f"exited with code {code}"
+
+
+def failure_report(process: ManagedProcess, what: str) -> str:
+    lines = process.tail()
+    report = f"{process.name} {what}."
+    if not lines:
+        return report + " It wrote nothing."
+    return report + " Its last lines:\n" + "\n".join(f"    {line}" for line in lines)

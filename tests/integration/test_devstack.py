@@ -1,0 +1,103 @@
+"""The dev stack (`make up`) as real processes on free ports: sagas over HTTP, then a clean stop."""
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from devstack.config import DevstackSettings
+from devstack.stack import Stack, port_is_free
+from tests.support.servers import free_port
+from workflows.contracts import TERMINAL_STATUSES, SagaState, SagaStatus, Step
+
+SAGA_TIMEOUT_SECONDS = 60
+
+
+def distinct_free_ports(count: int) -> list[int]:
+    ports: set[int] = set()
+    while len(ports) < count:
+        ports.add(free_port())
+    return list(ports)
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    temporal, temporal_ui, enrollment, billing, api = distinct_free_ports(5)
+    settings = DevstackSettings(
+        host="127.0.0.1",
+        temporal_port=temporal,
+        temporal_ui_port=temporal_ui,
+        enrollment_port=enrollment,
+        billing_port=billing,
+        api_port=api,
+        data_dir=tmp_path / "data",
+        enrollment_database_url=None,
+        billing_database_url=None,
+    )
+    with Stack(settings) as running:
+        yield running
+
+
+def start_saga(api: httpx.Client, payment_token: str) -> str:
+    student_id = f"stu-{uuid.uuid4().hex[:10]}"
+    response = api.post(
+        "/students",
+        json={
+            "student_id": student_id,
+            "name": "Ada Lovelace",
+            "email": "ada@example.com",
+            "course_id": "CS101",
+            "payment_token": payment_token,
+        },
+    )
+    assert response.status_code == 202, response.text
+    return student_id
+
+
+def final_state(api: httpx.Client, student_id: str) -> SagaState:
+    deadline = time.monotonic() + SAGA_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        response = api.get(f"/sagas/{student_id}")
+        if response.status_code == 200:
+            state = SagaState.model_validate(response.json())
+            if state.status in TERMINAL_STATUSES:
+                return state
+        time.sleep(0.2)
+    raise AssertionError(f"the saga of {student_id} did not finish in {SAGA_TIMEOUT_SECONDS}s")
+
+
+def process_group_exists(group_id: int) -> bool:
+    try:
+        os.killpg(group_id, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_the_stack_completes_a_paid_saga_compensates_a_declined_one_and_stops_cleanly(
+    stack: Stack,
+) -> None:
+    settings = stack.settings
+    with httpx.Client(base_url=settings.local_api_url, timeout=10) as api:
+        paid = start_saga(api, "tok_visa")
+        declined = start_saga(api, "tok_declined")
+
+        paid_state = final_state(api, paid)
+        declined_state = final_state(api, declined)
+
+    assert paid_state.status == SagaStatus.COMPLETED
+    assert declined_state.status == SagaStatus.COMPENSATED
+    assert declined_state.failed_step == Step.CHARGE_TUITION
+    assert (stack.data_dir / "temporal.db").exists()
+
+    # Each child leads its own process group, so an empty group means nothing is left behind.
+    groups = {process.name: process.pid for process in stack.processes}
+    assert set(groups) == {"temporal", "enrollment", "billing", "worker", "api"}
+    stack.stop()
+
+    assert [name for name, group in groups.items() if process_group_exists(group)] == []
+    assert all(port_is_free(settings.host, port) for port in settings.ports().values())
