@@ -65,3 +65,18 @@ def database_is_reachable(engine: Engine) -> bool:
         return True
     except Exception:
         return False
+
+
+def lock_idempotency_key(session: Session, idempotency_key: str) -> None:
+    """Serialise this transaction with every other one about the same idempotency key.
+
+    A row lock cannot guard a row that does not exist yet: under PostgreSQL's READ COMMITTED a
+    request and the compensation of its key could each miss the other and both commit. A
+    transaction-scoped advisory lock prevents that and is released when the transaction ends.
+    SQLite needs nothing: `BEGIN IMMEDIATE` already serialises every transaction.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
+            {"key": idempotency_key},
+        )

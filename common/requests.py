@@ -10,6 +10,8 @@ from pydantic import BaseModel
 from common.problems import ProblemError
 
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
+# PostgreSQL text cannot hold NUL characters: ids with one are invalid input (422), not a 500.
+WITHOUT_NUL = r"^[^\x00]*$"
 
 
 def _is_json_media_type(content_type: str) -> bool:

@@ -9,10 +9,10 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from common.database import lock_idempotency_key
 from services.billing import domain
 from services.billing.domain import (
     ChargeNotFound,
@@ -29,9 +29,10 @@ def create_charge(
     """Capture a charge if the card approves. Returns (charge, created); a retry with the same
     key and body returns the first charge with created=False. A declined card stores nothing,
     so a retry is decided afresh."""
-    _lock_idempotency_key(session, idempotency_key)
+    lock_idempotency_key(session, idempotency_key)
     replayed = _replay(session, idempotency_key, fingerprint)
     if replayed is not None:
+        session.commit()
         return replayed, False
     if session.get(RevokedChargeKey, idempotency_key) is not None:
         raise ChargeRevoked(idempotency_key)
@@ -54,6 +55,7 @@ def create_charge(
         replayed = _replay(session, idempotency_key, fingerprint)
         if replayed is None:
             raise
+        session.commit()
         return replayed, False
     return charge, True
 
@@ -74,6 +76,7 @@ def get_charge(session: Session, charge_id: str) -> Charge:
     charge = session.get(Charge, charge_id)
     if charge is None:
         raise ChargeNotFound(charge_id)
+    session.commit()
     return charge
 
 
@@ -81,7 +84,9 @@ def list_charges(session: Session, student_id: str | None = None) -> Sequence[Ch
     statement = select(Charge).order_by(col(Charge.created_at))
     if student_id is not None:
         statement = statement.where(col(Charge.student_id) == student_id)
-    return session.exec(statement).all()
+    charges = session.exec(statement).all()
+    session.commit()
+    return charges
 
 
 def refund_charge(session: Session, charge_id: str) -> Charge:
@@ -95,7 +100,7 @@ def refund_charge(session: Session, charge_id: str) -> Charge:
 def refund_by_idempotency_key(session: Session, idempotency_key: str) -> Charge | None:
     """Compensate a charge whose outcome the caller never learned: refund it if it exists,
     otherwise revoke the key so a charge still in flight cannot land afterwards."""
-    _lock_idempotency_key(session, idempotency_key)
+    lock_idempotency_key(session, idempotency_key)
     charge = find_by_idempotency_key(session, idempotency_key)
     if charge is None:
         if session.get(RevokedChargeKey, idempotency_key) is None:
@@ -120,18 +125,3 @@ def _lock_charge(session: Session, charge_id: str) -> Charge:
     if charge is None:
         raise ChargeNotFound(charge_id)
     return charge
-
-
-def _lock_idempotency_key(session: Session, idempotency_key: str) -> None:
-    """Serialise this transaction with every other one about the same key, until it ends.
-
-    A row lock cannot guard a row that does not exist yet: under PostgreSQL's READ COMMITTED a
-    charge and a revoke of the same key could each see no trace of the other and both commit
-    (or two revokes could both insert the tombstone). A transaction-scoped advisory lock on the
-    key prevents that. SQLite needs nothing: `BEGIN IMMEDIATE` serialises every transaction.
-    """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-            {"key": idempotency_key},
-        )

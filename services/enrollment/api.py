@@ -2,11 +2,17 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from common.deps import SessionDep
 from common.problems import ProblemMap, ProblemSpec, problem_responses
-from common.requests import IdempotencyKey, JsonBody, request_fingerprint
+from common.requests import (
+    IDEMPOTENCY_KEY_MAX_LENGTH,
+    WITHOUT_NUL,
+    IdempotencyKey,
+    JsonBody,
+    request_fingerprint,
+)
 from services.enrollment import service
 from services.enrollment.domain import (
     CourseFull,
@@ -17,6 +23,9 @@ from services.enrollment.domain import (
     ReservationRevoked,
 )
 from services.enrollment.models import (
+    COURSE_ID_MAX_LENGTH,
+    ENROLLMENT_ID_MAX_LENGTH,
+    STUDENT_ID_MAX_LENGTH,
     CoursePublic,
     Enrollment,
     EnrollmentCreate,
@@ -34,6 +43,12 @@ PROBLEMS: ProblemMap = {
     ReservationRevoked: ProblemSpec(409, "reservation-revoked", "Reservation revoked"),
     IdempotencyKeyReused: ProblemSpec(422, "idempotency-key-reused", "Idempotency key reused"),
 }
+
+# Ids in paths and queries are bounded like the columns they are looked up in (422, not a 500).
+CourseId = Annotated[str, Path(max_length=COURSE_ID_MAX_LENGTH, pattern=WITHOUT_NUL)]
+EnrollmentId = Annotated[str, Path(max_length=ENROLLMENT_ID_MAX_LENGTH, pattern=WITHOUT_NUL)]
+ReservationKey = Annotated[str, Path(max_length=IDEMPOTENCY_KEY_MAX_LENGTH, pattern=WITHOUT_NUL)]
+StudentFilter = Annotated[str | None, Query(max_length=STUDENT_ID_MAX_LENGTH, pattern=WITHOUT_NUL)]
 
 courses = APIRouter(prefix="/courses", tags=["courses"])
 enrollments = APIRouter(prefix="/enrollments", tags=["enrollments"])
@@ -56,7 +71,7 @@ def list_courses(session: SessionDep) -> list[CoursePublic]:
 
 
 @courses.get("/{course_id}", responses=problem_responses(404))
-def get_course(course_id: str, session: SessionDep) -> CoursePublic:
+def get_course(course_id: CourseId, session: SessionDep) -> CoursePublic:
     """One course."""
     return _course_public(service.get_course(session, course_id))
 
@@ -81,33 +96,33 @@ def reserve_seat(
 
 @enrollments.get("")
 def list_enrollments(
-    session: SessionDep, student_id: Annotated[str | None, Query(max_length=100)] = None
+    session: SessionDep, student_id: StudentFilter = None
 ) -> list[EnrollmentPublic]:
     """Enrollments, optionally of one student."""
     return [_public(enrollment) for enrollment in service.list_enrollments(session, student_id)]
 
 
 @enrollments.get("/{enrollment_id}", responses=problem_responses(404))
-def get_enrollment(enrollment_id: str, session: SessionDep) -> EnrollmentPublic:
+def get_enrollment(enrollment_id: EnrollmentId, session: SessionDep) -> EnrollmentPublic:
     """One enrollment."""
     return _public(service.get_enrollment(session, enrollment_id))
 
 
 @enrollments.post("/{enrollment_id}/confirm", responses=problem_responses(404, 409))
-def confirm_enrollment(enrollment_id: str, session: SessionDep) -> EnrollmentPublic:
+def confirm_enrollment(enrollment_id: EnrollmentId, session: SessionDep) -> EnrollmentPublic:
     """Confirm a PENDING enrollment (idempotent); a cancelled one is 409."""
     return _public(service.confirm_enrollment(session, enrollment_id))
 
 
 @enrollments.post("/{enrollment_id}/cancel", responses=problem_responses(404))
-def cancel_enrollment(enrollment_id: str, session: SessionDep) -> EnrollmentPublic:
+def cancel_enrollment(enrollment_id: EnrollmentId, session: SessionDep) -> EnrollmentPublic:
     """Cancel an enrollment and release its seat exactly once (idempotent)."""
     return _public(service.cancel_enrollment(session, enrollment_id))
 
 
 @enrollments.post("/by-key/{idempotency_key}/cancel", responses={204: {"description": "No-op"}})
 def cancel_by_idempotency_key(
-    idempotency_key: str, session: SessionDep, response: Response
+    idempotency_key: ReservationKey, session: SessionDep, response: Response
 ) -> EnrollmentPublic | None:
     """Cancel the enrollment reserved with this key, or revoke the key if none exists yet
     (204): the compensation for a reservation whose answer was lost."""

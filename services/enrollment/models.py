@@ -1,11 +1,20 @@
 """Tables and API shapes of the enrollment service (SQLModel: Base, Create, table, Public)."""
 
 from datetime import UTC, datetime
+from typing import Annotated
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, StringConstraints
 from sqlmodel import Field, SQLModel
 
+from common.requests import WITHOUT_NUL
 from services.enrollment.domain import EnrollmentStatus
+
+COURSE_ID_MAX_LENGTH = 32
+ENROLLMENT_ID_MAX_LENGTH = 36
+STUDENT_ID_MAX_LENGTH = 100
+
+# SQLModel's `Field(regex=...)` is ignored under pydantic 2; a constraint in the type is not.
+TextWithoutNul = Annotated[str, StringConstraints(pattern=WITHOUT_NUL)]
 
 
 def _now() -> datetime:
@@ -13,7 +22,7 @@ def _now() -> datetime:
 
 
 class CourseBase(SQLModel):
-    course_id: str = Field(primary_key=True, max_length=32)
+    course_id: str = Field(primary_key=True, max_length=COURSE_ID_MAX_LENGTH)
     title: str
     capacity: int = Field(ge=0)
     tuition_cents: int = Field(ge=0)
@@ -32,14 +41,14 @@ class CoursePublic(CourseBase):
 class EnrollmentCreate(SQLModel):
     model_config = ConfigDict(extra="forbid")  # type: ignore[assignment]
 
-    student_id: str = Field(min_length=1, max_length=100)
-    course_id: str = Field(min_length=1, max_length=32)
+    student_id: TextWithoutNul = Field(min_length=1, max_length=STUDENT_ID_MAX_LENGTH)
+    course_id: TextWithoutNul = Field(min_length=1, max_length=COURSE_ID_MAX_LENGTH)
 
 
 class Enrollment(SQLModel, table=True):
-    enrollment_id: str = Field(primary_key=True, max_length=36)
-    student_id: str = Field(index=True, max_length=100)
-    course_id: str = Field(foreign_key="course.course_id", max_length=32)
+    enrollment_id: str = Field(primary_key=True, max_length=ENROLLMENT_ID_MAX_LENGTH)
+    student_id: str = Field(index=True, max_length=STUDENT_ID_MAX_LENGTH)
+    course_id: str = Field(foreign_key="course.course_id", max_length=COURSE_ID_MAX_LENGTH)
     status: str = Field(default=EnrollmentStatus.PENDING, max_length=16)
     tuition_cents: int
     currency: str = Field(max_length=3)

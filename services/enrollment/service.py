@@ -2,6 +2,10 @@
 
 Seat accounting is one conditional UPDATE (`seats_taken < capacity`), so it stays atomic under
 any number of concurrent requests on SQLite (writes serialised) and PostgreSQL (row lock).
+
+Every use case ends its transaction before it returns, reads included: on SQLite each transaction
+holds the write lock (`BEGIN IMMEDIATE`), and a sync route still needs a free worker thread to
+serialise its answer; a lock held across that wait can leave every worker thread waiting on it.
 """
 
 import uuid
@@ -12,6 +16,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from common.database import lock_idempotency_key
 from services.enrollment import domain
 from services.enrollment.domain import (
     CourseFull,
@@ -63,10 +68,18 @@ def seed_catalogue(session: Session, courses: Iterable[CourseBase] = DEFAULT_CAT
 
 
 def list_courses(session: Session) -> Sequence[Course]:
-    return session.exec(select(Course).order_by(col(Course.course_id))).all()
+    courses = session.exec(select(Course).order_by(col(Course.course_id))).all()
+    session.commit()
+    return courses
 
 
 def get_course(session: Session, course_id: str) -> Course:
+    course = _find_course(session, course_id)
+    session.commit()
+    return course
+
+
+def _find_course(session: Session, course_id: str) -> Course:
     course = session.get(Course, course_id)
     if course is None:
         raise CourseNotFound(course_id)
@@ -78,12 +91,14 @@ def reserve_seat(
 ) -> tuple[Enrollment, bool]:
     """Hold a seat with a PENDING enrollment. Returns (enrollment, created); a retry with the
     same key and body returns the first enrollment with created=False."""
+    lock_idempotency_key(session, idempotency_key)
     replayed = _replay(session, idempotency_key, fingerprint)
     if replayed is not None:
+        session.commit()
         return replayed, False
     if session.get(RevokedReservationKey, idempotency_key) is not None:
         raise ReservationRevoked(idempotency_key)
-    course = get_course(session, request.course_id)
+    course = _find_course(session, request.course_id)
     taken = session.execute(
         update(Course)
         .where(col(Course.course_id) == course.course_id)
@@ -111,6 +126,7 @@ def reserve_seat(
         replayed = _replay(session, idempotency_key, fingerprint)
         if replayed is None:
             raise
+        session.commit()
         return replayed, False
     return enrollment, True
 
@@ -131,6 +147,7 @@ def get_enrollment(session: Session, enrollment_id: str) -> Enrollment:
     enrollment = session.get(Enrollment, enrollment_id)
     if enrollment is None:
         raise EnrollmentNotFound(enrollment_id)
+    session.commit()
     return enrollment
 
 
@@ -138,7 +155,9 @@ def list_enrollments(session: Session, student_id: str | None = None) -> Sequenc
     statement = select(Enrollment).order_by(col(Enrollment.created_at))
     if student_id is not None:
         statement = statement.where(col(Enrollment.student_id) == student_id)
-    return session.exec(statement).all()
+    enrollments = session.exec(statement).all()
+    session.commit()
+    return enrollments
 
 
 def confirm_enrollment(session: Session, enrollment_id: str) -> Enrollment:
@@ -160,6 +179,7 @@ def cancel_enrollment(session: Session, enrollment_id: str) -> Enrollment:
 def cancel_by_idempotency_key(session: Session, idempotency_key: str) -> Enrollment | None:
     """Compensate a reservation whose outcome the caller never learned: cancel it if it exists,
     otherwise revoke the key so a reservation still in flight cannot land afterwards."""
+    lock_idempotency_key(session, idempotency_key)
     enrollment = find_by_idempotency_key(session, idempotency_key)
     if enrollment is None:
         if session.get(RevokedReservationKey, idempotency_key) is None:
@@ -184,8 +204,11 @@ def _cancel(session: Session, enrollment: Enrollment) -> None:
 
 
 def _lock_enrollment(session: Session, enrollment_id: str) -> Enrollment:
-    """Read the enrollment under a row lock (PostgreSQL) so concurrent cancels release once."""
-    enrollment = session.get(Enrollment, enrollment_id, with_for_update=True)
+    """Read the enrollment under a row lock (PostgreSQL) so concurrent cancels release once.
+    `populate_existing` makes the locked read win over a copy this session loaded earlier."""
+    enrollment = session.get(
+        Enrollment, enrollment_id, with_for_update=True, populate_existing=True
+    )
     if enrollment is None:
         raise EnrollmentNotFound(enrollment_id)
     return enrollment
