@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 
 from common.deps import SessionDep
+from common.idempotency import IdempotencyKeyReused
 from common.problems import ProblemMap, ProblemSpec, problem_responses
 from common.requests import (
     IDEMPOTENCY_KEY_MAX_LENGTH,
@@ -17,7 +18,6 @@ from services.billing.domain import (
     CardDeclined,
     ChargeNotFound,
     ChargeRevoked,
-    IdempotencyKeyReused,
 )
 from services.billing.models import Charge, ChargeCreate, ChargePublic
 

@@ -43,13 +43,6 @@ class ChargeRevoked(Exception):
         super().__init__(f"The charge with idempotency key '{idempotency_key}' was refunded.")
 
 
-class IdempotencyKeyReused(Exception):
-    def __init__(self, idempotency_key: str) -> None:
-        super().__init__(
-            f"Idempotency key '{idempotency_key}' was already used with a different request body."
-        )
-
-
 def authorize(payment_token: str) -> None:
     """Approve the charge, or raise CardDeclined saying why."""
     if payment_token == APPROVING_TOKEN:

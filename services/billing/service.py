@@ -9,16 +9,15 @@ import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from common.database import lock_idempotency_key
+from common.idempotency import commit_or_replay, find_by_idempotency_key, replay
 from services.billing import domain
 from services.billing.domain import (
     ChargeNotFound,
     ChargeRevoked,
     ChargeStatus,
-    IdempotencyKeyReused,
 )
 from services.billing.models import Charge, ChargeCreate, RevokedChargeKey
 
@@ -30,7 +29,7 @@ def create_charge(
     key and body returns the first charge with created=False. A declined card stores nothing,
     so a retry is decided afresh."""
     lock_idempotency_key(session, idempotency_key)
-    replayed = _replay(session, idempotency_key, fingerprint)
+    replayed = replay(session, Charge, idempotency_key, fingerprint)
     if replayed is not None:
         session.commit()
         return replayed, False
@@ -46,30 +45,9 @@ def create_charge(
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
     )
-    session.add(charge)
-    try:
-        session.commit()
-    except IntegrityError:
-        # Only reachable if the key lock is bypassed: answer as the winner's replay.
-        session.rollback()
-        replayed = _replay(session, idempotency_key, fingerprint)
-        if replayed is None:
-            raise
-        session.commit()
-        return replayed, False
-    return charge, True
-
-
-def _replay(session: Session, idempotency_key: str, fingerprint: str) -> Charge | None:
-    existing = find_by_idempotency_key(session, idempotency_key)
-    if existing is not None and existing.request_fingerprint != fingerprint:
-        raise IdempotencyKeyReused(idempotency_key)
-    return existing
-
-
-def find_by_idempotency_key(session: Session, idempotency_key: str) -> Charge | None:
-    statement = select(Charge).where(col(Charge.idempotency_key) == idempotency_key)
-    return session.exec(statement).first()
+    return commit_or_replay(
+        session, charge, lambda: replay(session, Charge, idempotency_key, fingerprint)
+    )
 
 
 def get_charge(session: Session, charge_id: str) -> Charge:
@@ -101,7 +79,7 @@ def refund_by_idempotency_key(session: Session, idempotency_key: str) -> Charge 
     """Compensate a charge whose outcome the caller never learned: refund it if it exists,
     otherwise revoke the key so a charge still in flight cannot land afterwards."""
     lock_idempotency_key(session, idempotency_key)
-    charge = find_by_idempotency_key(session, idempotency_key)
+    charge = find_by_idempotency_key(session, Charge, idempotency_key)
     if charge is None:
         if session.get(RevokedChargeKey, idempotency_key) is None:
             session.add(RevokedChargeKey(idempotency_key=idempotency_key))

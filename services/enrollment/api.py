@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Response, status
 
 from common.deps import SessionDep
+from common.idempotency import IdempotencyKeyReused
 from common.problems import ProblemMap, ProblemSpec, problem_responses
 from common.requests import (
     IDEMPOTENCY_KEY_MAX_LENGTH,
@@ -19,7 +20,6 @@ from services.enrollment.domain import (
     CourseNotFound,
     EnrollmentNotConfirmable,
     EnrollmentNotFound,
-    IdempotencyKeyReused,
     ReservationRevoked,
 )
 from services.enrollment.models import (

@@ -40,13 +40,6 @@ class ReservationRevoked(Exception):
         super().__init__(f"The reservation with idempotency key '{idempotency_key}' was cancelled.")
 
 
-class IdempotencyKeyReused(Exception):
-    def __init__(self, idempotency_key: str) -> None:
-        super().__init__(
-            f"Idempotency key '{idempotency_key}' was already used with a different request body."
-        )
-
-
 def confirmed(enrollment_id: str, status: EnrollmentStatus) -> EnrollmentStatus:
     """The status after a confirm; confirming twice is a no-op, a cancelled one is refused."""
     if status is EnrollmentStatus.CANCELLED:

@@ -13,17 +13,16 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import update
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from common.database import lock_idempotency_key
+from common.idempotency import commit_or_replay, find_by_idempotency_key, replay
 from services.enrollment import domain
 from services.enrollment.domain import (
     CourseFull,
     CourseNotFound,
     EnrollmentNotFound,
     EnrollmentStatus,
-    IdempotencyKeyReused,
     ReservationRevoked,
 )
 from services.enrollment.models import (
@@ -92,7 +91,7 @@ def reserve_seat(
     """Hold a seat with a PENDING enrollment. Returns (enrollment, created); a retry with the
     same key and body returns the first enrollment with created=False."""
     lock_idempotency_key(session, idempotency_key)
-    replayed = _replay(session, idempotency_key, fingerprint)
+    replayed = replay(session, Enrollment, idempotency_key, fingerprint)
     if replayed is not None:
         session.commit()
         return replayed, False
@@ -117,30 +116,9 @@ def reserve_seat(
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
     )
-    session.add(enrollment)
-    try:
-        session.commit()
-    except IntegrityError:
-        # A concurrent request with the same key won the race; answer as its replay.
-        session.rollback()
-        replayed = _replay(session, idempotency_key, fingerprint)
-        if replayed is None:
-            raise
-        session.commit()
-        return replayed, False
-    return enrollment, True
-
-
-def _replay(session: Session, idempotency_key: str, fingerprint: str) -> Enrollment | None:
-    existing = find_by_idempotency_key(session, idempotency_key)
-    if existing is not None and existing.request_fingerprint != fingerprint:
-        raise IdempotencyKeyReused(idempotency_key)
-    return existing
-
-
-def find_by_idempotency_key(session: Session, idempotency_key: str) -> Enrollment | None:
-    statement = select(Enrollment).where(col(Enrollment.idempotency_key) == idempotency_key)
-    return session.exec(statement).first()
+    return commit_or_replay(
+        session, enrollment, lambda: replay(session, Enrollment, idempotency_key, fingerprint)
+    )
 
 
 def get_enrollment(session: Session, enrollment_id: str) -> Enrollment:
@@ -180,7 +158,7 @@ def cancel_by_idempotency_key(session: Session, idempotency_key: str) -> Enrollm
     """Compensate a reservation whose outcome the caller never learned: cancel it if it exists,
     otherwise revoke the key so a reservation still in flight cannot land afterwards."""
     lock_idempotency_key(session, idempotency_key)
-    enrollment = find_by_idempotency_key(session, idempotency_key)
+    enrollment = find_by_idempotency_key(session, Enrollment, idempotency_key)
     if enrollment is None:
         if session.get(RevokedReservationKey, idempotency_key) is None:
             session.add(RevokedReservationKey(idempotency_key=idempotency_key))

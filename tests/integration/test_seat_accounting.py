@@ -15,10 +15,11 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 
 from common.database import create_database_engine, create_tables
+from common.idempotency import find_by_idempotency_key
 from services.enrollment import service
 from services.enrollment.config import EnrollmentSettings
 from services.enrollment.main import create_app
-from services.enrollment.models import TABLES, CourseBase, EnrollmentCreate
+from services.enrollment.models import TABLES, CourseBase, Enrollment, EnrollmentCreate
 from tests.support.servers import serve_in_thread
 
 LAST_SEATS_COURSE = "LAST5"
@@ -173,7 +174,7 @@ def test_a_cancel_that_read_the_enrollment_before_another_cancel_committed_relea
     request = EnrollmentCreate(student_id="student-1", course_id=LAST_SEATS_COURSE)
     with Session(engine, expire_on_commit=False) as first, Session(engine) as second:
         enrollment, _ = service.reserve_seat(first, request, "key-1", "fingerprint-1")
-        read_by_second = service.find_by_idempotency_key(second, "key-1")
+        read_by_second = find_by_idempotency_key(second, Enrollment, "key-1")
         assert read_by_second is not None and read_by_second.status == "PENDING"
 
         service.cancel_enrollment(first, enrollment.enrollment_id)

@@ -1,0 +1,55 @@
+"""Idempotent creation, the same in every service: a resource row carries the key it was
+created with and a hash of the request body, under a unique constraint on the key.
+
+A replay (same key, same body) answers the stored row; the same key with another body is
+refused; two concurrent first requests with one key cannot both create (the caller holds
+`common.database.lock_idempotency_key`, and the unique constraint backs it up).
+"""
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, SQLModel, col, select
+
+
+class IdempotencyKeyReused(Exception):
+    def __init__(self, idempotency_key: str) -> None:
+        super().__init__(
+            f"Idempotency key '{idempotency_key}' was already used with a different request body."
+        )
+
+
+Row = TypeVar("Row", bound=SQLModel)
+
+
+def find_by_idempotency_key(session: Session, table: type[Row], idempotency_key: str) -> Row | None:
+    column = col(table.idempotency_key)  # type: ignore[attr-defined]
+    return session.exec(select(table).where(column == idempotency_key)).first()
+
+
+def replay(
+    session: Session, table: type[Row], idempotency_key: str, fingerprint: str
+) -> Row | None:
+    """The row first created with this key, or None; refuses a different body under the key."""
+    existing = find_by_idempotency_key(session, table, idempotency_key)
+    if existing is not None and existing.request_fingerprint != fingerprint:  # type: ignore[attr-defined]
+        raise IdempotencyKeyReused(idempotency_key)
+    return existing
+
+
+def commit_or_replay(
+    session: Session, row: Row, replay_existing: Callable[[], Row | None]
+) -> tuple[Row, bool]:
+    """Commit a newly created row; if its key was taken meanwhile, answer the winner's row."""
+    session.add(row)
+    try:
+        session.commit()
+    except IntegrityError:
+        session.rollback()
+        existing = replay_existing()
+        if existing is None:
+            raise
+        session.commit()
+        return existing, False
+    return row, True
