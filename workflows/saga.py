@@ -41,6 +41,11 @@ with workflow.unsafe.imports_passed_through():
     )
 
 
+# Every change to the commands the workflow issues goes behind a patch id, so that histories
+# recorded by older code still replay (docs/operations.md, "Changing the workflow safely").
+RECORD_FAILURE_IN_MEMO = "record-failure-in-memo"
+
+
 class StepFailed(Exception):
     def __init__(self, step: Step, reason: str) -> None:
         super().__init__(reason)
@@ -72,12 +77,14 @@ class StudentOnboardingSaga:
         except StepFailed as failure:
             self._state.failed_step = failure.step
             self._state.failure_reason = failure.reason
+            self._record_failure()
             await self._compensate_shielded()
         except BaseException as error:
             if not is_cancelled_exception(error):
                 raise
             # Cancelled by an operator: undo what was done, then end as cancelled.
             self._state.failure_reason = "The saga was cancelled."
+            self._record_failure()
             await self._compensate_shielded()
             raise
         return self._state
@@ -200,11 +207,23 @@ class StudentOnboardingSaga:
                 state.failure_reason = (
                     f"{state.failure_reason} Then compensation {undo} failed: {_reason(error)}"
                 )
+                self._record_failure()
                 self._set_status(SagaStatus.FAILED)
                 return
             state.compensated_steps.append(undo)
         state.current_step = None
         self._set_status(SagaStatus.COMPENSATED)
+
+    def _record_failure(self) -> None:
+        """Write why the saga failed into its memo, where the Temporal UI and `list_workflows`
+        show it without asking a worker. Runs recorded before this was added have no such
+        command in their history: the patch makes their replay skip it."""
+        if not workflow.patched(RECORD_FAILURE_IN_MEMO):
+            return
+        state = self._require_state()
+        failed_step = state.failed_step.value if state.failed_step else None
+        # A None value removes the key: a cancelled saga has no failed step.
+        workflow.upsert_memo({"failed_step": failed_step, "failure_reason": state.failure_reason})
 
     def _idempotency_key(self, step: Step) -> str:
         # Stable across activity retries, worker restarts and resets (which keep the first run

@@ -7,38 +7,30 @@ orchestrator API over real HTTP. Nothing is mocked.
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlmodel import Session
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from common.database import create_database_engine, create_tables
-from orchestrator.config import OrchestratorSettings
 from orchestrator.main import create_app as create_api
 from orchestrator.worker import saga_worker
-from services.billing.config import BillingSettings
-from services.billing.main import create_app as create_billing
-from services.enrollment.config import EnrollmentSettings
-from services.enrollment.main import create_app as create_enrollment
-from services.enrollment.models import TABLES as ENROLLMENT_TABLES
-from services.enrollment.models import CourseBase
-from services.enrollment.service import seed_catalogue
-from tests.support.faulty_proxy import FaultPlan, faulty_proxy
-from tests.support.servers import serve_in_thread
-from tests.support.temporal import TEMPORAL_CLI, unique_task_queue
-from workflows.contracts import SEARCH_ATTRIBUTES, TERMINAL_STATUSES
-
-# A course that is always full, for the course-full scenario.
-FULL_COURSE = CourseBase(
-    course_id="FULL0", title="Always full", capacity=0, tuition_cents=10_000, currency="USD"
+from tests.support.faulty_proxy import FaultPlan
+from tests.support.servers import free_port, serve_in_thread
+from tests.support.stack import (
+    FULL_COURSE,
+    ServiceUrls,
+    orchestrator_settings,
+    running_services,
+    start_dev_server,
 )
+from workflows.contracts import TERMINAL_STATUSES
+
+__all__ = ["FULL_COURSE", "ServiceUrls", "System", "new_student", "run_saga"]
 
 
 @dataclass
@@ -61,54 +53,50 @@ class System:
             await asyncio.sleep(0.1)
 
 
+def new_student(course_id: str = "CS101", payment_token: str = "tok_visa") -> dict[str, str]:
+    return {
+        "student_id": f"stu-{uuid.uuid4().hex[:10]}",
+        "name": "Grace Hopper",
+        "email": "grace@example.com",
+        "course_id": course_id,
+        "payment_token": payment_token,
+    }
+
+
+async def run_saga(system: System, student: dict[str, str]) -> dict[str, Any]:
+    response = await system.api.post("/students", json=student)
+    assert response.status_code == 202, response.text
+    return await system.wait_for_terminal(student["student_id"])
+
+
 @pytest.fixture(scope="session")
-async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
-    env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
-        dev_server_existing_path=str(TEMPORAL_CLI),
-        search_attributes=SEARCH_ATTRIBUTES,
-    )
-    async with env:
+def temporal_ui_port() -> int:
+    return free_port()
+
+
+@pytest.fixture(scope="session")
+def temporal_ui_url(temporal_ui_port: int) -> str:
+    """The dev server's Web UI, where the API's `temporal_ui_url` links point."""
+    return f"http://127.0.0.1:{temporal_ui_port}"
+
+
+@pytest.fixture(scope="session")
+async def temporal_env(temporal_ui_port: int) -> AsyncIterator[WorkflowEnvironment]:
+    async with await start_dev_server(ui_port=temporal_ui_port) as env:
         yield env
-
-
-@dataclass
-class ServiceUrls:
-    enrollment: str
-    billing: str
-    billing_via_proxy: str
-    billing_faults: FaultPlan
 
 
 @pytest.fixture(scope="session")
 def service_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceUrls]:
-    data_dir: Path = tmp_path_factory.mktemp("services")
-    enrollment_db = f"sqlite:///{data_dir / 'enrollment.db'}"
-    engine = create_database_engine(enrollment_db)
-    create_tables(engine, ENROLLMENT_TABLES)
-    with Session(engine) as session:
-        seed_catalogue(session, [FULL_COURSE])
-    engine.dispose()
-    plan = FaultPlan()
-    with (
-        serve_in_thread(create_enrollment(EnrollmentSettings(database_url=enrollment_db))) as enr,
-        serve_in_thread(create_billing(BillingSettings(data_dir=data_dir))) as billing,
-        serve_in_thread(faulty_proxy(billing, plan)) as billing_proxy,
-    ):
-        yield ServiceUrls(enr, billing, billing_proxy, plan)
+    with running_services(tmp_path_factory.mktemp("services")) as urls:
+        yield urls
 
 
 @pytest.fixture(scope="session")
 async def system(
-    temporal_env: WorkflowEnvironment, service_urls: ServiceUrls
+    temporal_env: WorkflowEnvironment, service_urls: ServiceUrls, temporal_ui_url: str
 ) -> AsyncIterator[System]:
-    host, port = temporal_env.client.service_client.config.target_host.split(":")
-    settings = OrchestratorSettings(
-        temporal_address=f"{host}:{port}",
-        task_queue=unique_task_queue(),
-        enrollment_url=service_urls.enrollment,
-        billing_url=service_urls.billing_via_proxy,
-    )
+    settings = orchestrator_settings(temporal_env, service_urls, temporal_ui_url=temporal_ui_url)
     async with saga_worker(temporal_env.client, settings):
         with serve_in_thread(create_api(settings)) as api_url:
             async with (

@@ -3,33 +3,16 @@
 Each scenario is asserted on the services' own state and on the workflow's history.
 """
 
-import uuid
 from typing import Any
 
 import httpx
 from temporalio.api.enums.v1 import EventType
 
-from tests.e2e.conftest import FULL_COURSE, System
+from tests.e2e.conftest import FULL_COURSE, System, new_student, run_saga
 from tests.support.faulty_proxy import FaultPlan
 from workflows.contracts import SagaStatus, Step, workflow_id_for
 
 JSON = {"Content-Type": "application/json"}
-
-
-def new_student(course_id: str = "CS101", payment_token: str = "tok_visa") -> dict[str, str]:
-    return {
-        "student_id": f"stu-{uuid.uuid4().hex[:10]}",
-        "name": "Grace Hopper",
-        "email": "grace@example.com",
-        "course_id": course_id,
-        "payment_token": payment_token,
-    }
-
-
-async def run_saga(system: System, student: dict[str, str]) -> dict[str, Any]:
-    response = await system.api.post("/students", json=student)
-    assert response.status_code == 202, response.text
-    return await system.wait_for_terminal(student["student_id"])
 
 
 async def enrollments_of(system: System, student_id: str) -> list[dict[str, Any]]:

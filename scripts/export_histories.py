@@ -1,0 +1,263 @@
+"""Run every saga scenario on real parts and save each workflow history for the replay tests.
+
+    python -m scripts.export_histories --out tests/histories
+
+Starts its own Temporal dev server, enrollment and billing (SQLite in a temporary directory),
+the fault-injecting proxy in front of billing and a saga worker, all on free ports (the wiring
+of the e2e tests, from tests/support/stack.py). Each scenario checks that it really ended the
+way it claims before its history is written, so a committed file is what its name says.
+`tests/unit/test_replay.py` replays every file on the current workflow code.
+"""
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHistory
+from temporalio.common import WorkflowIDReusePolicy
+
+from orchestrator.config import OrchestratorSettings
+from orchestrator.histories import save_history
+from orchestrator.sagas import start_saga
+from orchestrator.worker import saga_worker
+from tests.support.stack import (
+    FULL_COURSE,
+    ServiceUrls,
+    orchestrator_settings,
+    running_services,
+    start_dev_server,
+)
+from tests.support.temporal import student, unique_task_queue
+from workflows.contracts import SagaDeadlines, SagaInput, SagaState, SagaStatus, Step
+from workflows.saga import StudentOnboardingSaga
+
+SAGA_TIMEOUT = timedelta(seconds=90)
+# Short attempts, so the attempt a crashed worker took is retried after seconds, not 15 s.
+CRASH_DEADLINES = SagaDeadlines(step_seconds=60, attempt_seconds=3, max_retry_interval_seconds=1)
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class Stack:
+    client: Client
+    settings: OrchestratorSettings
+    services: ServiceUrls
+
+    async def run_saga(
+        self, student_id: str, deadlines: SagaDeadlines | None = None, **event: str
+    ) -> tuple[SagaState, WorkflowHistory]:
+        """Start the student's saga the way the API does; its final state and history."""
+        started = await start_saga(
+            self.client,
+            self.settings.task_queue,
+            student(student_id=student_id, **event),
+            deadlines,
+        )
+        return await self.finished(started.workflow_id, started.run_id)
+
+    async def finished(self, workflow_id: str, run_id: str) -> tuple[SagaState, WorkflowHistory]:
+        handle = self.client.get_workflow_handle(workflow_id, run_id=run_id, result_type=SagaState)
+        state = await asyncio.wait_for(handle.result(), SAGA_TIMEOUT.total_seconds())
+        return state, await handle.fetch_history()
+
+
+Scenario = Callable[[Stack], Awaitable[WorkflowHistory]]
+
+
+def expect(condition: bool, what: str) -> None:
+    if not condition:
+        raise SystemExit(f"scenario did not behave as expected: {what}")
+
+
+async def completed(stack: Stack) -> WorkflowHistory:
+    state, history = await stack.run_saga("history-completed")
+    expect(state.status is SagaStatus.COMPLETED, f"completed, got {state}")
+    return history
+
+
+async def declined(stack: Stack) -> WorkflowHistory:
+    state, history = await stack.run_saga("history-declined", payment_token="tok_declined")
+    expect(state.compensated_steps == [Step.CANCEL_ENROLLMENT], f"seat released, got {state}")
+    return history
+
+
+async def course_full(stack: Stack) -> WorkflowHistory:
+    state, history = await stack.run_saga("history-course-full", course_id=FULL_COURSE.course_id)
+    expect(state.failed_step is Step.RESERVE_SEAT, f"refused seat, got {state}")
+    expect(state.status is SagaStatus.COMPENSATED, f"compensated, got {state}")
+    return history
+
+
+async def confirm_refused(stack: Stack) -> WorkflowHistory:
+    """The enrollment is cancelled behind the saga's back while tuition is charged, so the
+    confirmation is refused after the money was taken: refund, then cancel."""
+    enrollment_url = stack.services.enrollment
+
+    # The hook runs in the proxy's own thread and event loop, hence its own client.
+    async def cancel_the_enrollment_first(charge_request: dict[str, Any]) -> None:
+        async with httpx.AsyncClient(base_url=enrollment_url) as enrollment:
+            await enrollment.post(f"/enrollments/{charge_request['enrollment_id']}/cancel")
+
+    stack.services.billing_faults.before("POST", "/charges", cancel_the_enrollment_first)
+    state, history = await stack.run_saga("history-confirm-refused")
+    expect(
+        state.compensated_steps == [Step.REFUND_CHARGE, Step.CANCEL_ENROLLMENT],
+        f"refund then cancel, got {state}",
+    )
+    return history
+
+
+async def transient_billing_outage(stack: Stack) -> WorkflowHistory:
+    stack.services.billing_faults.fail_next("POST", "/charges", times=3)
+    state, history = await stack.run_saga("history-transient-billing-outage")
+    expect(state.status is SagaStatus.COMPLETED, f"completed after retries, got {state}")
+    expect(stack.services.billing_faults.count("POST", "/charges") == 4, "four charge attempts")
+    return history
+
+
+async def retried(stack: Stack) -> WorkflowHistory:
+    """A declined saga started again under the same workflow id with a good card: a new
+    execution chain. Started without search attributes, so the workflow upserts them all."""
+    first, _ = await stack.run_saga("history-retried", payment_token="tok_declined")
+    expect(first.status is SagaStatus.COMPENSATED, f"first run compensated, got {first}")
+    event = student(student_id="history-retried")
+    handle = await stack.client.start_workflow(
+        StudentOnboardingSaga.run,
+        SagaInput(event=event),
+        id=f"student-onboarding-{event.student_id}",
+        task_queue=stack.settings.task_queue,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+    )
+    assert handle.result_run_id is not None
+    state, history = await stack.finished(handle.id, handle.result_run_id)
+    expect(state.status is SagaStatus.COMPLETED, f"second run completed, got {state}")
+    return history
+
+
+async def worker_crash(stack: Stack) -> WorkflowHistory:
+    """The worker process is killed (SIGKILL) while billing holds its charge request; a new
+    worker takes over. The lost attempt times out and is retried by the new worker (billing
+    answers it idempotently), and the workflow task sent to the dead worker's sticky queue
+    times out, so the new worker replays the history from the start and finishes the saga."""
+    settings = stack.settings.model_copy(update={"task_queue": unique_task_queue()})
+    charge_reached = threading.Event()
+    release_charge = threading.Event()
+
+    async def hold_the_charge(_: dict[str, Any]) -> None:
+        charge_reached.set()
+        while not release_charge.is_set():
+            await asyncio.sleep(0.05)
+
+    stack.services.billing_faults.before("POST", "/charges", hold_the_charge)
+    first_worker = _worker_process(settings)
+    try:
+        started = await start_saga(
+            stack.client,
+            settings.task_queue,
+            student(student_id="history-worker-crash"),
+            CRASH_DEADLINES,
+        )
+        reached = await asyncio.to_thread(charge_reached.wait, SAGA_TIMEOUT.total_seconds())
+        expect(reached, "the first worker called billing")
+        first_worker.send_signal(signal.SIGKILL)
+        first_worker.wait(timeout=10)
+    finally:
+        release_charge.set()
+        if first_worker.poll() is None:
+            first_worker.kill()
+            first_worker.wait(timeout=10)
+    async with saga_worker(stack.client, settings):
+        state, history = await stack.finished(started.workflow_id, started.run_id)
+    expect(state.status is SagaStatus.COMPLETED, f"completed by the second worker, got {state}")
+    expect(_task_timed_out(history), "a workflow task timed out on the dead worker")
+    expect(len(_worker_identities(history)) >= 2, "two workers took part")
+    return history
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "completed": completed,
+    "declined": declined,
+    "course-full": course_full,
+    "confirm-refused": confirm_refused,
+    "transient-billing-outage": transient_billing_outage,
+    "retried": retried,
+    "worker-crash": worker_crash,
+}
+
+
+def _worker_process(settings: OrchestratorSettings) -> subprocess.Popen[bytes]:
+    environment = {
+        **os.environ,
+        "TEMPORAL_ADDRESS": settings.temporal_address,
+        "TEMPORAL_NAMESPACE": settings.temporal_namespace,
+        "TASK_QUEUE": settings.task_queue,
+        "ENROLLMENT_URL": settings.enrollment_url,
+        "BILLING_URL": settings.billing_url,
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "orchestrator.worker"],
+        cwd=REPOSITORY,
+        env=environment,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def _task_timed_out(history: WorkflowHistory) -> bool:
+    return any(
+        event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT for event in history.events
+    )
+
+
+def _worker_identities(history: WorkflowHistory) -> set[str]:
+    return {
+        event.workflow_task_completed_event_attributes.identity
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    }
+
+
+async def export(out: Path, names: list[str]) -> None:
+    with tempfile.TemporaryDirectory() as data_dir, running_services(Path(data_dir)) as services:
+        async with await start_dev_server() as env:
+            settings = orchestrator_settings(env, services)
+            async with saga_worker(env.client, settings):
+                stack = Stack(env.client, settings, services)
+                for name in names:
+                    services.billing_faults.clear()
+                    history = await SCENARIOS[name](stack)
+                    save_history(history, out / f"{name}.json")
+                    print(f"{name}: {len(history.events)} events -> {out / name}.json")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Export a history per saga scenario.")
+    parser.add_argument("--out", type=Path, required=True, help="directory to write into")
+    parser.add_argument("scenarios", nargs="*", help=f"only these, of {', '.join(SCENARIOS)}")
+    arguments = parser.parse_args()
+    logging.getLogger("temporalio").setLevel(logging.ERROR)  # refused steps are expected here
+    unknown = set(arguments.scenarios) - set(SCENARIOS)
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
+    asyncio.run(export(arguments.out, arguments.scenarios or list(SCENARIOS)))
+    # Leave without interpreter teardown, which can abort while the Temporal SDK's runtime
+    # threads are finalized (temporalio/sdk-python#300).
+    sys.stdout.flush()
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

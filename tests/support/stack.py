@@ -1,0 +1,91 @@
+"""The orchestrated system's real parts, shared by the e2e fixtures and the history exporter.
+
+A Temporal dev server from the pinned binary (optionally with its Web UI), enrollment and
+billing over real HTTP on their own SQLite files, billing behind a fault-injecting proxy, and
+the settings a worker or the API needs to use them.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlmodel import Session
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from common.database import create_database_engine, create_tables
+from orchestrator.config import OrchestratorSettings
+from services.billing.config import BillingSettings
+from services.billing.main import create_app as create_billing
+from services.enrollment.config import EnrollmentSettings
+from services.enrollment.main import create_app as create_enrollment
+from services.enrollment.models import TABLES as ENROLLMENT_TABLES
+from services.enrollment.models import CourseBase
+from services.enrollment.service import seed_catalogue
+from tests.support.faulty_proxy import FaultPlan, faulty_proxy
+from tests.support.servers import serve_in_thread
+from tests.support.temporal import TEMPORAL_CLI, unique_task_queue
+from workflows.contracts import SEARCH_ATTRIBUTES
+
+# A course that is always full, for the course-full scenario.
+FULL_COURSE = CourseBase(
+    course_id="FULL0", title="Always full", capacity=0, tuition_cents=10_000, currency="USD"
+)
+
+
+@dataclass
+class ServiceUrls:
+    enrollment: str
+    billing: str
+    billing_via_proxy: str
+    billing_faults: FaultPlan
+
+
+async def start_dev_server(ui_port: int | None = None) -> WorkflowEnvironment:
+    """A Temporal dev server on free ports with the saga's search attributes registered;
+    with its Web UI on `ui_port` when given. Use it as an async context manager."""
+    return await WorkflowEnvironment.start_local(
+        data_converter=pydantic_data_converter,
+        dev_server_existing_path=str(TEMPORAL_CLI),
+        search_attributes=SEARCH_ATTRIBUTES,
+        ui=ui_port is not None,
+        ui_port=ui_port,
+    )
+
+
+def temporal_address(env: WorkflowEnvironment) -> str:
+    return env.client.service_client.config.target_host
+
+
+@contextmanager
+def running_services(data_dir: Path) -> Iterator[ServiceUrls]:
+    """Enrollment (with FULL_COURSE seeded) and billing, each on its own SQLite file in
+    `data_dir`, plus a fault-injecting proxy in front of billing."""
+    enrollment_db = f"sqlite:///{data_dir / 'enrollment.db'}"
+    engine = create_database_engine(enrollment_db)
+    create_tables(engine, ENROLLMENT_TABLES)
+    with Session(engine) as session:
+        seed_catalogue(session, [FULL_COURSE])
+    engine.dispose()
+    plan = FaultPlan()
+    with (
+        serve_in_thread(create_enrollment(EnrollmentSettings(database_url=enrollment_db))) as enr,
+        serve_in_thread(create_billing(BillingSettings(data_dir=data_dir))) as billing,
+        serve_in_thread(faulty_proxy(billing, plan)) as billing_proxy,
+    ):
+        yield ServiceUrls(enr, billing, billing_proxy, plan)
+
+
+def orchestrator_settings(
+    env: WorkflowEnvironment, services: ServiceUrls, **overrides: object
+) -> OrchestratorSettings:
+    """Settings for a worker or the API on `env`, calling billing through the proxy, on a task
+    queue of their own."""
+    settings = OrchestratorSettings(
+        temporal_address=temporal_address(env),
+        task_queue=unique_task_queue(),
+        enrollment_url=services.enrollment,
+        billing_url=services.billing_via_proxy,
+    )
+    return settings.model_copy(update=overrides)
