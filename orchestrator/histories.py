@@ -9,6 +9,9 @@ a worker with that code would get stuck on every saga still running. Check befor
     python -m orchestrator.histories replay --dir tests/histories
     python -m orchestrator.histories export --query 'SagaStatus="FAILED"' --out tests/histories/x
 
+Histories of an encrypted deployment replay with its PAYLOAD_KEYS in the environment (the same
+setting the worker reads); plaintext histories replay with or without them.
+
 Exit codes: 0 all replayed, 1 a history did not replay, 3 nothing matched (a check that checked
 nothing is not a pass), 2 bad usage.
 """
@@ -24,10 +27,11 @@ from typing import Annotated
 import typer
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 
 from orchestrator.config import OrchestratorSettings
-from orchestrator.temporal import connect
+from orchestrator.temporal import connect, data_converter
 from workflows.saga import StudentOnboardingSaga
 
 ALL_SAGAS = 'WorkflowType = "StudentOnboardingSaga"'
@@ -46,15 +50,18 @@ class ReplayOutcome:
         return self.failure is None
 
 
-def replayer() -> Replayer:
-    """A replayer with the workflows and data converter the worker runs."""
-    return Replayer(workflows=[StudentOnboardingSaga], data_converter=pydantic_data_converter)
+def replayer(converter: DataConverter = pydantic_data_converter) -> Replayer:
+    """A replayer with the workflows the worker runs; `converter` must hold the payload keys
+    of encrypted histories (plaintext ones replay with or without keys)."""
+    return Replayer(workflows=[StudentOnboardingSaga], data_converter=converter)
 
 
-async def replay(histories: AsyncIterator[WorkflowHistory]) -> list[ReplayOutcome]:
+async def replay(
+    histories: AsyncIterator[WorkflowHistory], converter: DataConverter = pydantic_data_converter
+) -> list[ReplayOutcome]:
     """Replay every history on the current workflow code; one outcome per history."""
     outcomes = []
-    async with replayer().workflow_replay_iterator(histories) as results:
+    async with replayer(converter).workflow_replay_iterator(histories) as results:
         async for result in results:
             history = result.history
             outcomes.append(
@@ -143,10 +150,11 @@ def replay_command(
     namespace: NamespaceOption = None,
 ) -> None:
     """Replay recent histories from a server (or files) on this build; fail on nondeterminism."""
+    settings = _settings(address, namespace)
     if directory is not None:
-        outcomes = asyncio.run(replay(from_files(history_files(directory), directory)))
+        converter = data_converter(settings.parsed_payload_keys())
+        outcomes = asyncio.run(replay(from_files(history_files(directory), directory), converter))
     else:
-        settings = _settings(address, namespace)
         outcomes = asyncio.run(_replay_from_server(settings, query, limit))
     for outcome in outcomes:
         if outcome.failure is None:
@@ -196,7 +204,7 @@ async def _replay_from_server(
     settings: OrchestratorSettings, query: str, limit: int
 ) -> list[ReplayOutcome]:
     client = await connect(settings)
-    return await replay(from_server(client, query, limit))
+    return await replay(from_server(client, query, limit), client.data_converter)
 
 
 async def _export_from_server(

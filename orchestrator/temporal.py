@@ -1,11 +1,15 @@
 """Connecting to Temporal: one place that knows the address, namespace and data converter."""
 
+import dataclasses
+
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.service import RPCError, RPCStatusCode
 
+from orchestrator.codec import EncryptionCodec, PayloadKeys
 from orchestrator.config import OrchestratorSettings
 from workflows.contracts import SEARCH_ATTRIBUTES
 
@@ -14,7 +18,19 @@ async def connect(settings: OrchestratorSettings) -> Client:
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(settings.parsed_payload_keys()),
+    )
+
+
+def data_converter(keys: PayloadKeys | None) -> DataConverter:
+    """Pydantic models as JSON, sealed with `keys` when given. With keys, failure messages
+    and stack traces move into the sealed payloads too: they can quote personal data."""
+    if keys is None:
+        return pydantic_data_converter
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec(keys),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )
 
 

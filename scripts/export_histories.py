@@ -207,6 +207,9 @@ def _worker_process(settings: OrchestratorSettings) -> subprocess.Popen[bytes]:
         "ENROLLMENT_URL": settings.enrollment_url,
         "BILLING_URL": settings.billing_url,
     }
+    environment.pop("PAYLOAD_KEYS", None)
+    if settings.payload_keys is not None:
+        environment["PAYLOAD_KEYS"] = settings.payload_keys.get_secret_value()
     return subprocess.Popen(
         [sys.executable, "-m", "orchestrator.worker"],
         cwd=REPOSITORY,
@@ -232,8 +235,9 @@ def _worker_identities(history: WorkflowHistory) -> set[str]:
 
 async def export(out: Path, names: list[str]) -> None:
     with tempfile.TemporaryDirectory() as data_dir, running_services(Path(data_dir)) as services:
-        async with await start_dev_server() as env:
-            settings = orchestrator_settings(env, services)
+        # Plaintext: the committed histories replay without keys and can be read in review.
+        async with await start_dev_server(payload_keys=None) as env:
+            settings = orchestrator_settings(env, services, payload_keys=None)
             async with saga_worker(env.client, settings):
                 stack = Stack(env.client, settings, services)
                 for name in names:

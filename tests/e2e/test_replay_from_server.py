@@ -1,11 +1,13 @@
 """Checking a new worker build against a running server: `python -m orchestrator.histories`
 fetches recent histories by visibility query and replays them on this checkout's code."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 from tests.e2e.conftest import System, new_student, run_saga
+from tests.support.temporal import TEST_PAYLOAD_KEYS
 from workflows.contracts import workflow_id_for
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -24,6 +26,7 @@ def replay_command(system: System, query: str) -> subprocess.CompletedProcess[st
             query,
         ],
         cwd=REPOSITORY,
+        env=os.environ | {"PAYLOAD_KEYS": TEST_PAYLOAD_KEYS},  # the system's histories are sealed
         capture_output=True,
         text=True,
         timeout=120,

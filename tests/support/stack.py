@@ -11,11 +11,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sqlmodel import Session
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from common.database import create_database_engine, create_tables
+from orchestrator.codec import parse_keys
 from orchestrator.config import OrchestratorSettings
+from orchestrator.temporal import data_converter
 from services.billing.config import BillingSettings
 from services.billing.main import create_app as create_billing
 from services.enrollment.config import EnrollmentSettings
@@ -25,7 +26,7 @@ from services.enrollment.models import CourseBase
 from services.enrollment.service import seed_catalogue
 from tests.support.faulty_proxy import FaultPlan, faulty_proxy
 from tests.support.servers import serve_in_thread
-from tests.support.temporal import TEMPORAL_CLI, unique_task_queue
+from tests.support.temporal import TEMPORAL_CLI, TEST_PAYLOAD_KEYS, unique_task_queue
 from workflows.contracts import SEARCH_ATTRIBUTES
 
 # A course that is always full, for the course-full scenario.
@@ -42,11 +43,15 @@ class ServiceUrls:
     billing_faults: FaultPlan
 
 
-async def start_dev_server(ui_port: int | None = None) -> WorkflowEnvironment:
+async def start_dev_server(
+    ui_port: int | None = None, payload_keys: str | None = TEST_PAYLOAD_KEYS
+) -> WorkflowEnvironment:
     """A Temporal dev server on free ports with the saga's search attributes registered;
-    with its Web UI on `ui_port` when given. Use it as an async context manager."""
+    with its Web UI on `ui_port` when given. Its client encrypts payloads with `payload_keys`
+    (plaintext with None). Use it as an async context manager."""
+    keys = parse_keys(payload_keys) if payload_keys else None
     return await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(keys),
         dev_server_existing_path=str(TEMPORAL_CLI),
         search_attributes=SEARCH_ATTRIBUTES,
         ui=ui_port is not None,
@@ -81,9 +86,10 @@ def orchestrator_settings(
     env: WorkflowEnvironment, services: ServiceUrls, **overrides: object
 ) -> OrchestratorSettings:
     """Settings for a worker or the API on `env`, calling billing through the proxy, on a task
-    queue of their own."""
+    queue of their own, with the payload keys `start_dev_server` uses by default."""
     settings = OrchestratorSettings(
         temporal_address=temporal_address(env),
+        payload_keys=TEST_PAYLOAD_KEYS,
         task_queue=unique_task_queue(),
         enrollment_url=services.enrollment,
         billing_url=services.billing_via_proxy,

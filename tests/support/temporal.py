@@ -1,5 +1,6 @@
 """Temporal servers for tests, from the pinned binaries in the virtualenv: never downloaded."""
 
+import base64
 import sysconfig
 import uuid
 from pathlib import Path
@@ -9,6 +10,10 @@ from workflows.contracts import StudentCreated
 SCRIPTS = Path(sysconfig.get_path("scripts"))
 TEMPORAL_CLI = SCRIPTS / "temporal"
 TEMPORAL_TEST_SERVER = SCRIPTS / "temporal-test-server"
+
+# A fixed AES-256 key for tests only (ids and key are configured nowhere else), in the format
+# of the PAYLOAD_KEYS setting.
+TEST_PAYLOAD_KEYS = f"tests-1:{base64.b64encode(bytes(range(32))).decode()}"
 
 
 def unique_task_queue() -> str:
