@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from devstack.config import DevstackSettings
 from devstack.processes import print_line
+from devstack.secrets import SECRETS_FILE
 from devstack.stack import Stack, StackError, StopRequested, failure_report, how_it_ended
 
 SAMPLE_STUDENT = (
@@ -27,7 +28,9 @@ def banner(stack: Stack) -> str:
 Saga stack is up; state in {stack.data_dir}. Ctrl-C stops everything.
 
   Orchestrator API docs  {api}/docs
-  Temporal UI            {settings.temporal_ui_url}
+  Temporal UI            {settings.temporal_ui_url}  (payloads decoded by the codec server)
+  Codec server           {settings.codec_server_url}
+  Dev payload key, codec server token   {stack.data_dir / SECRETS_FILE}
   Enrollment docs        {settings.enrollment_url}/docs
   Billing docs           {settings.billing_url}/docs
 

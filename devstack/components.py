@@ -17,6 +17,10 @@ corrupts the database: an acceptable trade for a development server.
 Every process gets its environment spelled out: the variables that configure one process
 (DATABASE_URL, HOST, PORT, TEMPORAL_ADDRESS, ...) are removed from the inherited environment
 first, so a value meant for one process can never reach another.
+
+Payloads are encrypted as in production, with a development key generated on first start
+(devstack/secrets.py); the codec server decodes them for the Web UI, whose codec endpoint
+carries the codec server's token in its path (the UI sends no header of its own).
 """
 
 import os
@@ -28,6 +32,7 @@ from pathlib import Path
 
 from devstack import readiness
 from devstack.config import DevstackSettings
+from devstack.secrets import development_secrets
 from workflows.contracts import SEARCH_ATTRIBUTES
 
 TEMPORAL_CLI = Path(sysconfig.get_path("scripts")) / "temporal"
@@ -48,6 +53,8 @@ PER_PROCESS_VARIABLES = frozenset(
         "TASK_QUEUE",
         "ENROLLMENT_URL",
         "BILLING_URL",
+        "PAYLOAD_KEYS",
+        "CODEC_SERVER_TOKEN",
     }
 )
 
@@ -68,9 +75,11 @@ def components(
 ) -> list[list[Component]]:
     """The processes in start order, in tiers: a tier starts once the one before it is ready,
     and tiers stop in reverse order."""
-    base = _base_env(os.environ if inherited is None else inherited)
+    environment = os.environ if inherited is None else inherited
+    base = _base_env(environment)
+    secrets = development_secrets(data_dir, environment)
     return [
-        [temporal(settings, data_dir, base)],
+        [temporal(settings, data_dir, base, secrets), codec_server(settings, base, secrets)],
         [
             service(
                 "enrollment",
@@ -89,7 +98,7 @@ def components(
                 base,
             ),
         ],
-        [worker(settings, base), api(settings, base)],
+        [worker(settings, base, secrets), api(settings, base, secrets)],
     ]
 
 
@@ -99,7 +108,9 @@ def _base_env(inherited: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
-def temporal(settings: DevstackSettings, data_dir: Path, base: dict[str, str]) -> Component:
+def temporal(
+    settings: DevstackSettings, data_dir: Path, base: dict[str, str], secrets: dict[str, str]
+) -> Component:
     command = [
         str(TEMPORAL_CLI),
         "server",
@@ -117,6 +128,8 @@ def temporal(settings: DevstackSettings, data_dir: Path, base: dict[str, str]) -
         "--log-level",
         "warn",
         "--ui-disable-news-fetch",
+        "--ui-codec-endpoint",
+        f"{settings.codec_server_url}/{secrets['CODEC_SERVER_TOKEN']}",
     ]
     for key in SEARCH_ATTRIBUTES:
         command += ["--search-attribute", f"{key.name}=Keyword"]
@@ -153,8 +166,31 @@ def service(
     )
 
 
-def _orchestrator_env(settings: DevstackSettings, base: dict[str, str]) -> dict[str, str]:
+def codec_server(
+    settings: DevstackSettings, base: dict[str, str], secrets: dict[str, str]
+) -> Component:
+    env = (
+        base
+        | secrets
+        | {
+            "HOST": settings.host,
+            "PORT": str(settings.codec_server_port),
+            "TEMPORAL_UI_URL": settings.temporal_ui_url,
+        }
+    )
+    return Component(
+        name="codec",
+        command=[sys.executable, "-m", "orchestrator.codec_server"],
+        env=env,
+        ready=lambda _pid: readiness.http_ok(f"{settings.codec_server_url}/healthz"),
+    )
+
+
+def _orchestrator_env(
+    settings: DevstackSettings, base: dict[str, str], secrets: dict[str, str]
+) -> dict[str, str]:
     return base | {
+        "PAYLOAD_KEYS": secrets["PAYLOAD_KEYS"],
         "TEMPORAL_ADDRESS": settings.temporal_address,
         "TEMPORAL_NAMESPACE": settings.temporal_namespace,
         "TASK_QUEUE": settings.task_queue,
@@ -164,19 +200,19 @@ def _orchestrator_env(settings: DevstackSettings, base: dict[str, str]) -> dict[
     }
 
 
-def worker(settings: DevstackSettings, base: dict[str, str]) -> Component:
+def worker(settings: DevstackSettings, base: dict[str, str], secrets: dict[str, str]) -> Component:
     return Component(
         name="worker",
         command=[sys.executable, "-m", "orchestrator.worker"],
-        env=_orchestrator_env(settings, base),
+        env=_orchestrator_env(settings, base, secrets),
         ready=lambda pid: readiness.worker_polls(
             settings.temporal_address, settings.temporal_namespace, settings.task_queue, pid
         ),
     )
 
 
-def api(settings: DevstackSettings, base: dict[str, str]) -> Component:
-    env = _orchestrator_env(settings, base) | {
+def api(settings: DevstackSettings, base: dict[str, str], secrets: dict[str, str]) -> Component:
+    env = _orchestrator_env(settings, base, secrets) | {
         "HOST": settings.host,
         "PORT": str(settings.api_port),
     }

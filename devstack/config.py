@@ -9,6 +9,7 @@ DATABASE_URL, TEMPORAL_ADDRESS, ...): the dev stack derives those per process fr
     SAGA_ENROLLMENT_PORT           enrollment service                     8001
     SAGA_BILLING_PORT              billing service                        8002
     SAGA_API_PORT                  orchestrator API                       8000
+    SAGA_CODEC_SERVER_PORT         codec server the Temporal UI decodes with   8081
     SAGA_DATA_DIR                  temporal.db and the services' SQLite   data
     SAGA_TEMPORAL_NAMESPACE        namespace the dev server creates       default
     SAGA_TASK_QUEUE                the worker's task queue                student-onboarding
@@ -43,6 +44,7 @@ class DevstackSettings(BaseSettings):
     enrollment_port: Port = 8001
     billing_port: Port = 8002
     api_port: Port = 8000
+    codec_server_port: Port = 8081
     data_dir: Path = Path("data")
     temporal_namespace: str = "default"
     task_queue: str = TASK_QUEUE
@@ -68,6 +70,7 @@ class DevstackSettings(BaseSettings):
             "SAGA_ENROLLMENT_PORT": self.enrollment_port,
             "SAGA_BILLING_PORT": self.billing_port,
             "SAGA_API_PORT": self.api_port,
+            "SAGA_CODEC_SERVER_PORT": self.codec_server_port,
         }
 
     @property
@@ -85,6 +88,10 @@ class DevstackSettings(BaseSettings):
     @property
     def billing_url(self) -> str:
         return f"http://{self.host}:{self.billing_port}"
+
+    @property
+    def codec_server_url(self) -> str:
+        return f"http://{self.host}:{self.codec_server_port}"
 
     @property
     def local_api_url(self) -> str:

@@ -1,5 +1,6 @@
 """The dev stack (`make up`) as real processes on free ports: sagas over HTTP, then a clean stop."""
 
+import asyncio
 import os
 import time
 import uuid
@@ -8,11 +9,15 @@ from pathlib import Path
 
 import httpx
 import pytest
+from google.protobuf import json_format
+from temporalio.api.common.v1 import Payloads, WorkflowExecution
+from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
+from temporalio.client import Client
 
 from devstack.config import DevstackSettings
 from devstack.stack import Stack, port_is_free
 from tests.support.servers import free_port
-from workflows.contracts import TERMINAL_STATUSES, SagaState, SagaStatus, Step
+from workflows.contracts import TERMINAL_STATUSES, SagaState, SagaStatus, Step, workflow_id_for
 
 SAGA_TIMEOUT_SECONDS = 60
 
@@ -26,7 +31,7 @@ def distinct_free_ports(count: int) -> list[int]:
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    temporal, temporal_ui, enrollment, billing, api = distinct_free_ports(5)
+    temporal, temporal_ui, enrollment, billing, api, codec = distinct_free_ports(6)
     settings = DevstackSettings(
         host="127.0.0.1",
         temporal_port=temporal,
@@ -34,6 +39,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         enrollment_port=enrollment,
         billing_port=billing,
         api_port=api,
+        codec_server_port=codec,
         data_dir=tmp_path / "data",
         enrollment_database_url=None,
         billing_database_url=None,
@@ -70,6 +76,34 @@ def final_state(api: httpx.Client, student_id: str) -> SagaState:
     raise AssertionError(f"the saga of {student_id} did not finish in {SAGA_TIMEOUT_SECONDS}s")
 
 
+async def raw_saga_input(settings: DevstackSettings, student_id: str) -> Payloads:
+    """The saga's input as the server stores it, fetched without any data converter."""
+    client = await Client.connect(settings.temporal_address, namespace=settings.temporal_namespace)
+    history = await client.workflow_service.get_workflow_execution_history(
+        GetWorkflowExecutionHistoryRequest(
+            namespace=settings.temporal_namespace,
+            execution=WorkflowExecution(workflow_id=workflow_id_for(student_id)),
+        )
+    )
+    return history.history.events[0].workflow_execution_started_event_attributes.input
+
+
+def decoded_by_the_ui_codec_endpoint(settings: DevstackSettings, payloads: Payloads) -> str:
+    """Decode as the Web UI does: from its origin, at the codec endpoint it was started with."""
+    ui_settings = httpx.get(f"{settings.temporal_ui_url}/api/v1/settings", timeout=10).json()
+    endpoint = ui_settings["Codec"]["Endpoint"]
+    response = httpx.post(
+        f"{endpoint}/decode",
+        json=json_format.MessageToDict(payloads),
+        headers={"Origin": settings.temporal_ui_url, "X-Namespace": settings.temporal_namespace},
+        timeout=10,
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["access-control-allow-origin"] == settings.temporal_ui_url
+    decoded = json_format.ParseDict(response.json(), Payloads())
+    return b"".join(payload.data for payload in decoded.payloads).decode()
+
+
 def process_group_exists(group_id: int) -> bool:
     try:
         os.killpg(group_id, 0)
@@ -94,9 +128,14 @@ def test_the_stack_completes_a_paid_saga_compensates_a_declined_one_and_stops_cl
     assert declined_state.failed_step == Step.CHARGE_TUITION
     assert (stack.data_dir / "temporal.db").exists()
 
+    # Personal data is sealed in Temporal, and the Web UI's codec endpoint opens it.
+    stored = asyncio.run(raw_saga_input(settings, paid))
+    assert b"ada@example.com" not in stored.SerializeToString()
+    assert "ada@example.com" in decoded_by_the_ui_codec_endpoint(settings, stored)
+
     # Each child leads its own process group, so an empty group means nothing is left behind.
     groups = {process.name: process.pid for process in stack.processes}
-    assert set(groups) == {"temporal", "enrollment", "billing", "worker", "api"}
+    assert set(groups) == {"temporal", "codec", "enrollment", "billing", "worker", "api"}
     stack.stop()
 
     assert [name for name, group in groups.items() if process_group_exists(group)] == []
