@@ -15,9 +15,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "/problems/"
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +55,10 @@ class ProblemError(Exception):
 
 
 def problem_response(
-    spec: ProblemSpec, detail: str | None, errors: list[dict[str, Any]] | None = None
+    spec: ProblemSpec,
+    detail: str | None,
+    errors: list[dict[str, Any]] | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     problem = Problem(
         type=PROBLEM_TYPE_BASE + spec.slug,
@@ -62,7 +68,10 @@ def problem_response(
         errors=errors,
     )
     return JSONResponse(
-        problem.model_dump(exclude_none=True), status_code=spec.status, media_type=PROBLEM_JSON
+        problem.model_dump(exclude_none=True),
+        status_code=spec.status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
     )
 
 
@@ -104,11 +113,15 @@ def install_problem_handlers(app: FastAPI, problems: ProblemMap) -> None:
         spec = ProblemSpec(422, "validation-error", "Invalid request")
         return problem_response(spec, f"Invalid or missing fields: {fields}", errors)
 
-    async def on_http(_: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        slug = {404: "not-found", 405: "method-not-allowed"}.get(exc.status_code, "http-error")
+        if exc.status_code == 405:
+            exc.headers = {"Allow": _allowed_methods(app, request)}
+        slugs = {404: "not-found", 405: "method-not-allowed", 413: "content-too-large"}
+        slug = slugs.get(exc.status_code, "http-error")
         spec = ProblemSpec(exc.status_code, slug, _reason(exc.status_code))
-        return problem_response(spec, str(exc.detail))
+        # Keep the exception's headers: a 405 must say which methods are allowed (Allow).
+        return problem_response(spec, str(exc.detail), headers=exc.headers)
 
     async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", exc_info=exc)
@@ -119,6 +132,20 @@ def install_problem_handlers(app: FastAPI, problems: ProblemMap) -> None:
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(Exception, on_unexpected)
+
+
+def _allowed_methods(app: FastAPI, request: Request) -> str:
+    """Every method some route serves at this path. Starlette names only the first route that
+    matches the path, and GET and POST on one path are often two routes."""
+    allowed = [
+        method
+        for method in HTTP_METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL
+            for route in app.router.routes
+        )
+    ]
+    return ", ".join(allowed)
 
 
 def _reason(status: int) -> str:

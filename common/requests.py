@@ -1,4 +1,5 @@
-"""Request-level guards shared by every HTTP process: JSON-only bodies and idempotency keys."""
+"""Request-level guards shared by every HTTP process: bounded, JSON-only bodies and idempotency
+keys."""
 
 import hashlib
 import json
@@ -6,9 +7,15 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 from pydantic import BaseModel
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from common.problems import ProblemError
+from common.problems import ProblemError, ProblemSpec, problem_response
 
+# The largest body these APIs take is well under 1 KiB; a larger one is a mistake or an attack.
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+IDEMPOTENCY_KEY_HEADER = "idempotency-key"
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 # PostgreSQL text cannot hold NUL characters: ids with one are invalid input (422), not a 500.
 WITHOUT_NUL = r"^[^\x00]*$"
@@ -71,3 +78,40 @@ def request_fingerprint(body: BaseModel) -> str:
     """A stable hash of a validated request body, to tell a replay from a reused key."""
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _too_large(max_bytes: int) -> str:
+    return f"The request body is limited to {max_bytes} bytes."
+
+
+class BodySizeLimit:
+    """413 problem+json for a body over `max_bytes`: at once when Content-Length says so, else
+    as soon as the bytes received pass the limit (the body is never buffered whole)."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = DEFAULT_MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = Headers(scope=scope).get("content-length", "")
+        if declared.isdigit() and int(declared) > self.max_bytes:
+            spec = ProblemSpec(413, "content-too-large", "Content Too Large")
+            await problem_response(spec, _too_large(self.max_bytes))(scope, receive, send)
+            return
+        received = 0
+
+        async def limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # An HTTPException: FastAPI's body parsing passes these through untouched
+                    # to the problem handlers.
+                    raise HTTPException(413, _too_large(self.max_bytes))
+            return message
+
+        await self.app(scope, limited, send)

@@ -19,20 +19,18 @@ import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from google.protobuf import json_format
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from temporalio.api.common.v1 import Payloads
 
+from common.conventions import install_http_conventions
 from common.health import health_router
-from common.problems import (
-    ProblemError,
-    ProblemMap,
-    ProblemSpec,
-    install_problem_handlers,
-    problem_responses,
-)
+from common.problems import ProblemError, ProblemMap, ProblemSpec, problem_responses
 from common.requests import JsonBody
 from orchestrator.codec import EncryptionCodec, PayloadKeyError
 from orchestrator.config import CodecServerSettings
+
+# The UI decodes a history's payloads in batches; Temporal's own limit is 2 MiB per payload.
+MAX_BODY_BYTES = 8 * 1024 * 1024
 
 PROBLEMS: ProblemMap = {
     PayloadKeyError: ProblemSpec(400, "payload-not-decodable", "Payload cannot be decoded"),
@@ -47,7 +45,7 @@ class PayloadJson(BaseModel):
 
 
 class PayloadsJson(BaseModel):
-    payloads: list[PayloadJson] = Field(default=[], max_length=10_000)
+    payloads: list[PayloadJson] = []  # bounded by MAX_BODY_BYTES
 
 
 def _to_message(body: PayloadsJson) -> Payloads:
@@ -85,7 +83,7 @@ def codec_router(codec: EncryptionCodec, token: str) -> APIRouter:
     router = APIRouter(
         tags=["codec"],
         dependencies=[_require_token(token), JsonBody],
-        responses=problem_responses(400, 401, 413, 415, 422),
+        responses=problem_responses(400, 401),
     )
 
     async def decode(body: PayloadsJson) -> PayloadsJson:
@@ -98,9 +96,11 @@ def codec_router(codec: EncryptionCodec, token: str) -> APIRouter:
         message = _to_message(body)
         return _to_json(Payloads(payloads=await codec.encode(message.payloads)))
 
-    for prefix in ("", "/{token}"):
-        router.add_api_route(f"{prefix}/decode", decode, methods=["POST"])
-        router.add_api_route(f"{prefix}/encode", encode, methods=["POST"])
+    for path, documented in (("", True), ("/{token}", False)):  # a token is not documented
+        for name, operation in (("decode", decode), ("encode", encode)):
+            router.add_api_route(
+                f"{path}/{name}", operation, methods=["POST"], include_in_schema=documented
+            )
     return router
 
 
@@ -117,8 +117,9 @@ def create_app(settings: CodecServerSettings | None = None) -> FastAPI:
         version="0.1.0",
         description="Temporal's codec server protocol over the saga's payload encryption.",
     )
-    # Middleware order: CORS must wrap everything so that even a 401 carries its headers,
-    # letting the UI show the error instead of an opaque network failure.
+    install_http_conventions(app, PROBLEMS, max_body_bytes=MAX_BODY_BYTES)
+    # Added last, so outermost: even a 401 or a 413 carries the CORS headers, and the UI can
+    # show the error instead of an opaque network failure.
     app.add_middleware(
         CORSMiddleware,
         allow_origins=[settings.ui_origin()],
@@ -126,7 +127,6 @@ def create_app(settings: CodecServerSettings | None = None) -> FastAPI:
         allow_headers=["authorization", "content-type", "x-namespace"],
         allow_credentials=True,
     )
-    install_problem_handlers(app, PROBLEMS)
     app.include_router(health_router(ready))
     token = settings.codec_server_token.get_secret_value()
     app.include_router(codec_router(EncryptionCodec(keys), token))

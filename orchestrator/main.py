@@ -6,8 +6,8 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
+from common.conventions import install_http_conventions
 from common.health import health_router
-from common.problems import install_problem_handlers
 from orchestrator import api
 from orchestrator.config import OrchestratorSettings
 from orchestrator.temporal import connect
@@ -38,7 +38,7 @@ def create_app(
         description="Starts student onboarding sagas on Temporal and reports their status.",
         lifespan=lifespan,
     )
-    install_problem_handlers(app, api.PROBLEMS)
+    install_http_conventions(app, api.PROBLEMS)
     app.include_router(health_router(readiness))
     app.include_router(api.router)
     return app

@@ -6,9 +6,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlmodel import Session
 
+from common.conventions import install_http_conventions
 from common.database import create_database_engine, create_tables, database_is_reachable
 from common.health import health_router
-from common.problems import install_problem_handlers
 from services.enrollment import api, service
 from services.enrollment.config import EnrollmentSettings
 from services.enrollment.models import TABLES
@@ -33,7 +33,7 @@ def create_app(settings: EnrollmentSettings | None = None) -> FastAPI:
         return None if database_is_reachable(app.state.engine) else "Database unreachable."
 
     app = FastAPI(title="Enrollment service", version="0.1.0", lifespan=lifespan)
-    install_problem_handlers(app, api.PROBLEMS)
+    install_http_conventions(app, api.PROBLEMS)
     app.include_router(health_router(readiness))
     app.include_router(api.courses)
     app.include_router(api.enrollments)
