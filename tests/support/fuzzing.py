@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SCHEMATHESIS = Path(sysconfig.get_path("scripts")) / "schemathesis"
+CONFIG_FILE = Path(__file__).with_name("schemathesis.toml")
 # Per operation, for the random (fuzzing) phase; the coverage phase adds its own boundary and
 # negative cases. Keeps the three specs at a few hundred cases in total.
 EXAMPLES_PER_OPERATION = 5
@@ -49,6 +50,8 @@ class FuzzRun:
 def fuzz_command(base_url: str, *options: str) -> list[str]:
     return [
         str(SCHEMATHESIS),
+        "--config-file",
+        str(CONFIG_FILE),
         "run",
         f"{base_url}/openapi.json",
         "--phases",
