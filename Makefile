@@ -30,11 +30,14 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy common orchestrator services workflows devstack scripts tests
 
-# Regenerate the lock after editing pyproject.toml (needs pip-tools, not part of the lock).
+# Regenerate the locks after editing pyproject.toml (needs pip-tools, not part of the lock):
+# requirements.lock for development and CI, requirements.runtime.lock for the Docker image.
 lock:
 	$(BIN)/python -m pip install --quiet pip-tools
 	$(BIN)/pip-compile --quiet --extra dev --strip-extras --no-emit-index-url \
 		--no-emit-find-links -o requirements.lock pyproject.toml
+	$(BIN)/pip-compile --quiet --strip-extras --no-emit-index-url \
+		--no-emit-find-links -o requirements.runtime.lock pyproject.toml
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache
