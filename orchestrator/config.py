@@ -1,6 +1,7 @@
 """Settings of the orchestrator's processes (API, worker, codec server), read from the
 environment (plain names: TEMPORAL_ADDRESS, PAYLOAD_KEYS, ...) or a `.env` file."""
 
+from pathlib import Path
 from typing import Annotated, Literal, Self
 from urllib.parse import urlsplit
 
@@ -59,6 +60,18 @@ class OrchestratorSettings(PayloadEncryptionSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = None
+    # Temporal Cloud or a TLS cluster: an API key (TLS is then implied), or mTLS with a client
+    # certificate and key (PEM files); a CA file for a cluster whose CA is not a public one.
+    temporal_api_key: SecretStr | None = None
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_ca: Path | None = None
+
+    @model_validator(mode="after")
+    def client_certificate_comes_with_its_key(self) -> Self:
+        if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
+            raise ValueError("TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together (mTLS)")
+        return self
 
     def api_base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"

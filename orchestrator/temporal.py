@@ -7,7 +7,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from orchestrator.codec import EncryptionCodec, PayloadKeys
 from orchestrator.config import OrchestratorSettings
@@ -15,11 +15,29 @@ from workflows.contracts import SEARCH_ATTRIBUTES
 
 
 async def connect(settings: OrchestratorSettings) -> Client:
+    api_key = settings.temporal_api_key
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
+        api_key=api_key.get_secret_value() if api_key else None,
+        tls=tls_config(settings),
         data_converter=data_converter(settings.parsed_payload_keys()),
     )
+
+
+def tls_config(settings: OrchestratorSettings) -> TLSConfig | None:
+    """mTLS when a client certificate is configured, TLS with a private CA when only a CA is;
+    None otherwise: plaintext, or TLS with the system's CAs when an API key is set."""
+    ca = settings.temporal_tls_ca.read_bytes() if settings.temporal_tls_ca else None
+    if settings.temporal_tls_cert is not None and settings.temporal_tls_key is not None:
+        return TLSConfig(
+            server_root_ca_cert=ca,
+            client_cert=settings.temporal_tls_cert.read_bytes(),
+            client_private_key=settings.temporal_tls_key.read_bytes(),
+        )
+    if ca is not None:
+        return TLSConfig(server_root_ca_cert=ca)
+    return None
 
 
 def data_converter(keys: PayloadKeys | None) -> DataConverter:
