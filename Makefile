@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up demo test lint lock clean
+.PHONY: install up demo test lint bench lock clean
 
 install: $(STAMP)
 
@@ -25,10 +25,14 @@ demo: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Orchestration vs the bare-Temporal floor (and choreography once it lands); BENCH_ARGS to tune.
+bench: install
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy common orchestrator services workflows devstack scripts tests
+	$(BIN)/mypy bench common orchestrator services workflows devstack scripts tests
 
 # Regenerate the locks after editing pyproject.toml (needs pip-tools, not part of the lock):
 # requirements.lock for development and CI, requirements.runtime.lock for the Docker image.
