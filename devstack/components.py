@@ -20,7 +20,8 @@ first, so a value meant for one process can never reach another.
 
 Payloads are encrypted as in production, with a development key generated on first start
 (devstack/secrets.py); the codec server decodes them for the Web UI, whose codec endpoint
-carries the codec server's token in its path (the UI sends no header of its own).
+carries the codec server's token in its path (the UI sends no header of its own); the token
+is thus on the dev server's command line, acceptable for a development stack only.
 """
 
 import os

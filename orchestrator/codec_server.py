@@ -135,7 +135,8 @@ def create_app(settings: CodecServerSettings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = CodecServerSettings()  # type: ignore[call-arg]  # from the env
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+    # No access log: it would write the token of every /<token>/decode call into the logs.
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, access_log=False)
 
 
 if __name__ == "__main__":
