@@ -11,6 +11,7 @@ from typing import Any
 from temporalio.api.enums.v1 import EventType
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from orchestrator import recovery
 from tests.e2e.conftest import System, new_student, run_saga
 from tests.support.faulty_proxy import FaultPlan
 from workflows.contracts import (
@@ -224,3 +225,47 @@ async def test_a_bulk_retry_with_a_malformed_query_is_invalid(system: System) ->
 
     assert response.status_code == 422
     assert response.json()["type"] == "/problems/invalid-query"
+
+
+async def test_a_saga_terminated_mid_charge_is_reset_to_the_charge_and_charged_once(
+    system: System, faults: FaultPlan
+) -> None:
+    charge_arrived = threading.Event()
+    release_charge = threading.Event()
+
+    async def hold_the_charge(_: dict[str, Any]) -> None:
+        charge_arrived.set()
+        await asyncio.to_thread(release_charge.wait, 60)
+
+    faults.before("POST", "/charges", hold_the_charge)
+    student = new_student()
+    student_id = student["student_id"]
+    assert (await system.api.post("/students", json=student)).status_code == 202
+    try:
+        assert await asyncio.to_thread(charge_arrived.wait, 60), "the saga never charged"
+        # An operator stops the saga while its charge is in flight; the charge still lands.
+        await system.temporal.get_workflow_handle(workflow_id_for(student_id)).terminate()
+    finally:
+        release_charge.set()
+    await wait_for_charges(system, student_id, 1)
+    faults.clear()
+
+    refused = await system.api.post(f"/sagas/{student_id}/retry")
+    reset = await recovery.reset_saga(system.temporal, student_id, Step.CHARGE_TUITION, "stopped")
+
+    assert refused.status_code == 409 and "reset it" in refused.json()["detail"]
+    saga = await system.wait_for_terminal(student_id)
+    assert saga["status"] == SagaStatus.COMPLETED
+    assert await latest_run_id(system, student_id) == reset.run_id != reset.previous_run_id
+    # Same run chain, same idempotency key: the charge that landed is found, not repeated.
+    [charge] = await charges_of(system, student_id)
+    assert (charge["charge_id"], charge["status"]) == (saga["charge_id"], "CAPTURED")
+    [enrollment] = await enrollments_of(system, student_id)
+    assert enrollment["status"] == "CONFIRMED"
+
+
+async def wait_for_charges(system: System, student_id: str, count: int) -> None:
+    deadline = asyncio.get_running_loop().time() + 60
+    while len(await charges_of(system, student_id)) < count:
+        assert asyncio.get_running_loop().time() < deadline, "the charge never landed"
+        await asyncio.sleep(0.1)
