@@ -109,7 +109,12 @@ async def retry_matching_sagas(
 ) -> BulkRetryResult:
     """Retry every COMPENSATED or FAILED saga a visibility query matches (or list them)."""
     outcomes = await recovery.retry_matching(
-        client, settings.task_queue, body.query, dry_run=body.dry_run, limit=body.limit
+        client,
+        settings.task_queue,
+        body.query,
+        dry_run=body.dry_run,
+        limit=body.limit,
+        failure=recovery.FailureFilter(body.failed_step, body.reason_contains),
     )
     items = [_bulk_item(outcome, body.dry_run, settings) for outcome in outcomes]
     return BulkRetryResult(

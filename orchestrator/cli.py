@@ -154,6 +154,13 @@ def retry(
         typer.Option(help='Retry every saga a visibility query matches, e.g. SagaStatus="FAILED".'),
     ] = None,
     dry_run: Annotated[bool, typer.Option(help="With --query: only list what would run.")] = False,
+    failed_step: Annotated[
+        Step | None, typer.Option(help="With --query: only sagas that failed at this step.")
+    ] = None,
+    reason_contains: Annotated[
+        str | None,
+        typer.Option(help="With --query: only sagas whose failure reason contains this text."),
+    ] = None,
     payment_token: Annotated[str | None, typer.Option(help="Corrected payment token.")] = None,
     course_id: Annotated[str | None, typer.Option(help="Corrected course.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000, help="With --query.")] = 100,
@@ -165,20 +172,27 @@ def retry(
     if query is not None:
         if payment_token is not None or course_id is not None:
             raise typer.BadParameter("corrections apply to one saga, not to --query")
-        _retry_matching(api_url, query, dry_run, limit)
+        body = {
+            "query": query,
+            "dry_run": dry_run,
+            "limit": limit,
+            "failed_step": failed_step,
+            "reason_contains": reason_contains,
+        }
+        _retry_matching(api_url, body)
         return
-    if dry_run:
-        raise typer.BadParameter("--dry-run applies to --query")
+    if dry_run or failed_step is not None or reason_contains is not None:
+        raise typer.BadParameter("--dry-run, --failed-step and --reason-contains need --query")
     corrections = {"payment_token": payment_token, "course_id": course_id}
     body = {name: value for name, value in corrections.items() if value is not None}
     path = f"/sagas/{student_id}/retry"
     out.print(_fields("Saga retried", _call(api_url, "POST", path, json=body or None)))
 
 
-def _retry_matching(api_url: str | None, query: str, dry_run: bool, limit: int) -> None:
-    body = {"query": query, "dry_run": dry_run, "limit": limit}
+def _retry_matching(api_url: str | None, body: dict[str, Any]) -> None:
     result = _call(api_url, "POST", "/sagas/retry", json=body)
-    table = Table(title=("Dry run: " if dry_run else "") + f"sagas matching {query}")
+    title = ("Dry run: " if body["dry_run"] else "") + f"sagas matching {body['query']}"
+    table = Table(title=title)
     for column in ("student", "status", "action", "new run id", "reason"):
         table.add_column(column, overflow="fold")
     for saga in result["sagas"]:

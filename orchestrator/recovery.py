@@ -11,8 +11,9 @@ is right for a saga stuck or failed on a bug, once the fix is deployed, and wron
 already undid its steps (the resources under those keys are cancelled); then retry instead.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from uuid import uuid4
 
 from temporalio.api.common.v1 import WorkflowExecution
@@ -138,13 +139,34 @@ async def retry_saga(
     return await _start_new_chain(client, task_queue, latest, corrections)
 
 
+@dataclass(frozen=True)
+class FailureFilter:
+    """Narrows a visibility query by the failure a run recorded in its memo, which visibility
+    returns but cannot search (e.g. a charge that gave up after its deadline, not a refusal)."""
+
+    failed_step: Step | None = None
+    reason_contains: str | None = None
+
+    def admits(self, memo: Mapping[str, Any]) -> bool:
+        if self.failed_step is not None and memo.get("failed_step") != self.failed_step:
+            return False
+        reason = str(memo.get("failure_reason") or "")
+        return self.reason_contains is None or self.reason_contains.lower() in reason.lower()
+
+
 async def retry_matching(
-    client: Client, task_queue: str, query: str, *, dry_run: bool, limit: int
+    client: Client,
+    task_queue: str,
+    query: str,
+    *,
+    dry_run: bool,
+    limit: int,
+    failure: FailureFilter | None = None,
 ) -> list[BulkRetryOutcome]:
-    """Retry every saga with a run matching the visibility query (each saga once, judged by
-    its latest run, so a saga already retried to success is skipped)."""
+    """Retry every saga with a run matching the visibility query and the failure filter (each
+    saga once, judged by its latest run, so a saga already retried to success is skipped)."""
     outcomes = []
-    for workflow_id in await _matching_workflow_ids(client, query, limit):
+    for workflow_id in await _matching_workflow_ids(client, query, limit, failure):
         latest = await latest_run(client, workflow_id)
         refusal = retry_refusal(latest)
         run_id = None
@@ -205,11 +227,15 @@ async def _start_new_chain(
     return NewRun(latest.student_id, latest.workflow_id, latest.run_id, handle.result_run_id)
 
 
-async def _matching_workflow_ids(client: Client, query: str, limit: int) -> list[str]:
+async def _matching_workflow_ids(
+    client: Client, query: str, limit: int, failure: FailureFilter | None
+) -> list[str]:
     workflow_ids: list[str] = []
     try:
         async for execution in client.list_workflows(f"{ALL_SAGAS} AND ({query})", limit=limit):
-            if execution.id not in workflow_ids:
+            if execution.id in workflow_ids:
+                continue
+            if failure is None or failure.admits(await execution.memo()):
                 workflow_ids.append(execution.id)
     except RPCError as error:
         if error.status == RPCStatusCode.INVALID_ARGUMENT:

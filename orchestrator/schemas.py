@@ -6,7 +6,7 @@ from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
-from workflows.contracts import SagaStatus, StudentCreated
+from workflows.contracts import SagaStatus, Step, StudentCreated
 
 
 class StudentCreate(BaseModel):
@@ -80,6 +80,15 @@ class BulkRetry(BaseModel):
         description="Visibility query, ANDed with WorkflowType = StudentOnboardingSaga; "
         "no ORDER BY.",
         examples=['SagaStatus = "COMPENSATED" AND StartTime > "2026-11-28T00:00:00Z"'],
+    )
+    failed_step: Step | None = Field(
+        default=None, description="Only runs that failed at this step (from their memo)."
+    )
+    reason_contains: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=200,
+        description="Only runs whose failure reason contains this text, e.g. 'deadline'.",
     )
     dry_run: bool = Field(default=False, description="Only list what would be retried.")
     limit: int = Field(default=100, ge=1, le=1000, description="At most this many runs matched.")

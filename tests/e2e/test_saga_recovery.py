@@ -269,3 +269,24 @@ async def wait_for_charges(system: System, student_id: str, count: int) -> None:
     while len(await charges_of(system, student_id)) < count:
         assert asyncio.get_running_loop().time() < deadline, "the charge never landed"
         await asyncio.sleep(0.1)
+
+
+async def test_a_bulk_retry_can_pick_sagas_by_the_step_they_failed_at(system: System) -> None:
+    declined = new_student(payment_token="tok_declined")
+    course_full = new_student(course_id="FULL0")
+    for student in (declined, course_full):
+        await run_saga(system, student)
+    ids = ", ".join(f"'{s['student_id']}'" for s in (declined, course_full))
+
+    response = await system.api.post(
+        "/sagas/retry",
+        json={
+            "query": f'SagaStatus = "COMPENSATED" AND StudentId IN ({ids})',
+            "failed_step": "charge_tuition",
+            "reason_contains": "declined",
+            "dry_run": True,
+        },
+    )
+
+    assert response.status_code == 200, response.text
+    assert [item["student_id"] for item in response.json()["sagas"]] == [declined["student_id"]]

@@ -11,7 +11,13 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowExecutionStatus
 
 from orchestrator.histories import load_history
-from orchestrator.recovery import LatestRun, SagaNotResettable, reset_point, retry_refusal
+from orchestrator.recovery import (
+    FailureFilter,
+    LatestRun,
+    SagaNotResettable,
+    reset_point,
+    retry_refusal,
+)
 from workflows.contracts import SagaStatus, Step
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
@@ -94,3 +100,17 @@ def test_a_step_is_not_run_again_once_the_run_has_undone_steps() -> None:
 def test_a_step_the_run_never_reached_has_no_reset_point() -> None:
     with pytest.raises(SagaNotResettable, match="never scheduled charge_tuition"):
         reset_point(events("course-full"), Step.CHARGE_TUITION, "ada")
+
+
+def test_a_failure_filter_picks_runs_by_the_step_and_reason_in_their_memo() -> None:
+    timed_out = {"failed_step": "charge_tuition", "failure_reason": "Gave up after the deadline"}
+    declined = {"failed_step": "charge_tuition", "failure_reason": "Card declined"}
+    course_full = {"failed_step": "reserve_seat", "failure_reason": "Course is full"}
+    billing_gave_up = FailureFilter(Step.CHARGE_TUITION, "DEADLINE")
+
+    assert [billing_gave_up.admits(memo) for memo in (timed_out, declined, course_full)] == [
+        True,
+        False,
+        False,
+    ]
+    assert FailureFilter().admits({}) and not FailureFilter(Step.RESERVE_SEAT).admits({})
