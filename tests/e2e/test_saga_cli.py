@@ -62,6 +62,29 @@ async def test_a_compensated_saga_is_found_listed_retried_and_completed_with_the
     assert SagaStatus.COMPLETED in status.stdout and "confirm_enrollment" in status.stdout
 
 
+async def test_a_student_started_with_the_cli_is_onboarded(system: System) -> None:
+    student_id = new_student()["student_id"]
+
+    started = await saga(
+        system,
+        "start",
+        "--student-id",
+        student_id,
+        "--name",
+        "Ada Lovelace",
+        "--email",
+        "ada@example.com",
+        "--course-id",
+        "CS101",
+        "--payment-token",
+        "tok_visa",
+    )
+
+    assert started.returncode == 0, started.stderr
+    assert f"student-onboarding-{student_id}" in started.stdout
+    assert (await system.wait_for_terminal(student_id))["status"] == SagaStatus.COMPLETED
+
+
 async def test_a_bulk_dry_run_with_the_cli_lists_and_starts_nothing(system: System) -> None:
     student = new_student(payment_token="tok_declined")
     await run_saga(system, student)
