@@ -82,6 +82,16 @@ class Page:
         result = await self.send("Runtime.evaluate", expression=expression, returnByValue=True)
         return result.get("result", {}).get("value")
 
+    async def click_link(self, text: str) -> None:
+        """Click the first link whose visible text is `text`."""
+        found = await self.evaluate(
+            "(() => { const link = [...document.querySelectorAll('a')]"
+            f".find(a => a.innerText.trim() === {json.dumps(text)});"
+            " if (link) link.click(); return Boolean(link); })()"
+        )
+        if not found:
+            raise AssertionError(f"no link {text!r} on the page")
+
     async def text(self) -> str:
         return str(await self.evaluate("document.body ? document.body.innerText : ''") or "")
 
@@ -119,10 +129,8 @@ async def chromium_page(executable: str, timeout: float = 60.0) -> AsyncIterator
         )
         try:
             port = await _devtools_port(Path(profile), process, timeout)
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as devtools:
-                targets = (await devtools.get("/json/list")).json()
-            [page] = [target for target in targets if target["type"] == "page"][:1]
-            async with connect(page["webSocketDebuggerUrl"], max_size=None) as websocket:
+            websocket_url = await _first_tab(port, timeout)
+            async with connect(websocket_url, max_size=None) as websocket:
                 yield Page(websocket)
         finally:
             process.terminate()
@@ -147,3 +155,17 @@ async def _devtools_port(profile: Path, process: subprocess.Popen[bytes], timeou
         if time.monotonic() > deadline:
             raise RuntimeError("chromium did not open its DevTools port in time")
         await asyncio.sleep(0.1)
+
+
+async def _first_tab(port: int, timeout: float) -> str:
+    """The DevTools websocket of the browser's first tab, once it is listed."""
+    deadline = time.monotonic() + timeout
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as devtools:
+        while True:
+            targets = (await devtools.get("/json/list")).json()
+            pages = [target for target in targets if target["type"] == "page"]
+            if pages:
+                return str(pages[0]["webSocketDebuggerUrl"])
+            if time.monotonic() > deadline:
+                raise RuntimeError("chromium opened no tab in time")
+            await asyncio.sleep(0.1)
