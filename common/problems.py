@@ -6,6 +6,7 @@ Each process declares which of its own exception types map to which status and p
 """
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -135,17 +136,28 @@ def install_problem_handlers(app: FastAPI, problems: ProblemMap) -> None:
 
 
 def _allowed_methods(app: FastAPI, request: Request) -> str:
-    """Every method some route serves at this path. Starlette names only the first route that
-    matches the path, and GET and POST on one path are often two routes."""
-    allowed = [
+    """The methods of the resource at this path, as the OpenAPI document describes it: Starlette
+    names only the first route that matches the path, while GET and POST on one path are often
+    two routes. Where a concrete path and a templated one both match (`/sagas/retry`,
+    `/sagas/{student_id}`), the concrete one is the resource, as OpenAPI matches paths."""
+    path = request.url.path
+    matching = [
+        (template.count("{"), operations)
+        for template, operations in app.openapi().get("paths", {}).items()
+        if re.fullmatch(re.sub(r"\{[^}]+\}", "[^/]+", template), path)
+    ]
+    if matching:
+        _, operations = min(matching, key=lambda candidate: candidate[0])
+        return ", ".join(method for method in HTTP_METHODS if method.lower() in operations)
+    # An undocumented route: every method some route serves here.
+    return ", ".join(
         method
         for method in HTTP_METHODS
         if any(
             route.matches({**request.scope, "method": method})[0] == Match.FULL
             for route in app.router.routes
         )
-    ]
-    return ", ".join(allowed)
+    )
 
 
 def _reason(status: int) -> str:

@@ -4,7 +4,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import uuid4
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StrictInt
 
 from workflows.contracts import SagaStatus, Step, StudentCreated
 
@@ -90,8 +90,11 @@ class BulkRetry(BaseModel):
         max_length=200,
         description="Only runs whose failure reason contains this text, e.g. 'deadline'.",
     )
-    dry_run: bool = Field(default=False, description="Only list what would be retried.")
-    limit: int = Field(default=100, ge=1, le=1000, description="At most this many runs matched.")
+    # Strict: a JSON 0 or "5" is not what the schema documents (found by fuzzing).
+    dry_run: StrictBool = Field(default=False, description="Only list what would be retried.")
+    limit: StrictInt = Field(
+        default=100, ge=1, le=1000, description="At most this many runs matched."
+    )
 
 
 class BulkRetryAction(StrEnum):

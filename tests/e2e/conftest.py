@@ -17,6 +17,8 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from orchestrator.codec_server import create_app as create_codec_server
+from orchestrator.config import CodecServerSettings
 from orchestrator.main import create_app as create_api
 from orchestrator.worker import saga_worker
 from tests.support.faulty_proxy import FaultPlan
@@ -28,6 +30,7 @@ from tests.support.stack import (
     running_services,
     start_dev_server,
 )
+from tests.support.temporal import TEST_CODEC_SERVER_TOKEN, TEST_PAYLOAD_KEYS
 from workflows.contracts import TERMINAL_STATUSES
 
 __all__ = ["FULL_COURSE", "ServiceUrls", "System", "new_student", "run_saga"]
@@ -81,8 +84,24 @@ def temporal_ui_url(temporal_ui_port: int) -> str:
 
 
 @pytest.fixture(scope="session")
-async def temporal_env(temporal_ui_port: int) -> AsyncIterator[WorkflowEnvironment]:
-    async with await start_dev_server(ui_port=temporal_ui_port) as env:
+def ui_codec_endpoint(temporal_ui_url: str) -> Iterator[str]:
+    """A codec server for the Web UI, which shows the encrypted payloads decoded through it."""
+    settings = CodecServerSettings(
+        codec_server_token=TEST_CODEC_SERVER_TOKEN,
+        payload_keys=TEST_PAYLOAD_KEYS,
+        temporal_ui_url=temporal_ui_url,
+    )
+    with serve_in_thread(create_codec_server(settings)) as url:
+        yield f"{url}/{TEST_CODEC_SERVER_TOKEN}"
+
+
+@pytest.fixture(scope="session")
+async def temporal_env(
+    temporal_ui_port: int, ui_codec_endpoint: str
+) -> AsyncIterator[WorkflowEnvironment]:
+    async with await start_dev_server(
+        ui_port=temporal_ui_port, ui_codec_endpoint=ui_codec_endpoint
+    ) as env:
         yield env
 
 

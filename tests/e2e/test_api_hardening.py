@@ -1,16 +1,35 @@
-"""The orchestrator API on the whole running system (sagas really start on Temporal): its
-OpenAPI spec holds under fuzzing (see tests/support/fuzzing.py) and its bodies are bounded."""
+"""The orchestrator API on real parts: its OpenAPI spec holds under fuzzing (see
+tests/support/fuzzing.py) and its bodies are bounded."""
 
 import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
 
 from common.requests import DEFAULT_MAX_BODY_BYTES
+from orchestrator.main import create_app as create_api
+from orchestrator.worker import saga_worker
 from tests.e2e.conftest import System, new_student
 from tests.support.fuzzing import fuzz
+from tests.support.servers import serve_in_thread
+from tests.support.stack import orchestrator_settings, running_services, start_dev_server
 
 
-async def test_the_api_answers_every_fuzzed_request_as_its_spec_says(system: System) -> None:
+@pytest.fixture(scope="module")
+async def api_of_its_own(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[str]:
+    """A whole system of its own (dev server, services, worker, API): fuzzed bulk retries
+    retry every compensated saga on their server, which must not be the other tests'."""
+    async with await start_dev_server() as env:
+        with running_services(tmp_path_factory.mktemp("fuzzed")) as services:
+            settings = orchestrator_settings(env, services)
+            async with saga_worker(env.client, settings):
+                with serve_in_thread(create_api(settings)) as url:
+                    yield url
+
+
+async def test_the_api_answers_every_fuzzed_request_as_its_spec_says(api_of_its_own: str) -> None:
     # In a thread: the saga worker runs on this event loop and must keep polling meanwhile.
-    run = await asyncio.to_thread(fuzz, str(system.api.base_url).rstrip("/"))
+    run = await asyncio.to_thread(fuzz, api_of_its_own)
 
     print(run.report())  # the case counts recorded in docs/reliability.md
     assert run.exit_code == 0, run.report()

@@ -17,6 +17,7 @@ import pytest
 from tests.e2e.conftest import System, new_student, run_saga
 from tests.support.faulty_proxy import FaultPlan
 from tests.support.servers import free_port
+from tests.support.temporal import TEST_PAYLOAD_KEYS
 from workflows.contracts import SagaStatus
 
 SAGA = Path(sysconfig.get_path("scripts")) / "saga"
@@ -29,6 +30,7 @@ async def saga(
         **os.environ,
         "SAGA_API_URL": api_url or str(system.api.base_url),
         "TEMPORAL_ADDRESS": system.temporal.service_client.config.target_host,
+        "PAYLOAD_KEYS": TEST_PAYLOAD_KEYS,  # the system's payloads are encrypted
         "COLUMNS": "250",  # rich wraps tables to the terminal's width; keep ids on one line
     }
     return await asyncio.to_thread(

@@ -9,7 +9,6 @@ import threading
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from orchestrator import recovery
 from tests.e2e.conftest import System, new_student, run_saga
@@ -42,7 +41,8 @@ async def run_input(system: System, student_id: str, run_id: str) -> SagaInput:
     handle = system.temporal.get_workflow_handle(workflow_id_for(student_id), run_id=run_id)
     history = await handle.fetch_history()
     payloads = history.events[0].workflow_execution_started_event_attributes.input.payloads
-    [saga_input] = await pydantic_data_converter.decode(payloads, [SagaInput])
+    # The client's converter: the system's payloads are encrypted.
+    [saga_input] = await system.temporal.data_converter.decode(payloads, [SagaInput])
     assert isinstance(saga_input, SagaInput)
     return saga_input
 
@@ -57,7 +57,8 @@ async def activity_inputs(system: System, student_id: str, run_id: str, step: St
         and event.activity_task_scheduled_event_attributes.activity_type.name == step
     ]
     types = {Step.RESERVE_SEAT: ReserveSeatInput, Step.CHARGE_TUITION: ChargeTuitionInput}
-    return [(await pydantic_data_converter.decode(p, [types[step]]))[0] for p in payloads]
+    converter = system.temporal.data_converter
+    return [(await converter.decode(p, [types[step]]))[0] for p in payloads]
 
 
 async def latest_run_id(system: System, student_id: str) -> str:

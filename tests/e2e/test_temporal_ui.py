@@ -69,8 +69,13 @@ async def test_a_compensated_saga_is_found_by_status_and_its_history_shows_the_u
 
         await page.resize(1500, 1750)  # the whole history of a declined card fits
         await page.navigate(history_url)
+        # The failure's message is encrypted: it shows once the UI has decoded it through
+        # the codec server (tests/e2e/conftest.py), after the rows themselves.
         history = await page.wait_for_text(
-            lambda text: all(activity_in_history(step, text) for step in SCHEDULED)
+            lambda text: (
+                all(activity_in_history(step, text) for step in SCHEDULED)
+                and "Card declined" in text
+            )
         )
         await page.screenshot(screenshot_dir / HISTORY_SCREENSHOT)
 

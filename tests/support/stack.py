@@ -44,13 +44,18 @@ class ServiceUrls:
 
 
 async def start_dev_server(
-    ui_port: int | None = None, payload_keys: str | None = TEST_PAYLOAD_KEYS
+    ui_port: int | None = None,
+    payload_keys: str | None = TEST_PAYLOAD_KEYS,
+    ui_codec_endpoint: str | None = None,
 ) -> WorkflowEnvironment:
     """A Temporal dev server on free ports with the saga's search attributes registered;
-    with its Web UI on `ui_port` when given. Its client encrypts payloads with `payload_keys`
-    (plaintext with None). Use it as an async context manager."""
+    with its Web UI on `ui_port` when given, decoding payloads at `ui_codec_endpoint`. Its
+    client encrypts payloads with `payload_keys` (plaintext with None). Use it as an async
+    context manager."""
     keys = parse_keys(payload_keys) if payload_keys else None
+    codec = ["--ui-codec-endpoint", ui_codec_endpoint] if ui_codec_endpoint else []
     return await WorkflowEnvironment.start_local(
+        dev_server_extra_args=codec,
         data_converter=data_converter(keys),
         dev_server_existing_path=str(TEMPORAL_CLI),
         search_attributes=SEARCH_ATTRIBUTES,

@@ -14,6 +14,7 @@ TEMPORAL_TEST_SERVER = SCRIPTS / "temporal-test-server"
 # A fixed AES-256 key for tests only (ids and key are configured nowhere else), in the format
 # of the PAYLOAD_KEYS setting.
 TEST_PAYLOAD_KEYS = f"tests-1:{base64.b64encode(bytes(range(32))).decode()}"
+TEST_CODEC_SERVER_TOKEN = "codec-server-token-for-tests"
 
 
 def unique_task_queue() -> str:
