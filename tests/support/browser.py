@@ -7,10 +7,12 @@ same id; events (no id) are ignored here.
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -115,7 +117,9 @@ class Page:
 @asynccontextmanager
 async def chromium_page(executable: str, timeout: float = 60.0) -> AsyncIterator[Page]:
     """A fresh headless Chromium (own profile, DevTools on a free port) and its first tab."""
-    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+    # Chromium's helper processes can still be writing the profile while it is removed: a
+    # leftover temporary file must not fail the test.
+    with tempfile.TemporaryDirectory(prefix="chromium-", ignore_cleanup_errors=True) as profile:
         process = subprocess.Popen(
             [
                 executable,
@@ -126,6 +130,7 @@ async def chromium_page(executable: str, timeout: float = 60.0) -> AsyncIterator
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            start_new_session=True,  # its own process group: stopped with all its helpers
         )
         try:
             port = await _devtools_port(Path(profile), process, timeout)
@@ -133,12 +138,17 @@ async def chromium_page(executable: str, timeout: float = 60.0) -> AsyncIterator
             async with connect(websocket_url, max_size=None) as websocket:
                 yield Page(websocket)
         finally:
-            process.terminate()
+            _signal_group(process, signal.SIGTERM)
             try:
                 process.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                process.kill()
+                _signal_group(process, signal.SIGKILL)
                 process.wait()
+
+
+def _signal_group(process: subprocess.Popen[bytes], signum: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):  # the whole group is gone already
+        os.killpg(process.pid, signum)
 
 
 async def _devtools_port(profile: Path, process: subprocess.Popen[bytes], timeout: float) -> int:
