@@ -48,6 +48,7 @@ PER_PROCESS_VARIABLES = frozenset(
         "TASK_QUEUE",
         "ENROLLMENT_URL",
         "BILLING_URL",
+        "FAULT_INJECTION",
     }
 )
 
@@ -144,6 +145,8 @@ def service(
     env = base | {"HOST": settings.host, "PORT": str(port), "DATA_DIR": str(data_dir)}
     if database_url:
         env["DATABASE_URL"] = database_url
+    if settings.fault_injection:
+        env["FAULT_INJECTION"] = "1"
     url = f"http://{settings.host}:{port}"
     return Component(
         name=name,

@@ -92,6 +92,43 @@ class Stack:
             for process, component in zip(processes, tier, strict=True):
                 self._wait_until_ready(process, component.ready)
 
+    def process(self, name: str) -> ManagedProcess:
+        for process in self.processes:
+            if process.name == name:
+                return process
+        raise KeyError(name)
+
+    def kill(self, name: str, grace_seconds: float = 10.0) -> None:
+        """SIGKILL one process (its whole group) and wait until it is gone: a crash, for tests
+        and chaos runs. The rest of the stack keeps running."""
+        process = self.process(name)
+        process.send(signal.SIGKILL)
+        if not process.wait(grace_seconds):
+            raise StackError(f"{name} survived SIGKILL for {grace_seconds:g}s")
+
+    def restart(self, name: str) -> ManagedProcess:
+        """Start a process that exited (killed or crashed) again, with the same command and
+        environment, and wait until it is ready; Temporal resumes from its database file."""
+        for tier, components_of_tier in zip(self._tiers, self._plan, strict=False):
+            for index, component in enumerate(components_of_tier):
+                if component.name != name:
+                    continue
+                if tier[index].running:
+                    raise StackError(f"{name} is still running; kill it before restarting it")
+                process = ManagedProcess(
+                    name,
+                    component.command,
+                    component.env,
+                    self._repo_root,
+                    self._label(name),
+                    self._log,
+                )
+                tier[index] = process
+                process.start()
+                self._wait_until_ready(process, component.ready)
+                return process
+        raise KeyError(name)
+
     def _wait_until_ready(self, process: ManagedProcess, ready: ReadinessProbe) -> None:
         timeout = self.settings.startup_timeout_seconds
         started = time.monotonic()
