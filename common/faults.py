@@ -98,12 +98,13 @@ class FaultStore:
         with self._lock:
             return [rule.model_copy() for rule in self._rules]
 
-    def remove(self, rule_id: int) -> bool:
+    def remove(self, rule_id: int) -> FaultRule | None:
+        """Remove a rule; returns it with its final hit count (None if there was none)."""
         with self._lock:
-            kept = [rule for rule in self._rules if rule.rule_id != rule_id]
-            removed = len(kept) != len(self._rules)
-            self._rules = kept
-            return removed
+            for index, rule in enumerate(self._rules):
+                if rule.rule_id == rule_id:
+                    return self._rules.pop(index)
+        return None
 
     def clear(self) -> None:
         with self._lock:
@@ -256,14 +257,13 @@ def faults_router(store: FaultStore, operations: Sequence[str]) -> APIRouter:
         store.clear()
         return Response(status_code=status.HTTP_204_NO_CONTENT)
 
-    @router.delete(
-        "/{rule_id}", status_code=status.HTTP_204_NO_CONTENT, responses=problem_responses(404)
-    )
-    def remove_rule(rule_id: int) -> Response:
-        """Remove one rule."""
-        if not store.remove(rule_id):
+    @router.delete("/{rule_id}", responses=problem_responses(404))
+    def remove_rule(rule_id: int) -> FaultRule:
+        """Remove one rule; the answer is the rule with its final hit count."""
+        removed = store.remove(rule_id)
+        if removed is None:
             raise ProblemError(404, "fault-rule-not-found", "Rule not found", f"No rule {rule_id}.")
-        return Response(status_code=status.HTTP_204_NO_CONTENT)
+        return removed
 
     return router
 

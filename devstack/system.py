@@ -64,10 +64,14 @@ class Faults:
             if operation in (None, rule["operation"]) and kind in (None, rule["kind"])
         )
 
-    async def remove(self, rule_id: int) -> None:
+    async def remove(self, rule_id: int) -> dict[str, Any] | None:
+        """Remove a rule; returns it with its final hits (None if the service forgot it)."""
         response = await self._http.delete(f"/_faults/{rule_id}")
-        if response.status_code != httpx.codes.NOT_FOUND:
-            response.raise_for_status()
+        if response.status_code == httpx.codes.NOT_FOUND:
+            return None
+        response.raise_for_status()
+        removed: dict[str, Any] = response.json()
+        return removed
 
     async def clear(self) -> None:
         (await self._http.delete("/_faults")).raise_for_status()

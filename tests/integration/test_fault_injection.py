@@ -196,6 +196,10 @@ def test_rules_are_listed_with_their_hits_and_cleared_by_delete(
 
     [listed] = billing_http.get("/_faults").json()
     assert (listed["rule_id"], listed["hits"]) == (rule["rule_id"], 2)
+    other = install(billing_http, operation="charge", kind="latency", latency_ms=5)
+    removed = billing_http.delete(f"/_faults/{other['rule_id']}")
+    assert (removed.status_code, removed.json()["hits"]) == (200, 0)
+    assert billing_http.delete(f"/_faults/{other['rule_id']}").status_code == 404
     assert billing_http.delete("/_faults").status_code == 204
     assert billing_http.get("/_faults").json() == []
     assert billing_http.post("/charges/by-key/nothing-here/refund").status_code == 204

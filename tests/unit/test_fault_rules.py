@@ -65,14 +65,16 @@ def test_a_rule_that_loses_its_roll_lets_the_next_rule_try() -> None:
     assert [listed.hits for listed in store.rules()] == [0, 1]
 
 
-def test_rules_can_be_removed_one_by_one_or_all_at_once() -> None:
+def test_rules_can_be_removed_one_by_one_with_their_final_hits_or_all_at_once() -> None:
     store = FaultStore()
     first = store.add(rule("charge"))
     store.add(rule("refund"))
     store.add(rule("refund"))
 
-    assert store.remove(first.rule_id) is True
-    assert store.remove(first.rule_id) is False
+    store.draw("charge")
+    removed = store.remove(first.rule_id)
+    assert removed is not None and (removed.rule_id, removed.hits) == (first.rule_id, 1)
+    assert store.remove(first.rule_id) is None
     assert store.draw("charge") is None
     store.clear()
     assert store.rules() == []
