@@ -127,3 +127,13 @@ def test_a_running_saga_is_a_violation_only_once_the_system_should_be_quiet() ->
 
     assert rules(evaluate(*state)) == ["saga-still-running"]
     assert evaluate(*state, expect_quiet=False).ok
+
+
+def test_rows_of_an_unknown_saga_matter_only_while_they_hold_a_seat_or_money() -> None:
+    released = evaluate(
+        [], [course(0)], [enrollment("gone", "CANCELLED")], [charge("gone", "REFUNDED")]
+    )
+    holding = evaluate([], [course(1)], [enrollment("gone", "PENDING")], [])
+
+    assert released.ok
+    assert rules(holding) == ["resource-without-saga"]
