@@ -37,6 +37,7 @@ from orchestrator.invariants import Report, check, print_report
 from workflows.contracts import SagaDeadlines, SagaState
 
 SERVICES = ("enrollment", "billing")
+DEADLINE_REASON = "gave up after the step's deadline"  # workflows/saga.py _reason
 COMMANDS = {"enrollment": ("reserve", "confirm", "cancel"), "billing": ("charge", "refund")}
 
 
@@ -83,6 +84,7 @@ class ChaosResult:
     seed: int
     sagas_started: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)  # why sagas failed, ids left out
     faults: Counter[str] = field(default_factory=Counter)
     kills: Counter[str] = field(default_factory=Counter)
     unexpected_exits: Counter[str] = field(default_factory=Counter)
@@ -201,25 +203,23 @@ class Chaos:
                 self.say(f"confirm outage for {outage:g}s")
 
     async def kill_processes(self) -> None:
-        """Kill the worker, a service and Temporal, each at least once, at random moments."""
-        targets = ["worker", "service", "temporal"]
-        self.rng.shuffle(targets)
-        while targets or not self.chaos_over.is_set():
+        """Kill the worker, a service and Temporal, each at least once, at random moments; one
+        service outage (only one, or few sagas would complete) outlasts the step deadline."""
+        first = ["worker", "long service outage", "temporal"]
+        self.rng.shuffle(first)
+        while first or not self.chaos_over.is_set():
             await self.pause(*self.plan.seconds_between_kills)
-            if self.chaos_over.is_set() and not targets:
+            if self.chaos_over.is_set() and not first:
                 return
-            target = (
-                targets.pop() if targets else self.rng.choice(["worker", "service", "temporal"])
-            )
-            if target == "service":
-                target = self.rng.choice(SERVICES)
-            await self.outage(target, self.outage_seconds(target))
-
-    def outage_seconds(self, target: str) -> float:
-        if target in SERVICES and self.rng.random() < 0.3:
-            step = self.plan.deadlines.step_seconds
-            return self.rng.uniform(step + 2, step + 8)  # past the step deadline
-        return self.rng.uniform(0.5, 5) if target == "worker" else self.rng.uniform(1, 8)
+            target = first.pop() if first else self.rng.choice(["worker", "service", "temporal"])
+            if target == "long service outage":
+                step = self.plan.deadlines.step_seconds
+                await self.outage(self.rng.choice(SERVICES), self.rng.uniform(step + 2, step + 6))
+            elif target == "service":
+                await self.outage(self.rng.choice(SERVICES), self.rng.uniform(1, 8))
+            else:
+                low, high = (0.5, 5) if target == "worker" else (1, 8)
+                await self.outage(target, self.rng.uniform(low, high))
 
     async def outage(self, name: str, seconds: float) -> None:
         if not self.is_up(name):
@@ -298,20 +298,45 @@ class Chaos:
     async def collect_outcomes(self) -> None:
         limit = asyncio.Semaphore(20)
 
-        async def outcome(student_id: str) -> str:
+        async def state(student_id: str) -> SagaState | None:
             async with limit:
-                return describe(await self.system.state(student_id))
+                return await self.system.state(student_id)
 
-        outcomes = await asyncio.gather(*(outcome(sid) for sid in self.student_ids))
-        self.result.outcomes.update(outcomes)
+        states = await asyncio.gather(*(state(sid) for sid in self.student_ids))
+        self.result.outcomes.update(describe(state) for state in states)
+        self.result.reasons.update(
+            _shortened(state.failure_reason) for state in states if state and state.failure_reason
+        )
 
 
 def describe(state: SagaState | None) -> str:
+    """'COMPLETED', or e.g. 'COMPENSATED at charge_tuition: refused' (a business refusal)
+    or '...: deadline' (the step kept failing past its deadline)."""
     if state is None:
         return "(unreadable)"
     if state.failed_step is None:
         return state.status.value
-    return f"{state.status.value} at {state.failed_step.value}"
+    reason = state.failure_reason or ""
+    cause = "deadline" if reason.startswith(DEADLINE_REASON) else "refused"
+    return f"{state.status.value} at {state.failed_step.value}: {cause}"
+
+
+def _shortened(reason: str) -> str:
+    """A failure reason without the ids and keys that make every one unique."""
+    words = [
+        "<id>" if any(ch.isdigit() for ch in word) and len(word) > 12 else word
+        for word in reason.split()
+    ]
+    return " ".join(words)[:120]
+
+
+def reasons_table(result: ChaosResult) -> Table:
+    table = Table(title="Why sagas compensated")
+    table.add_column("failure reason")
+    table.add_column("sagas", justify="right")
+    for reason, count in result.reasons.most_common(10):
+        table.add_row(reason, str(count))
+    return table
 
 
 def summary(result: ChaosResult, plan: ChaosPlan) -> Table:
@@ -400,6 +425,7 @@ def main(
         Stack(stack_settings(directory / "data"), log=lambda line: print(line, file=log)) as stack,
     ):
         result = asyncio.run(run(stack))
+    console.print(reasons_table(result))
     console.print(summary(result, plan))
     if result.report is not None:
         print_report(result.report, console)
