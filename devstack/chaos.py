@@ -16,6 +16,7 @@ violation or saga still running after `--quiet-timeout`.
 import asyncio
 import contextlib
 import random
+import shutil
 import socket
 import tempfile
 import time
@@ -222,8 +223,8 @@ class Chaos:
                 await self.outage(target, self.rng.uniform(low, high))
 
     async def outage(self, name: str, seconds: float) -> None:
-        if not self.is_up(name):
-            return
+        while not self.is_up(name):  # being restarted after a crash: kill it once it is back
+            await asyncio.sleep(0.2)
         self.down.add(name)
         try:
             if name in SERVICES:
@@ -403,7 +404,10 @@ def main(
         float, typer.Option(help="Seconds to wait for every saga to end after the chaos.")
     ] = 600.0,
     data_dir: Annotated[
-        Path | None, typer.Option(help="Where the stack keeps its state (default: a temp dir).")
+        Path | None,
+        typer.Option(
+            help="Where the stack keeps its state (default: a temp dir, removed if the run passes)."
+        ),
     ] = None,
 ) -> None:
     """Run sagas while faults are injected and processes are killed; check the invariants."""
@@ -430,8 +434,12 @@ def main(
     if result.report is not None:
         print_report(result.report, console)
     if not result.ok:
-        console.print("[red]chaos run failed: violations or sagas still running[/red]")
+        console.print(
+            f"[red]chaos run failed[/red]: violations or sagas still running; see {directory}"
+        )
         raise typer.Exit(1)
+    if data_dir is None:
+        shutil.rmtree(directory, ignore_errors=True)  # nothing to look into
 
 
 if __name__ == "__main__":

@@ -305,7 +305,10 @@ def print_report(report: Report, console: Console) -> None:
 
 def check_command(
     allow_running: Annotated[
-        bool, typer.Option(help="Do not report sagas still running (the system is not quiet).")
+        bool,
+        typer.Option(
+            "--allow-running", help="Do not report sagas still running (the system is not quiet)."
+        ),
     ] = False,
 ) -> None:
     """Check the sagas in Temporal against the services' state; exit 1 on any violation.
