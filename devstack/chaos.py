@@ -254,7 +254,13 @@ class Chaos:
                 async with self.faults_lock:
                     self.rules.get(process.name, []).clear()  # they died with it
                 self.say(f"{process.name} exited ({process.exit_code}); restarting it")
-                await self.system.restart(process.name)
+                self.down.add(process.name)  # not to be killed while it starts
+                try:
+                    await self.system.restart(process.name)
+                except Exception as error:
+                    self.say(f"{process.name} did not restart ({error}); trying again")
+                finally:
+                    self.down.discard(process.name)
 
     def is_up(self, name: str) -> bool:
         return name not in self.down and self.system.stack.process(name).running
