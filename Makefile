@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up demo chaos test lint lock clean
+.PHONY: install up demo chaos test lint bench lock clean
 
 install: $(STAMP)
 
@@ -30,10 +30,14 @@ chaos: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Orchestration vs the bare-Temporal floor (and choreography once it lands); BENCH_ARGS to tune.
+bench: install
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy orchestrator services workflows devstack
+	$(BIN)/mypy bench common orchestrator services workflows devstack scripts tests
 
 # Regenerate the lock after editing pyproject.toml (needs pip-tools, not part of the lock).
 lock:
