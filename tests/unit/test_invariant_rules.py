@@ -4,7 +4,7 @@ from typing import Any
 
 from temporalio.client import WorkflowExecutionStatus
 
-from orchestrator.invariants import Saga, evaluate
+from orchestrator.invariants import Report, Saga, evaluate
 
 COURSE = {"course_id": "CS101", "capacity": 2, "tuition_cents": 1000, "currency": "USD"}
 
@@ -39,7 +39,7 @@ def course(seats_taken: int) -> dict[str, Any]:
     return {**COURSE, "seats_taken": seats_taken}
 
 
-def rules(report: Any) -> list[str]:
+def rules(report: Report) -> list[str]:
     return sorted(violation.rule for violation in report.violations)
 
 
@@ -118,15 +118,11 @@ def test_a_charge_for_another_sagas_enrollment_and_rows_of_no_saga_are_reported(
 
 
 def test_a_running_saga_is_a_violation_only_once_the_system_should_be_quiet() -> None:
-    state = (
-        [saga("a", "COMPENSATING", running=True)],
-        [course(1)],
-        [enrollment("a", "PENDING")],
-        [],
-    )
+    sagas = [saga("a", "COMPENSATING", running=True)]
+    enrollments = [enrollment("a", "PENDING")]
 
-    assert rules(evaluate(*state)) == ["saga-still-running"]
-    assert evaluate(*state, expect_quiet=False).ok
+    assert rules(evaluate(sagas, [course(1)], enrollments, [])) == ["saga-still-running"]
+    assert evaluate(sagas, [course(1)], enrollments, [], expect_quiet=False).ok
 
 
 def test_rows_of_an_unknown_saga_matter_only_while_they_hold_a_seat_or_money() -> None:
