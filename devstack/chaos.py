@@ -20,6 +20,7 @@ import shutil
 import socket
 import tempfile
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -113,7 +114,9 @@ class Chaos:
         self.result = ChaosResult(seed=self.seed)
         self.say = say
         self.student_ids: list[str] = []
-        self.down: set[str] = set()  # killed on purpose, restarted by the killer itself
+        self.run_id = uuid.uuid4().hex[:6]  # a second run with the same seed starts new sagas
+        # Killed on purpose or being restarted: neither killed nor restarted by anyone else.
+        self.down: set[str] = set()
         self.faults_lock = asyncio.Lock()
         # Rule ids installed per service, each with the time before which rotation keeps it.
         self.rules: dict[str, list[tuple[int, float]]] = {service: [] for service in SERVICES}
@@ -150,7 +153,7 @@ class Chaos:
         weights = [scenario.weight for scenario in MIX]
         for number in range(self.plan.sagas):
             scenario = self.rng.choices(MIX, weights)[0]
-            student_id = f"chaos-{self.seed}-{number}"
+            student_id = f"chaos-{self.seed}-{self.run_id}-{number}"
             await self.system.start_saga(
                 scenario.course_id,
                 scenario.payment_token,
