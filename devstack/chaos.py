@@ -128,19 +128,22 @@ class Chaos:
             asyncio.create_task(task())
             for task in (self.rotate_faults, self.kill_processes, self.confirm_outage)
         ]
-        supervisor = asyncio.create_task(self.supervise())
+        supervising = asyncio.Event()
+        supervising.set()
+        supervisor = asyncio.create_task(self.supervise(supervising))
         await self.start_sagas()
         remaining = self.plan.duration_seconds - (time.monotonic() - started)
         await asyncio.sleep(max(remaining, 0))
         self.chaos_over.set()
         await asyncio.gather(*chaos)
         await self.clear_faults()
+        supervising.clear()
+        await supervisor  # finishes a restart it began, so heal() does not start a second one
         await self.system.heal()
         self.say("chaos over; waiting for every saga to end")
         calm = time.monotonic()
         if await self.system.wait_until_quiet(self.plan.quiet_timeout_seconds):
             self.result.seconds_to_quiescence = time.monotonic() - calm
-        supervisor.cancel()
         self.result.still_running = await self.system.running_sagas() or 0
         await self.collect_outcomes()
         self.result.report = await check(self.system.temporal, self.system.settings)
@@ -243,9 +246,9 @@ class Chaos:
         finally:
             self.down.discard(name)
 
-    async def supervise(self) -> None:
+    async def supervise(self, supervising: asyncio.Event) -> None:
         """Restart what died without being killed: injected crashes, or anything else."""
-        while True:
+        while supervising.is_set():
             await asyncio.sleep(0.5)
             for process in self.system.stack.processes:
                 if process.running or process.name in self.down:

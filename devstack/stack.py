@@ -42,6 +42,7 @@ class Stack:
         self.data_dir = settings.data_dir.resolve()
         self._log = log
         self._stop_requested = threading.Event()
+        self._restart_lock = threading.Lock()
         self._stop_reason: str | None = None
         self._tiers: list[list[ManagedProcess]] = []
         self._data_dir_lock: IO[str] | None = None
@@ -108,13 +109,18 @@ class Stack:
 
     def restart(self, name: str) -> ManagedProcess:
         """Start a process that exited (killed or crashed) again, with the same command and
-        environment, and wait until it is ready; Temporal resumes from its database file."""
+        environment, and wait until it is ready; Temporal resumes from its database file.
+        One restart at a time: a process found running was restarted by another caller."""
+        with self._restart_lock:
+            return self._restart(name)
+
+    def _restart(self, name: str) -> ManagedProcess:
         for tier, components_of_tier in zip(self._tiers, self._plan, strict=False):
             for index, component in enumerate(components_of_tier):
                 if component.name != name:
                     continue
                 if tier[index].running:
-                    raise StackError(f"{name} is still running; kill it before restarting it")
+                    return tier[index]
                 process = ManagedProcess(
                     name,
                     component.command,
