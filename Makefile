@@ -1,5 +1,6 @@
 # Two commands matter on a fresh clone: `make up` and `make test`.
-# The code runs from the repository root (python -m ...); it is not installed as a package.
+# The code runs from the repository root (python -m ...); `make install` installs it in editable
+# mode (no dependencies: those come from the lock) only to put the `saga` CLI on .venv/bin.
 # Both bootstrap .venv from requirements.lock first; nothing else needs installing.
 
 PYTHON ?= python3
@@ -14,6 +15,7 @@ install: $(STAMP)
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 up: install
