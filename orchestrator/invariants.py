@@ -16,8 +16,9 @@ through their public HTTP APIs only, and reports every violation of:
   service refused: an operator's case) and no execution ended other than completed/cancelled.
 
 A saga's resources are found by its idempotency keys, `<workflow id>:<first run id>:<step>`
-(workflows/saga.py), so a lost answer cannot hide them. `python -m orchestrator.invariants`
-prints them as a table and exits 1 on any violation.
+(workflows/saga.py), so a lost answer cannot hide them. `saga check` (or
+`python -m orchestrator.invariants`) prints them as a table and exits 1 on any violation, 4 if
+Temporal or a service cannot be reached.
 """
 
 import asyncio
@@ -31,7 +32,9 @@ from rich.console import Console
 from rich.table import Table
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from orchestrator import histories
 from orchestrator.config import OrchestratorSettings
+from orchestrator.process_exit import run_and_exit
 from orchestrator.temporal import connect
 from workflows.contracts import SAGA_STATUS, WORKFLOW_ID_PREFIX, SagaStatus
 
@@ -303,6 +306,10 @@ def print_report(report: Report, console: Console) -> None:
         console.print(table)
 
 
+EXIT_VIOLATIONS = 1
+EXIT_UNREACHABLE = 4  # as the saga CLI's
+
+
 def check_command(
     allow_running: Annotated[
         bool,
@@ -310,24 +317,45 @@ def check_command(
             "--allow-running", help="Do not report sagas still running (the system is not quiet)."
         ),
     ] = False,
+    address: histories.AddressOption = None,
+    namespace: histories.NamespaceOption = None,
+    enrollment_url: Annotated[
+        str | None, typer.Option(help="Default: $ENROLLMENT_URL, else http://127.0.0.1:8001.")
+    ] = None,
+    billing_url: Annotated[
+        str | None, typer.Option(help="Default: $BILLING_URL, else http://127.0.0.1:8002.")
+    ] = None,
 ) -> None:
-    """Check the sagas in Temporal against the services' state; exit 1 on any violation.
-
-    Reads TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, ENROLLMENT_URL, BILLING_URL like the worker."""
-    settings = OrchestratorSettings()
-
-    async def run() -> Report:
-        return await check(await connect(settings), settings, expect_quiet=not allow_running)
-
-    report = asyncio.run(run())
-    print_report(report, Console())
+    """Check every saga in Temporal against the services' state; exit 1 on any violation."""
+    settings = histories.settings_for(address, namespace)
+    settings = settings.model_copy(
+        update={
+            "enrollment_url": enrollment_url or settings.enrollment_url,
+            "billing_url": billing_url or settings.billing_url,
+        }
+    )
+    console = Console()
+    try:
+        report = asyncio.run(_check(settings, expect_quiet=not allow_running))
+    except RuntimeError as error:  # how temporalio reports a server it cannot connect to
+        console.print(f"cannot reach Temporal at {settings.temporal_address}: {error}")
+        raise typer.Exit(EXIT_UNREACHABLE) from error
+    except httpx.HTTPError as error:
+        console.print(f"cannot read the services: {error}")
+        raise typer.Exit(EXIT_UNREACHABLE) from error
+    print_report(report, console)
     if not report.ok:
-        raise typer.Exit(1)
+        raise typer.Exit(EXIT_VIOLATIONS)
 
 
-app = typer.Typer(add_completion=False)
+# The client lives only inside this coroutine (see orchestrator/process_exit.py).
+async def _check(settings: OrchestratorSettings, expect_quiet: bool) -> Report:
+    return await check(await connect(settings), settings, expect_quiet=expect_quiet)
+
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 app.command("check")(check_command)
 
 
 if __name__ == "__main__":
-    typer.run(check_command)
+    run_and_exit(app)
