@@ -54,6 +54,7 @@ PER_PROCESS_VARIABLES = frozenset(
         "TASK_QUEUE",
         "ENROLLMENT_URL",
         "BILLING_URL",
+        "FAULT_INJECTION",
         "PAYLOAD_KEYS",
         "CODEC_SERVER_TOKEN",
     }
@@ -158,6 +159,8 @@ def service(
     env = base | {"HOST": settings.host, "PORT": str(port), "DATA_DIR": str(data_dir)}
     if database_url:
         env["DATABASE_URL"] = database_url
+    if settings.fault_injection:
+        env["FAULT_INJECTION"] = "1"
     url = f"http://{settings.host}:{port}"
     return Component(
         name=name,

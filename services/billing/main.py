@@ -7,12 +7,19 @@ from fastapi import FastAPI
 
 from common.conventions import install_http_conventions
 from common.database import create_database_engine, create_tables, database_is_reachable
+from common.faults import Operations, install_fault_injection
 from common.health import health_router
 from services.billing import api
 from services.billing.config import BillingSettings
 from services.billing.models import TABLES
 
 SERVICE_NAME = "billing"
+
+# The commands faults can be injected into, by the routes that serve them.
+FAULTY_OPERATIONS: Operations = {
+    "charge": [api.create_charge],
+    "refund": [api.refund_charge, api.refund_by_idempotency_key],
+}
 
 
 def create_app(settings: BillingSettings | None = None) -> FastAPI:
@@ -33,4 +40,6 @@ def create_app(settings: BillingSettings | None = None) -> FastAPI:
     install_http_conventions(app, api.PROBLEMS)
     app.include_router(health_router(readiness))
     app.include_router(api.charges)
+    if settings.fault_injection:
+        install_fault_injection(app, [api.charges], FAULTY_OPERATIONS)
     return app

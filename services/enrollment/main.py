@@ -8,12 +8,20 @@ from sqlmodel import Session
 
 from common.conventions import install_http_conventions
 from common.database import create_database_engine, create_tables, database_is_reachable
+from common.faults import Operations, install_fault_injection
 from common.health import health_router
 from services.enrollment import api, service
 from services.enrollment.config import EnrollmentSettings
 from services.enrollment.models import TABLES
 
 SERVICE_NAME = "enrollment"
+
+# The commands faults can be injected into, by the routes that serve them.
+FAULTY_OPERATIONS: Operations = {
+    "reserve": [api.reserve_seat],
+    "confirm": [api.confirm_enrollment],
+    "cancel": [api.cancel_enrollment, api.cancel_by_idempotency_key],
+}
 
 
 def create_app(settings: EnrollmentSettings | None = None) -> FastAPI:
@@ -37,4 +45,6 @@ def create_app(settings: EnrollmentSettings | None = None) -> FastAPI:
     app.include_router(health_router(readiness))
     app.include_router(api.courses)
     app.include_router(api.enrollments)
+    if settings.fault_injection:
+        install_fault_injection(app, [api.enrollments], FAULTY_OPERATIONS)
     return app
