@@ -12,6 +12,7 @@ reading a status while no worker answers queries) is retried until a deadline.
 """
 
 import asyncio
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -23,6 +24,7 @@ import httpx
 from temporalio.api.workflowservice.v1 import CountWorkflowExecutionsRequest
 from temporalio.client import Client
 
+from devstack.secrets import development_secrets
 from devstack.stack import Stack
 from orchestrator import sagas
 from orchestrator.config import OrchestratorSettings
@@ -212,6 +214,8 @@ def orchestrator_settings(stack: Stack) -> OrchestratorSettings:
         temporal_ui_url=settings.temporal_ui_url,
         enrollment_url=settings.enrollment_url,
         billing_url=settings.billing_url,
+        # The stack encrypts payloads with its development key: read them with it.
+        payload_keys=development_secrets(stack.data_dir, os.environ)["PAYLOAD_KEYS"],
     )
 
 
