@@ -1,20 +1,33 @@
 """HTTP adapter of the orchestrator: start sagas, read their live status, list them."""
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
 from temporalio.client import Client
 
+from choreography import events
+from choreography import sagas as choreographed
+from choreography.runtime import Choreography
 from common.problems import ProblemMap, ProblemSpec, problem_responses
 from common.requests import JsonBody
 from orchestrator import sagas
 from orchestrator.config import OrchestratorSettings
-from orchestrator.schemas import SagaListItem, SagaStarted, StudentCreate
+from orchestrator.schemas import SagaListItem, SagaMode, SagaStarted, StudentCreate
 from orchestrator.temporal import workflow_ui_url
-from workflows.contracts import SagaState, SagaStatus
+from workflows.contracts import SagaState, SagaStatus, StudentCreated
+
+
+class ChoreographyUnavailable(Exception):
+    def __init__(self) -> None:
+        super().__init__("Choreography mode needs a broker: start the API with BROKER_URL set.")
+
 
 PROBLEMS: ProblemMap = {
     sagas.SagaNotFound: ProblemSpec(404, "saga-not-found", "Saga not found"),
+    ChoreographyUnavailable: ProblemSpec(
+        503, "choreography-unavailable", "Choreography unavailable"
+    ),
     sagas.SagaStatusUnavailable: ProblemSpec(503, "saga-status-unavailable", "Status unavailable"),
 }
 
@@ -29,7 +42,13 @@ def get_settings(request: Request) -> OrchestratorSettings:
     return settings
 
 
+def get_choreography(request: Request) -> Choreography | None:
+    choreography: Choreography | None = request.app.state.choreography
+    return choreography
+
+
 TemporalDep = Annotated[Client, Depends(get_client)]
+ChoreographyDep = Annotated[Choreography | None, Depends(get_choreography)]
 SettingsDep = Annotated[OrchestratorSettings, Depends(get_settings)]
 
 router = APIRouter(tags=["sagas"])
@@ -45,10 +64,17 @@ router = APIRouter(tags=["sagas"])
     },
 )
 async def student_created(
-    body: StudentCreate, client: TemporalDep, settings: SettingsDep, response: Response
+    body: StudentCreate,
+    client: TemporalDep,
+    choreography: ChoreographyDep,
+    settings: SettingsDep,
+    response: Response,
 ) -> SagaStarted:
-    """The 'student created' event: start the student's onboarding saga."""
+    """The 'student created' event: start the student's onboarding saga, orchestrated by a
+    Temporal workflow (default) or choreographed by events (`"mode": "choreography"`)."""
     event = body.to_event()
+    if body.mode is SagaMode.CHOREOGRAPHY:
+        return await _choreograph(event, choreography, settings, response)
     started = await sagas.start_saga(client, settings.task_queue, event)
     status_url = f"{settings.api_base_url()}/sagas/{event.student_id}"
     response.headers["Location"] = status_url
@@ -63,9 +89,36 @@ async def student_created(
     )
 
 
+async def _choreograph(
+    event: StudentCreated,
+    choreography: Choreography | None,
+    settings: OrchestratorSettings,
+    response: Response,
+) -> SagaStarted:
+    if choreography is None:
+        raise ChoreographyUnavailable()
+    first_event = events.StudentCreated(**event.model_dump())
+    created = await asyncio.to_thread(choreographed.start_saga, choreography.engine, first_event)
+    choreography.relay.wake()
+    status_url = f"{settings.api_base_url()}/sagas/{event.student_id}"
+    response.headers["Location"] = status_url
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return SagaStarted(
+        student_id=event.student_id, mode=SagaMode.CHOREOGRAPHY, status_url=status_url
+    )
+
+
 @router.get("/sagas/{student_id}", responses=problem_responses(404, 503))
-async def get_saga(student_id: str, client: TemporalDep) -> SagaState:
-    """The saga's live status (a workflow query), or its result once finished."""
+async def get_saga(
+    student_id: str, client: TemporalDep, choreography: ChoreographyDep
+) -> SagaState:
+    """The saga's live status, in either mode: a workflow query (or its result once finished)
+    for an orchestrated saga, the saga tracker's projection for a choreographed one."""
+    if choreography is not None:
+        state = await asyncio.to_thread(choreographed.saga_state, choreography.engine, student_id)
+        if state is not None:
+            return state
     return await sagas.saga_state(client, student_id)
 
 

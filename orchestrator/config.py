@@ -1,11 +1,17 @@
 """Settings of the orchestrator's processes (API and worker), read from the environment."""
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pathlib import Path
 
+from pydantic_settings import SettingsConfigDict
+
+from choreography.config import BrokerSettings
 from workflows.contracts import TASK_QUEUE
 
 
-class OrchestratorSettings(BaseSettings):
+class OrchestratorSettings(BrokerSettings):
+    """With BROKER_URL set, the API also runs choreographed sagas: its own database (DATABASE_URL,
+    default DATA_DIR/api.db) holds their registry, its outbox and the saga tracker."""
+
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     temporal_address: str = "127.0.0.1:7233"
@@ -20,6 +26,11 @@ class OrchestratorSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = None
+    database_url: str | None = None
+    data_dir: Path = Path("data")
 
     def api_base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
+
+    def database_url_for_api(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'api'}.db"

@@ -1,11 +1,17 @@
 """Request and response bodies of the orchestrator API."""
 
 from datetime import datetime
+from enum import StrEnum
 from uuid import uuid4
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from workflows.contracts import SagaStatus, StudentCreated
+
+
+class SagaMode(StrEnum):
+    ORCHESTRATION = "orchestration"
+    CHOREOGRAPHY = "choreography"
 
 
 class StudentCreate(BaseModel):
@@ -20,6 +26,7 @@ class StudentCreate(BaseModel):
     email: EmailStr
     course_id: str = Field(min_length=1, max_length=32)
     payment_token: str = Field(min_length=1, max_length=100)
+    mode: SagaMode = SagaMode.ORCHESTRATION
 
     def to_event(self) -> StudentCreated:
         return StudentCreated(
@@ -32,11 +39,14 @@ class StudentCreate(BaseModel):
 
 
 class SagaStarted(BaseModel):
+    """The workflow and UI fields are set for orchestrated sagas only."""
+
     student_id: str
-    workflow_id: str
-    run_id: str
+    mode: SagaMode = SagaMode.ORCHESTRATION
+    workflow_id: str | None = None
+    run_id: str | None = None
     status_url: str
-    temporal_ui_url: str
+    temporal_ui_url: str | None = None
 
 
 class SagaListItem(BaseModel):
