@@ -34,6 +34,8 @@ from faststream.nats import (
     StorageType,
 )
 from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
+from nats.js.api import RetentionPolicy, StreamConfig
+from nats.js.errors import BadRequestError
 from pydantic import ValidationError
 
 from choreography.config import BrokerConfig
@@ -137,17 +139,24 @@ class NatsBus(_Consuming):
         self.config = config
         namespace = config.namespace
         self._broker = NatsBroker(config.url, max_reconnect_attempts=-1, reconnect_time_wait=1)
-        self.events_stream = JStream(
-            name=f"{namespace}-events",
-            subjects=[f"{namespace}.events.>"],
-            storage=StorageType.FILE,
-            duplicate_window=DUPLICATE_WINDOW_SECONDS,
-        )
-        self.dead_letter_stream = JStream(
-            name=f"{namespace}-dead-letters",
-            subjects=[f"{namespace}.dead-letters.>"],
-            storage=StorageType.FILE,
-        )
+        self.stream_configs = [
+            StreamConfig(
+                name=f"{namespace}-events",
+                subjects=[f"{namespace}.events.>"],
+                retention=RetentionPolicy.LIMITS,
+                storage=StorageType.FILE,
+                duplicate_window=DUPLICATE_WINDOW_SECONDS,
+            ),
+            StreamConfig(
+                name=f"{namespace}-dead-letters",
+                subjects=[f"{namespace}.dead-letters.>"],
+                retention=RetentionPolicy.LIMITS,
+                storage=StorageType.FILE,
+            ),
+        ]
+        # Declared here, from the configs above; FastStream only binds to them.
+        self.events_stream = JStream(f"{namespace}-events", declare=False)
+        self.dead_letter_stream = JStream(f"{namespace}-dead-letters", declare=False)
 
     @property
     def broker(self) -> NatsBroker:
@@ -160,11 +169,11 @@ class NatsBus(_Consuming):
         await self._broker.connect()
         # Declared by every process, subscriber or not, so the first publish has a stream.
         js = self._broker.config.connection_state.stream
-        for stream in (self.events_stream, self.dead_letter_stream):
+        for stream_config in self.stream_configs:
             try:
-                await js.add_stream(config=stream.config)
-            except Exception as error:  # already there (with this or an older config)
-                logger.debug("stream %s: %r", stream.name, error)
+                await js.add_stream(config=stream_config)
+            except BadRequestError:  # already there: bring it to this configuration
+                await js.update_stream(config=stream_config)
         await self._broker.start()
 
     async def close(self) -> None:

@@ -35,6 +35,7 @@ class _Rule:
 class DeliveryFaults:
     rules: list[_Rule] = field(default_factory=list)
     seen: Counter[str] = field(default_factory=Counter)
+    handled: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fail_next(self, consumer: str, event_type: str, times: int) -> None:
@@ -53,11 +54,17 @@ class DeliveryFaults:
         with self.lock:
             self.rules.clear()
             self.seen.clear()
+            self.handled.clear()
 
     def count(self, consumer: str, event_type: str) -> int:
         """Deliveries of this type to this consumer since the last clear()."""
         with self.lock:
             return self.seen[f"{consumer}:{event_type}"]
+
+    def handled_count(self, consumer: str, event_type: str) -> int:
+        """Deliveries whose handling finished (effect applied, or skipped as a duplicate)."""
+        with self.lock:
+            return self.handled[f"{consumer}:{event_type}"]
 
     async def on_delivery(self, consumer: str, event: Event) -> None:
         hook = None
@@ -73,6 +80,7 @@ class DeliveryFaults:
 
     def after_effect(self, consumer: str, event: Event) -> None:
         with self.lock:
+            self.handled[f"{consumer}:{event.type}"] += 1
             for rule in self._rules_for(consumer, event):
                 if rule.fail_after > 0:
                     rule.fail_after -= 1

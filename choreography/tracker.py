@@ -17,7 +17,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from choreography import events as ev
 from choreography.events import Event, from_json, to_json
 from common.database import create_tables
-from workflows.contracts import SagaState, SagaStatus, Step
+from workflows.contracts import TERMINAL_STATUSES, SagaState, SagaStatus, Step
 
 
 def _now() -> datetime:
@@ -43,6 +43,25 @@ class SagaView(SQLModel, table=True):
 
 
 TABLES = (TrackedEvent, SagaView)
+
+# Every event a saga ends with, by the step that failed (None: it completed).
+OUTCOME_CHAINS: dict[Step | None, frozenset[str]] = {
+    None: frozenset({"StudentCreated", "SeatReserved", "PaymentCaptured", "EnrollmentConfirmed"}),
+    Step.RESERVE_SEAT: frozenset({"StudentCreated", "SeatRejected"}),
+    Step.CHARGE_TUITION: frozenset(
+        {"StudentCreated", "SeatReserved", "PaymentDeclined", "EnrollmentCancelled"}
+    ),
+    Step.CONFIRM_ENROLLMENT: frozenset(
+        {
+            "StudentCreated",
+            "SeatReserved",
+            "PaymentCaptured",
+            "EnrollmentConfirmationFailed",
+            "PaymentRefunded",
+            "EnrollmentCancelled",
+        }
+    ),
+}
 
 
 def track(session: Session, event: Event) -> Sequence[Event]:
@@ -109,7 +128,15 @@ def project(saga_events: Iterable[Event]) -> SagaState:
     state.current_step = Step.RESERVE_SEAT
     _forward(state, by_type)
     _backward(state, by_type)
+    if state.status in TERMINAL_STATUSES and not _chain_complete(state, by_type):
+        # The last event overtook an earlier one (they travel on different consumers): not
+        # terminal until every event of the outcome is in, so a terminal answer is whole.
+        state.status = SagaStatus.COMPENSATING if state.failed_step else SagaStatus.RUNNING
     return state
+
+
+def _chain_complete(state: SagaState, by_type: dict[str, Event]) -> bool:
+    return OUTCOME_CHAINS[state.failed_step] <= by_type.keys()
 
 
 def _forward(state: SagaState, by_type: dict[str, Event]) -> None:

@@ -201,3 +201,14 @@ def mode_system(request: pytest.FixtureRequest) -> Iterator[tuple[str, System]]:
     yield mode, system
     system.billing_faults.clear()
     system.delivery_faults.clear()
+
+
+@pytest.fixture(params=["nats", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
+def choreographed(request: pytest.FixtureRequest) -> Iterator[System]:
+    """The system, for choreography-only tests on each broker; delivery faults cleared."""
+    system: System = request.getfixturevalue(
+        "rabbitmq_system" if request.param == "rabbitmq" else "system"
+    )
+    system.delivery_faults.clear()
+    yield system
+    system.delivery_faults.clear()
