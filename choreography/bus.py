@@ -51,6 +51,8 @@ ERROR_HEADER = "saga-error"
 CONSUMER_HEADER = "saga-consumer"
 ATTEMPTS_HEADER = "saga-attempts"
 DUPLICATE_WINDOW_SECONDS = 120.0
+# FastStream logs every message received and processed; that is debugging detail here.
+ACCESS_LOG_LEVEL = logging.DEBUG
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,12 @@ class NatsBus(_Consuming):
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config
         namespace = config.namespace
-        self._broker = NatsBroker(config.url, max_reconnect_attempts=-1, reconnect_time_wait=1)
+        self._broker = NatsBroker(
+            config.url,
+            max_reconnect_attempts=-1,  # a broker outage is waited out, never fatal
+            reconnect_time_wait=1,
+            log_level=ACCESS_LOG_LEVEL,
+        )
         self.stream_configs = [
             StreamConfig(
                 name=f"{namespace}-events",
@@ -254,7 +261,7 @@ class RabbitBus(_Consuming):
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config
         namespace = config.namespace
-        self._broker = RabbitBroker(config.url)
+        self._broker = RabbitBroker(config.url, log_level=ACCESS_LOG_LEVEL)
         self.exchange = RabbitExchange(f"{namespace}.events", type=ExchangeType.TOPIC, durable=True)
         self.dead_letter_exchange = RabbitExchange(
             f"{namespace}.dead-letters", type=ExchangeType.FANOUT, durable=True

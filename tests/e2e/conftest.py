@@ -23,6 +23,7 @@ from choreography.config import BrokerConfig
 from choreography.faults import DeliveryFaults
 from orchestrator.main import create_app as create_api
 from orchestrator.worker import saga_worker
+from tests.support import invariants
 from tests.support.broker import EmbeddedNats, rabbitmq_url, unique_namespace
 from tests.support.faulty_proxy import FaultPlan
 from tests.support.servers import free_port, serve_in_thread
@@ -201,6 +202,7 @@ def mode_system(request: pytest.FixtureRequest) -> Iterator[tuple[str, System]]:
     yield mode, system
     system.billing_faults.clear()
     system.delivery_faults.clear()
+    assert_invariants_hold(system)
 
 
 @pytest.fixture(params=["nats", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
@@ -212,3 +214,17 @@ def choreographed(request: pytest.FixtureRequest) -> Iterator[System]:
     system.delivery_faults.clear()
     yield system
     system.delivery_faults.clear()
+    assert_invariants_hold(system)
+
+
+def assert_invariants_hold(system: System) -> None:
+    """After every scenario, in either mode: the services' state is consistent."""
+
+    async def check() -> list[str]:
+        async with (
+            httpx.AsyncClient(base_url=system.enrollment.base_url) as enrollment,
+            httpx.AsyncClient(base_url=system.billing.base_url) as billing,
+        ):
+            return await invariants.violations(enrollment, billing)
+
+    assert asyncio.run(check()) == []
