@@ -5,6 +5,9 @@ All against a real broker (embedded NATS; RabbitMQ with TEST_RABBITMQ_URL) and r
 """
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -14,6 +17,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from choreography.bus import NatsBus, create_bus
+from choreography.config import BrokerConfig
 from choreography.events import Event, StudentCreated, to_json
 from choreography.operations import list_dead_letters, rebuild_tracker
 from choreography.topology import BILLING, ENROLLMENT
@@ -141,6 +145,20 @@ async def test_an_event_that_keeps_failing_ends_in_the_dead_letters(
     assert await enrollments_of(system, student["student_id"]) == []
     saga = (await system.api.get(f"/sagas/{student['student_id']}")).json()
     assert (saga["status"], saga["current_step"]) == (SagaStatus.RUNNING, "reserve_seat")
+    listed = await asyncio.to_thread(dead_letters_command, system.broker)
+    assert listed.returncode == 0, listed.stderr
+    assert student["student_id"] in listed.stdout
+
+
+def dead_letters_command(broker: BrokerConfig) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "BROKER_URL": broker.url,
+        "BROKER_NAMESPACE": broker.namespace,
+        "COLUMNS": "400",
+    }
+    command = [sys.executable, "-m", "choreography", "dead-letters"]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
 
 
 async def test_a_saga_started_while_the_broker_is_down_runs_once_it_is_back(
