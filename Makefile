@@ -28,7 +28,7 @@ test: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy orchestrator services workflows devstack
+	$(BIN)/mypy orchestrator services workflows devstack choreography
 
 # Regenerate the lock after editing pyproject.toml (needs pip-tools, not part of the lock).
 lock:

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from choreography.embedded import health_url, nats_server_command
 from devstack import readiness
 from devstack.config import DevstackSettings
 from workflows.contracts import SEARCH_ATTRIBUTES
@@ -48,6 +49,9 @@ PER_PROCESS_VARIABLES = frozenset(
         "TASK_QUEUE",
         "ENROLLMENT_URL",
         "BILLING_URL",
+        "BROKER_URL",
+        "BROKER_NAMESPACE",
+        "BROKER_MAX_ATTEMPTS",
     }
 )
 
@@ -69,8 +73,15 @@ def components(
     """The processes in start order, in tiers: a tier starts once the one before it is ready,
     and tiers stop in reverse order."""
     base = _base_env(os.environ if inherited is None else inherited)
+    first_tier = [temporal(settings, data_dir, base)]
+    if settings.embedded_nats:
+        first_tier.append(nats(settings, data_dir, base))
+    base = base | {
+        "BROKER_URL": settings.effective_broker_url,
+        "BROKER_NAMESPACE": settings.broker_namespace,
+    }
     return [
-        [temporal(settings, data_dir, base)],
+        first_tier,
         [
             service(
                 "enrollment",
@@ -132,6 +143,19 @@ def temporal(settings: DevstackSettings, data_dir: Path, base: dict[str, str]) -
     )
 
 
+def nats(settings: DevstackSettings, data_dir: Path, base: dict[str, str]) -> Component:
+    """The embedded NATS JetStream server the choreographed sagas run on; its streams are kept
+    in DATA_DIR/nats, so events survive a restart like Temporal's state does."""
+    return Component(
+        name="nats",
+        command=nats_server_command(
+            settings.host, settings.nats_port, settings.nats_monitor_port, data_dir / "nats"
+        ),
+        env=dict(base),
+        ready=lambda _pid: readiness.http_ok(health_url(settings.host, settings.nats_monitor_port)),
+    )
+
+
 def service(
     name: str,
     port: int,
@@ -179,6 +203,7 @@ def api(settings: DevstackSettings, base: dict[str, str]) -> Component:
     env = _orchestrator_env(settings, base) | {
         "HOST": settings.host,
         "PORT": str(settings.api_port),
+        "DATA_DIR": str(settings.data_dir.resolve()),  # api.db: choreography outbox, tracker
     }
     return Component(
         name="api",

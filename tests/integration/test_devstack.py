@@ -26,7 +26,7 @@ def distinct_free_ports(count: int) -> list[int]:
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    temporal, temporal_ui, enrollment, billing, api = distinct_free_ports(5)
+    temporal, temporal_ui, enrollment, billing, api, nats, nats_monitor = distinct_free_ports(7)
     settings = DevstackSettings(
         host="127.0.0.1",
         temporal_port=temporal,
@@ -34,6 +34,8 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         enrollment_port=enrollment,
         billing_port=billing,
         api_port=api,
+        nats_port=nats,
+        nats_monitor_port=nats_monitor,
         data_dir=tmp_path / "data",
         enrollment_database_url=None,
         billing_database_url=None,
@@ -42,7 +44,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         yield running
 
 
-def start_saga(api: httpx.Client, payment_token: str) -> str:
+def start_saga(api: httpx.Client, payment_token: str, mode: str = "orchestration") -> str:
     student_id = f"stu-{uuid.uuid4().hex[:10]}"
     response = api.post(
         "/students",
@@ -52,6 +54,7 @@ def start_saga(api: httpx.Client, payment_token: str) -> str:
             "email": "ada@example.com",
             "course_id": "CS101",
             "payment_token": payment_token,
+            "mode": mode,
         },
     )
     assert response.status_code == 202, response.text
@@ -85,18 +88,22 @@ def test_the_stack_completes_a_paid_saga_compensates_a_declined_one_and_stops_cl
     with httpx.Client(base_url=settings.local_api_url, timeout=10) as api:
         paid = start_saga(api, "tok_visa")
         declined = start_saga(api, "tok_declined")
+        choreographed = start_saga(api, "tok_visa", mode="choreography")
 
         paid_state = final_state(api, paid)
         declined_state = final_state(api, declined)
+        choreographed_state = final_state(api, choreographed)
 
     assert paid_state.status == SagaStatus.COMPLETED
     assert declined_state.status == SagaStatus.COMPENSATED
     assert declined_state.failed_step == Step.CHARGE_TUITION
+    assert choreographed_state.status == SagaStatus.COMPLETED
     assert (stack.data_dir / "temporal.db").exists()
+    assert (stack.data_dir / "nats").is_dir()
 
     # Each child leads its own process group, so an empty group means nothing is left behind.
     groups = {process.name: process.pid for process in stack.processes}
-    assert set(groups) == {"temporal", "enrollment", "billing", "worker", "api"}
+    assert set(groups) == {"temporal", "nats", "enrollment", "billing", "worker", "api"}
     stack.stop()
 
     assert [name for name, group in groups.items() if process_group_exists(group)] == []
