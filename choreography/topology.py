@@ -7,16 +7,20 @@ every process's start, so an event published before its consumer first ran is no
 
 from choreography.events import (
     EVENT_TYPES,
+    EnrollmentCancelled,
     EnrollmentConfirmationFailed,
+    EnrollmentConfirmed,
     Event,
     PaymentCaptured,
     PaymentDeclined,
     PaymentRefunded,
+    SeatRejected,
     SeatReserved,
     StudentCreated,
     type_name,
 )
 
+API = "api"
 ENROLLMENT = "enrollment"
 BILLING = "billing"
 TRACKER = "tracker"
@@ -30,3 +34,17 @@ SUBSCRIPTIONS: dict[str, tuple[type[Event], ...]] = {
 
 def subscribed_types(consumer: str) -> list[str]:
     return [type_name(event_class) for event_class in SUBSCRIPTIONS[consumer]]
+
+
+# Who emits which event (through its own outbox); for the AsyncAPI document and for readers.
+PUBLICATIONS: dict[str, tuple[type[Event], ...]] = {
+    API: (StudentCreated,),
+    ENROLLMENT: (
+        SeatReserved,
+        SeatRejected,
+        EnrollmentConfirmed,
+        EnrollmentConfirmationFailed,
+        EnrollmentCancelled,
+    ),
+    BILLING: (PaymentCaptured, PaymentDeclined, PaymentRefunded),
+}
