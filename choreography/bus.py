@@ -18,12 +18,15 @@ broker itself gives up on (x-delivery-limit), persistent messages, publisher con
 stream queue `<ns>.event-log` bound to every event, the retained log.
 """
 
+import asyncio
 import json
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
 
+from aio_pika.abc import AbstractIncomingMessage as IncomingMessage
 from faststream import AckPolicy, Context, StreamMessage
 from faststream.nats import (
     ConsumerConfig,
@@ -53,6 +56,9 @@ ATTEMPTS_HEADER = "saga-attempts"
 DUPLICATE_WINDOW_SECONDS = 120.0
 # FastStream logs every message received and processed; that is debugging detail here.
 ACCESS_LOG_LEVEL = logging.DEBUG
+REPLAY_MARKER = "replay-marker"
+# Between two messages of a replay; only a broken broker makes it wait this long.
+REPLAY_IDLE_TIMEOUT_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -296,7 +302,7 @@ class RabbitBus(_Consuming):
         queue = await self._broker.declare_queue(self.dead_letter_queue)
         await queue.bind(dead_letters)
         log = await self._broker.declare_queue(self.event_log)
-        await log.bind(exchange, routing_key="#")
+        await log.bind(exchange, routing_key="#")  # events and replay markers
         for consumer in SUBSCRIPTIONS:
             for event_type in subscribed_types(consumer):
                 declared = await self._broker.declare_queue(self.queue(consumer, event_type))
@@ -346,6 +352,41 @@ class RabbitBus(_Consuming):
             ack_policy=AckPolicy.NACK_ON_ERROR,
             title=f"{consumer}:{event_type}",
         )(consume)
+
+    async def replay(self, handler: Handler) -> int:
+        """Feed every event retained in the stream queue `<ns>.event-log`, oldest first, to
+        `handler`; returns how many. A stream has no "end" to read up to, so an end marker is
+        published first (routing key `replay-marker`, bound to the log only) and the replay
+        stops at it; markers of earlier replays are skipped."""
+        connection = self._broker._connection
+        assert connection is not None, "start() the bus first"
+        marker = str(uuid.uuid4())
+        await self._broker.publish(
+            b"",
+            exchange=self.exchange,
+            routing_key=REPLAY_MARKER,
+            message_id=marker,
+            persist=True,
+            timeout=5.0,
+        )
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=100)
+        events: asyncio.Queue[IncomingMessage] = asyncio.Queue()
+        count = 0
+        try:
+            queue = await channel.get_queue(self.event_log.name)
+            await queue.consume(events.put, arguments={"x-stream-offset": "first"})
+            while True:
+                message = await asyncio.wait_for(events.get(), REPLAY_IDLE_TIMEOUT_SECONDS)
+                await message.ack()
+                if message.routing_key == REPLAY_MARKER:
+                    if message.message_id == marker:
+                        return count
+                    continue
+                await handler(from_json(message.body))
+                count += 1
+        finally:
+            await channel.close()
 
     async def dead_letters(self) -> list[DeadLetter]:
         """Peek: get every message unacknowledged, then close the channel, which requeues them."""

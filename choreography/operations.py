@@ -4,7 +4,7 @@ import asyncio
 
 from sqlalchemy import Engine
 
-from choreography.bus import DeadLetter, NatsBus, create_bus
+from choreography.bus import DeadLetter, NatsBus, RabbitBus, create_bus
 from choreography.config import BrokerConfig
 from choreography.events import Event
 from choreography.inbox import handle_once
@@ -24,12 +24,9 @@ async def rebuild_tracker(config: BrokerConfig, engine: Engine) -> int:
     """Forget the tracker's state in `engine`, then replay every retained event through the same
     projection the live tracker uses. Returns the number of events replayed.
 
-    Replay needs a retained log: on NATS the events stream is one. RabbitMQ queues forget what
-    they delivered (its stream queue `<ns>.event-log` retains the events, but reading it back is
-    not implemented yet)."""
-    if config.kind != "nats":
-        raise NotImplementedError("Replaying the event log is implemented for NATS only.")
-    bus = NatsBus(config)
+    Replay needs a retained log: on NATS the events stream is one; on RabbitMQ, whose queues
+    forget what they delivered, the stream queue `<ns>.event-log` bound to every event."""
+    bus: NatsBus | RabbitBus = RabbitBus(config) if config.kind == "rabbitmq" else NatsBus(config)
     await bus.start()
     await asyncio.to_thread(clear, engine)
 

@@ -208,8 +208,9 @@ async def test_a_broker_restart_in_the_middle_of_a_saga_loses_and_repeats_nothin
 
 
 async def test_the_tracker_rebuilt_by_replaying_the_stream_equals_the_live_one(
-    system: System, tmp_path: Path
+    choreographed: System, tmp_path: Path
 ) -> None:
+    system = choreographed
     assert system.broker is not None and system.api_database_url is not None
     for student in (
         new_student(),
