@@ -24,7 +24,12 @@ from choreography.faults import DeliveryFaults
 from orchestrator.main import create_app as create_api
 from orchestrator.worker import saga_worker
 from tests.support import invariants
-from tests.support.broker import EmbeddedNats, rabbitmq_url, unique_namespace
+from tests.support.broker import (
+    EmbeddedNats,
+    delete_rabbitmq_namespace,
+    rabbitmq_url,
+    unique_namespace,
+)
 from tests.support.faulty_proxy import FaultPlan
 from tests.support.servers import free_port, serve_in_thread
 from tests.support.stack import (
@@ -174,8 +179,11 @@ async def rabbitmq_system(
         pytest.skip("RabbitMQ tests need TEST_RABBITMQ_URL (CI sets it)")
     broker = BrokerConfig(url=url, namespace=unique_namespace())
     data_dir = tmp_path_factory.mktemp("services-rabbitmq")
-    async with deployment(temporal_env, data_dir, broker) as system:
-        yield system
+    try:
+        async with deployment(temporal_env, data_dir, broker) as system:
+            yield system
+    finally:
+        await delete_rabbitmq_namespace(broker)
 
 
 @pytest.fixture

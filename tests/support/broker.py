@@ -10,9 +10,13 @@ import time
 import uuid
 from pathlib import Path
 
+import aio_pika
 import httpx
 
+from choreography.bus import RabbitBus
+from choreography.config import BrokerConfig
 from choreography.embedded import health_url, nats_server_command
+from choreography.topology import SUBSCRIPTIONS, subscribed_types
 from tests.support.servers import free_port
 
 RABBITMQ_URL_VARIABLE = "TEST_RABBITMQ_URL"
@@ -68,3 +72,20 @@ class EmbeddedNats:
             return httpx.get(url, timeout=1).status_code == 200
         except httpx.HTTPError:
             return False
+
+
+async def delete_rabbitmq_namespace(config: BrokerConfig) -> None:
+    """Remove a test session's exchanges and queues from the shared RabbitMQ."""
+    bus = RabbitBus(config)
+    queues = [bus.dead_letter_queue.name, bus.event_log.name] + [
+        bus.queue(consumer, event_type).name
+        for consumer in SUBSCRIPTIONS
+        for event_type in subscribed_types(consumer)
+    ]
+    connection = await aio_pika.connect(config.url)
+    async with connection:
+        channel = await connection.channel()
+        for queue in queues:
+            await channel.queue_delete(queue)
+        for exchange in (bus.exchange.name, bus.dead_letter_exchange.name):
+            await channel.exchange_delete(exchange)
