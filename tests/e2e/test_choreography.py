@@ -130,11 +130,17 @@ async def test_an_event_that_keeps_failing_ends_in_the_dead_letters(
     response = await system.api.post("/students", json={**student, "mode": CHOREOGRAPHY})
     assert response.status_code == 202
 
-    async def dead_lettered() -> bool:
-        letters = await list_dead_letters(system.broker)  # type: ignore[arg-type]
-        return any(letter.student_id == student["student_id"] for letter in letters)
+    bus = create_bus(system.broker)
+    await bus.start()
+    try:
 
-    await wait_until(dead_lettered)
+        async def dead_lettered() -> bool:
+            letters = await bus.dead_letters()
+            return any(letter.student_id == student["student_id"] for letter in letters)
+
+        await wait_until(dead_lettered)
+    finally:
+        await bus.close()
 
     letters = await list_dead_letters(system.broker)
     [letter] = [letter for letter in letters if letter.student_id == student["student_id"]]
