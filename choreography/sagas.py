@@ -47,6 +47,13 @@ def start_saga(engine: Engine, event: StudentCreated) -> bool:
     return True
 
 
+def is_registered(engine: Engine, student_id: str) -> bool:
+    with Session(engine, expire_on_commit=False) as session:
+        found = session.get(ChoreographedSaga, student_id) is not None
+        session.commit()
+    return found
+
+
 def saga_state(engine: Engine, student_id: str) -> SagaState | None:
     """The tracker's view; a registered saga the tracker has not heard of yet is RUNNING at its
     first step. None if this student has no choreographed saga."""

@@ -23,7 +23,13 @@ class ChoreographyUnavailable(Exception):
         super().__init__("Choreography mode needs a broker: start the API with BROKER_URL set.")
 
 
+class SagaInOtherMode(Exception):
+    def __init__(self, student_id: str, mode: SagaMode) -> None:
+        super().__init__(f"Student '{student_id}' already has a saga in {mode} mode.")
+
+
 PROBLEMS: ProblemMap = {
+    SagaInOtherMode: ProblemSpec(409, "saga-in-other-mode", "Saga exists in the other mode"),
     sagas.SagaNotFound: ProblemSpec(404, "saga-not-found", "Saga not found"),
     ChoreographyUnavailable: ProblemSpec(
         503, "choreography-unavailable", "Choreography unavailable"
@@ -60,7 +66,7 @@ router = APIRouter(tags=["sagas"])
     dependencies=[JsonBody],
     responses={
         200: {"model": SagaStarted, "description": "This student's saga already exists"},
-        **problem_responses(400, 415, 422),
+        **problem_responses(400, 409, 415, 422, 503),
     },
 )
 async def student_created(
@@ -74,7 +80,13 @@ async def student_created(
     Temporal workflow (default) or choreographed by events (`"mode": "choreography"`)."""
     event = body.to_event()
     if body.mode is SagaMode.CHOREOGRAPHY:
+        if await sagas.saga_exists(client, event.student_id):
+            raise SagaInOtherMode(event.student_id, SagaMode.ORCHESTRATION)
         return await _choreograph(event, choreography, settings, response)
+    if choreography is not None and await asyncio.to_thread(
+        choreographed.is_registered, choreography.engine, event.student_id
+    ):
+        raise SagaInOtherMode(event.student_id, SagaMode.CHOREOGRAPHY)
     started = await sagas.start_saga(client, settings.task_queue, event)
     status_url = f"{settings.api_base_url()}/sagas/{event.student_id}"
     response.headers["Location"] = status_url

@@ -83,6 +83,16 @@ async def start_saga(
     return StartedSaga(workflow_id, handle.result_run_id, created=True)
 
 
+async def saga_exists(client: Client, student_id: str) -> bool:
+    try:
+        await client.get_workflow_handle(workflow_id_for(student_id)).describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
 async def saga_state(client: Client, student_id: str) -> SagaState:
     """The live status while running (workflow query), the result once completed."""
     handle: WorkflowHandle[StudentOnboardingSaga, SagaState] = client.get_workflow_handle_for(

@@ -7,8 +7,6 @@ where each mode would meet it: on billing's HTTP endpoint for the orchestrator, 
 event consumer for the choreography.
 """
 
-import asyncio
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -179,9 +177,19 @@ async def test_posting_the_same_student_twice_runs_one_saga(
     assert len(await charges_of(system, student["student_id"])) == 1
 
 
-async def wait_until(condition: Callable[[], Awaitable[bool]], timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not await condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
+async def test_a_student_with_a_saga_in_one_mode_cannot_start_one_in_the_other(
+    system: System,
+) -> None:
+    orchestrated, choreographed = new_student(), new_student()
+    await run_saga(system, orchestrated, "orchestration")
+    await run_saga(system, choreographed, "choreography")
+
+    crossed = [
+        await system.api.post("/students", json={**orchestrated, "mode": "choreography"}),
+        await system.api.post("/students", json={**choreographed, "mode": "orchestration"}),
+    ]
+
+    assert [response.status_code for response in crossed] == [409, 409]
+    assert all(r.json()["type"].endswith("saga-in-other-mode") for r in crossed)
+    assert len(await enrollments_of(system, orchestrated["student_id"])) == 1
+    assert len(await enrollments_of(system, choreographed["student_id"])) == 1
