@@ -56,6 +56,8 @@ ATTEMPTS_HEADER = "saga-attempts"
 DUPLICATE_WINDOW_SECONDS = 120.0
 # FastStream logs every message received and processed; that is debugging detail here.
 ACCESS_LOG_LEVEL = logging.DEBUG
+RETRY_FIRST_DELAY_SECONDS = 0.2
+RETRY_MAX_DELAY_SECONDS = 5.0
 REPLAY_MARKER = "replay-marker"
 # Between two messages of a replay; only a broken broker makes it wait this long.
 REPLAY_IDLE_TIMEOUT_SECONDS = 60.0
@@ -105,6 +107,11 @@ def _dead_letter(headers: dict[str, Any], payload: bytes) -> DeadLetter:
     )
 
 
+def retry_delay(attempt: int) -> float:
+    """Backoff before the next delivery after `attempt` failed ones: 0.2 s, doubling, 5 s max."""
+    return min(RETRY_FIRST_DELAY_SECONDS * 2 ** (attempt - 1), RETRY_MAX_DELAY_SECONDS)
+
+
 class _Consuming:
     """What both brokers do with a delivery: parse, handle, count attempts, dead-letter."""
 
@@ -117,6 +124,7 @@ class _Consuming:
         payload: bytes,
         attempt: int,
         send_to_dead_letters: Callable[[dict[str, str]], Awaitable[None]],
+        redeliver_after: Callable[[float], Awaitable[None]],
     ) -> None:
         try:
             event = from_json(payload)
@@ -128,8 +136,17 @@ class _Consuming:
             await handler(event)
         except Exception as error:
             if attempt < self.config.max_attempts:
-                logger.warning("%s: attempt %d on %s failed: %r", consumer, attempt, event, error)
-                raise
+                delay = retry_delay(attempt)
+                logger.warning(
+                    "%s: attempt %d on %s failed: %r; again in %.1fs",
+                    consumer,
+                    attempt,
+                    event,
+                    error,
+                    delay,
+                )
+                await redeliver_after(delay)
+                return
             logger.error("%s: dead-lettering %s after %d attempts", consumer, event, attempt)
             await send_to_dead_letters(self._headers(consumer, attempt, repr(error)))
 
@@ -222,7 +239,13 @@ class NatsBus(_Consuming):
                     timeout=5.0,
                 )
 
-            await self._deliver(consumer, handler, payload, attempt, send_to_dead_letters)
+            async def redeliver_after(delay: float) -> None:
+                # The broker holds the event back; this consumer goes on with the next ones.
+                await message.nack(delay=delay)  # type: ignore[call-arg]
+
+            await self._deliver(
+                consumer, handler, payload, attempt, send_to_dead_letters, redeliver_after
+            )
 
         self._broker.subscriber(
             self.subject(event_type),
@@ -346,7 +369,14 @@ class RabbitBus(_Consuming):
                     timeout=5.0,
                 )
 
-            await self._deliver(consumer, handler, payload, previous + 1, send_to_dead_letters)
+            async def redeliver_after(delay: float) -> None:
+                # RabbitMQ cannot delay a requeue: wait here (this consumer waits with it).
+                await asyncio.sleep(delay)
+                await message.nack()
+
+            await self._deliver(
+                consumer, handler, payload, previous + 1, send_to_dead_letters, redeliver_after
+            )
 
         self._broker.subscriber(
             self.queue(consumer, event_type),

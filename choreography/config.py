@@ -17,7 +17,7 @@ class BrokerConfig(BaseModel):
 
     url: str
     namespace: str = Field(default="saga", pattern=r"^[A-Za-z0-9_-]{1,40}$")
-    max_attempts: int = Field(default=5, ge=1)
+    max_attempts: int = Field(default=10, ge=1)
 
     @property
     def kind(self) -> Literal["nats", "rabbitmq"]:
@@ -36,7 +36,7 @@ class BrokerSettings(BaseSettings):
 
     broker_url: str | None = None
     broker_namespace: str = "saga"
-    broker_max_attempts: int = 5
+    broker_max_attempts: int = 10
 
     def broker_config(self) -> BrokerConfig | None:
         if not self.broker_url:

@@ -163,7 +163,7 @@ async def system(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[System]:
     """The whole system; choreography on the embedded NATS."""
-    broker = BrokerConfig(url=nats_server.url, namespace=unique_namespace())
+    broker = BrokerConfig(url=nats_server.url, namespace=unique_namespace(), max_attempts=5)
     data_dir = tmp_path_factory.mktemp("services")
     async with deployment(temporal_env, data_dir, broker, temporal_ui_url, nats_server) as system:
         yield system
@@ -177,7 +177,7 @@ async def rabbitmq_system(
     url = rabbitmq_url()
     if url is None:
         pytest.skip("RabbitMQ tests need TEST_RABBITMQ_URL (CI sets it)")
-    broker = BrokerConfig(url=url, namespace=unique_namespace())
+    broker = BrokerConfig(url=url, namespace=unique_namespace(), max_attempts=5)
     data_dir = tmp_path_factory.mktemp("services-rabbitmq")
     try:
         async with deployment(temporal_env, data_dir, broker) as system:

@@ -161,6 +161,7 @@ def dead_letters_command(broker: BrokerConfig) -> subprocess.CompletedProcess[st
         **os.environ,
         "BROKER_URL": broker.url,
         "BROKER_NAMESPACE": broker.namespace,
+        "BROKER_MAX_ATTEMPTS": str(broker.max_attempts),
         "COLUMNS": "400",
     }
     command = [sys.executable, "-m", "choreography", "dead-letters"]
