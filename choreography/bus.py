@@ -40,6 +40,7 @@ from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExcha
 from nats.js.api import RetentionPolicy, StreamConfig
 from nats.js.errors import BadRequestError
 from pydantic import ValidationError
+from yarl import URL
 
 from choreography.config import BrokerConfig
 from choreography.events import Event, from_json
@@ -292,7 +293,11 @@ class RabbitBus(_Consuming):
     def __init__(self, config: BrokerConfig) -> None:
         self.config = config
         namespace = config.namespace
-        self._broker = RabbitBroker(config.url, log_level=ACCESS_LOG_LEVEL)
+        # Named after the namespace, so an operator (or a test) can tell its connections apart.
+        url = URL(config.url)
+        if "name" not in url.query:
+            url = url.update_query(name=f"saga:{namespace}")
+        self._broker = RabbitBroker(str(url), reconnect_interval=1.0, log_level=ACCESS_LOG_LEVEL)
         self.exchange = RabbitExchange(f"{namespace}.events", type=ExchangeType.TOPIC, durable=True)
         self.dead_letter_exchange = RabbitExchange(
             f"{namespace}.dead-letters", type=ExchangeType.FANOUT, durable=True

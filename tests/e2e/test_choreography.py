@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from choreography.topology import BILLING, ENROLLMENT
 from choreography.tracker import all_views
 from common.database import create_database_engine
 from tests.e2e.conftest import FULL_COURSE, System, new_student, run_saga
+from tests.support.broker import drop_rabbitmq_connections
 from workflows.contracts import SagaStatus
 
 CHOREOGRAPHY = "choreography"
@@ -209,6 +211,37 @@ async def test_a_broker_restart_in_the_middle_of_a_saga_loses_and_repeats_nothin
         system.delivery_faults.clear()
 
     assert restarted.is_set()
+    assert saga["status"] == SagaStatus.COMPLETED
+    assert len(await enrollments_of(system, student["student_id"])) == 1
+    assert len(await charges_of(system, student["student_id"])) == 1
+
+
+async def test_rabbitmq_connections_lost_in_the_middle_of_a_saga_lose_and_repeat_nothing(
+    rabbitmq_system: System,
+) -> None:
+    system = rabbitmq_system
+    assert system.broker is not None
+    ns = system.broker.namespace
+    drops: list[Future[int]] = []
+    dropper = ThreadPoolExecutor(max_workers=1)
+
+    async def drop_every_connection_once(_: Event) -> None:
+        # The connection loss cancels this very delivery (in billing's own event loop), so the
+        # drop runs in a thread of its own, once; the delivery comes again after reconnecting.
+        if not drops:
+            drops.append(dropper.submit(drop_rabbitmq_connections, ns))
+            await asyncio.shield(asyncio.wrap_future(drops[0]))
+
+    system.delivery_faults.clear()
+    system.delivery_faults.before(BILLING, "SeatReserved", drop_every_connection_once)
+    try:
+        student = new_student()
+        saga = await run_saga(system, student, CHOREOGRAPHY)
+    finally:
+        system.delivery_faults.clear()
+        dropper.shutdown(wait=True)
+
+    assert drops[0].result(timeout=60) >= 3  # enrollment's, billing's and the API's at least
     assert saga["status"] == SagaStatus.COMPLETED
     assert len(await enrollments_of(system, student["student_id"])) == 1
     assert len(await charges_of(system, student["student_id"])) == 1

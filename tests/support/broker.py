@@ -89,3 +89,28 @@ async def delete_rabbitmq_namespace(config: BrokerConfig) -> None:
             await channel.queue_delete(queue)
         for exchange in (bus.exchange.name, bus.dead_letter_exchange.name):
             await channel.exchange_delete(exchange)
+
+
+def drop_rabbitmq_connections(namespace: str) -> int:
+    """Close, on the RabbitMQ server, every connection of this namespace's buses (as a broker
+    restart would, for them alone: the server is shared). Returns how many were closed."""
+    listed = subprocess.run(
+        ["rabbitmqctl", "-q", "list_connections", "pid", "client_properties"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    ours = [
+        line.split("\t", 1)[0]
+        for line in listed.splitlines()
+        if f'{{"connection_name","saga:{namespace}"}}' in line
+    ]
+    for pid in ours:
+        subprocess.run(
+            ["rabbitmqctl", "-q", "close_connection", pid, "test: broker connection lost"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+    return len(ours)
