@@ -1,5 +1,6 @@
 # Two commands matter on a fresh clone: `make up` and `make test`.
-# The code runs from the repository root (python -m ...); it is not installed as a package.
+# The code runs from the repository root (python -m ...); `make install` installs it in editable
+# mode (no dependencies: those come from the lock) only to put the `saga` CLI on .venv/bin.
 # Both bootstrap .venv from requirements.lock first; nothing else needs installing.
 
 PYTHON ?= python3
@@ -7,13 +8,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up demo test lint lock clean
+.PHONY: install up demo test lint bench lock clean
 
 install: $(STAMP)
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 up: install
@@ -25,10 +27,14 @@ demo: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Orchestration vs the bare-Temporal floor (and choreography once it lands); BENCH_ARGS to tune.
+bench: install
+	$(BIN)/python -m bench $(BENCH_ARGS)
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy orchestrator services workflows devstack choreography
+	$(BIN)/mypy bench choreography common orchestrator services workflows devstack scripts tests
 
 # Regenerate the lock after editing pyproject.toml (needs pip-tools, not part of the lock).
 lock:

@@ -38,6 +38,16 @@ async def require_json_body(request: Request) -> None:
 JsonBody = Depends(require_json_body)
 
 
+async def require_json_body_if_any(request: Request) -> None:
+    """For an optional body: a request without one passes, one with a body must declare JSON."""
+    has_body = request.headers.get("content-length", "0") != "0"
+    if has_body or "transfer-encoding" in request.headers:
+        await require_json_body(request)
+
+
+OptionalJsonBody = Depends(require_json_body_if_any)
+
+
 async def require_idempotency_key(
     idempotency_key: Annotated[
         str | None,

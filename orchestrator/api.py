@@ -1,19 +1,30 @@
-"""HTTP adapter of the orchestrator: start sagas, read their live status, list them."""
+"""HTTP adapter of the orchestrator: start sagas, read their live status, list and retry them."""
 
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 from temporalio.client import Client
 
 from choreography import events
 from choreography import sagas as choreographed
 from choreography.runtime import Choreography
 from common.problems import ProblemMap, ProblemSpec, problem_responses
-from common.requests import JsonBody
-from orchestrator import sagas
+from common.requests import JsonBody, OptionalJsonBody
+from orchestrator import recovery, sagas
 from orchestrator.config import OrchestratorSettings
-from orchestrator.schemas import SagaListItem, SagaMode, SagaStarted, StudentCreate
+from orchestrator.schemas import (
+    BulkRetry,
+    BulkRetryAction,
+    BulkRetryItem,
+    BulkRetryResult,
+    SagaListItem,
+    SagaMode,
+    SagaRetried,
+    SagaRetry,
+    SagaStarted,
+    StudentCreate,
+)
 from orchestrator.temporal import workflow_ui_url
 from workflows.contracts import SagaState, SagaStatus, StudentCreated
 
@@ -35,6 +46,9 @@ PROBLEMS: ProblemMap = {
         503, "choreography-unavailable", "Choreography unavailable"
     ),
     sagas.SagaStatusUnavailable: ProblemSpec(503, "saga-status-unavailable", "Status unavailable"),
+    recovery.SagaNotRetryable: ProblemSpec(409, "saga-not-retryable", "Saga cannot be retried"),
+    recovery.SagaNotResettable: ProblemSpec(409, "saga-not-resettable", "Saga cannot be reset"),
+    recovery.InvalidSagaQuery: ProblemSpec(422, "invalid-query", "Invalid visibility query"),
 }
 
 
@@ -149,3 +163,83 @@ async def list_sagas(
         )
         for summary in await sagas.list_sagas(client, saga_status, limit)
     ]
+
+
+@router.post(
+    "/sagas/retry",
+    dependencies=[JsonBody],
+    responses=problem_responses(400, 415, 422),
+)
+async def retry_matching_sagas(
+    body: BulkRetry, client: TemporalDep, settings: SettingsDep
+) -> BulkRetryResult:
+    """Retry every COMPENSATED or FAILED saga a visibility query matches (or list them)."""
+    outcomes = await recovery.retry_matching(
+        client,
+        settings.task_queue,
+        body.query,
+        dry_run=body.dry_run,
+        limit=body.limit,
+        failure=recovery.FailureFilter(body.failed_step, body.reason_contains),
+    )
+    items = [_bulk_item(outcome, body.dry_run, settings) for outcome in outcomes]
+    return BulkRetryResult(
+        query=body.query,
+        dry_run=body.dry_run,
+        retried=sum(item.action is BulkRetryAction.RETRIED for item in items),
+        would_retry=sum(item.action is BulkRetryAction.WOULD_RETRY for item in items),
+        skipped=sum(item.action is BulkRetryAction.SKIPPED for item in items),
+        sagas=items,
+    )
+
+
+@router.post(
+    "/sagas/{student_id}/retry",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[OptionalJsonBody],
+    responses=problem_responses(400, 404, 409, 415, 422),
+)
+async def retry_saga(
+    student_id: str,
+    client: TemporalDep,
+    settings: SettingsDep,
+    response: Response,
+    body: Annotated[SagaRetry | None, Body()] = None,
+) -> SagaRetried:
+    """Start a new run of a COMPENSATED or FAILED saga, optionally with corrections."""
+    corrections = recovery.SagaCorrections(**(body or SagaRetry()).model_dump())
+    run = await recovery.retry_saga(client, settings.task_queue, student_id, corrections)
+    status_url = f"{settings.api_base_url()}/sagas/{student_id}"
+    response.headers["Location"] = status_url
+    return SagaRetried(
+        student_id=student_id,
+        workflow_id=run.workflow_id,
+        previous_run_id=run.previous_run_id,
+        run_id=run.run_id,
+        status_url=status_url,
+        temporal_ui_url=workflow_ui_url(settings, run.workflow_id, run.run_id),
+    )
+
+
+def _bulk_item(
+    outcome: recovery.BulkRetryOutcome, dry_run: bool, settings: OrchestratorSettings
+) -> BulkRetryItem:
+    latest = outcome.latest
+    if outcome.refusal is not None:
+        action = BulkRetryAction.SKIPPED
+    elif dry_run:
+        action = BulkRetryAction.WOULD_RETRY
+    else:
+        action = BulkRetryAction.RETRIED
+    return BulkRetryItem(
+        student_id=latest.student_id,
+        workflow_id=latest.workflow_id,
+        previous_run_id=latest.run_id,
+        saga_status=latest.saga_status,
+        action=action,
+        reason=outcome.refusal,
+        run_id=outcome.run_id,
+        temporal_ui_url=workflow_ui_url(
+            settings, latest.workflow_id, outcome.run_id or latest.run_id
+        ),
+    )

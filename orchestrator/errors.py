@@ -7,7 +7,7 @@
 """
 
 import httpx
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from workflows.contracts import ErrorType
 
@@ -46,6 +46,9 @@ def raise_for_outcome(response: httpx.Response) -> None:
             {"status": status, "problem_type": _problem_type(response)},
             type=ErrorType.STEP_REFUSED,
             non_retryable=True,
+            # An expected business outcome, not a worker problem: logged at DEBUG, not as a
+            # WARN traceback, and kept out of the SDK's failure metrics.
+            category=ApplicationErrorCategory.BENIGN,
         )
     if status in TRANSIENT_STATUSES or status >= 500:
         raise ApplicationError(

@@ -14,8 +14,6 @@ nothing is not a pass), 2 bad usage.
 """
 
 import asyncio
-import os
-import sys
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +25,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from orchestrator.config import OrchestratorSettings
+from orchestrator.process_exit import run_and_exit
 from orchestrator.temporal import connect
 from workflows.saga import StudentOnboardingSaga
 
@@ -146,7 +145,7 @@ def replay_command(
     if directory is not None:
         outcomes = asyncio.run(replay(from_files(history_files(directory), directory)))
     else:
-        settings = _settings(address, namespace)
+        settings = settings_for(address, namespace)
         outcomes = asyncio.run(_replay_from_server(settings, query, limit))
     for outcome in outcomes:
         if outcome.failure is None:
@@ -172,7 +171,7 @@ def export_command(
     namespace: NamespaceOption = None,
 ) -> None:
     """Save the histories of the runs a query matches as JSON files, e.g. for replay tests."""
-    saved = asyncio.run(_export_from_server(_settings(address, namespace), query, limit, out))
+    saved = asyncio.run(_export_from_server(settings_for(address, namespace), query, limit, out))
     for path in saved:
         typer.echo(str(path))
     typer.echo(f"{len(saved)} histories saved in {out}.")
@@ -180,7 +179,7 @@ def export_command(
         raise typer.Exit(EXIT_NOTHING_TO_REPLAY)
 
 
-def _settings(address: str | None, namespace: str | None) -> OrchestratorSettings:
+def settings_for(address: str | None, namespace: str | None) -> OrchestratorSettings:
     settings = OrchestratorSettings()
     return settings.model_copy(
         update={
@@ -191,7 +190,7 @@ def _settings(address: str | None, namespace: str | None) -> OrchestratorSetting
 
 
 # The client lives only inside these coroutines: temporalio has no Client.close(), so its last
-# reference is dropped when they return, before the process exits (see main).
+# reference is dropped when they return, before the process exits (orchestrator/process_exit.py).
 async def _replay_from_server(
     settings: OrchestratorSettings, query: str, limit: int
 ) -> list[ReplayOutcome]:
@@ -207,24 +206,7 @@ async def _export_from_server(
 
 
 def main() -> None:
-    """Run the command, then leave with its exit code without interpreter teardown: a
-    short-lived process holding a Temporal client can otherwise abort while the SDK's runtime
-    threads are finalized (temporalio/sdk-python#300)."""
-    try:
-        app()
-        code = 0
-    except SystemExit as exit_:
-        code = _exit_code(exit_.code)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
-def _exit_code(code: object) -> int:
-    if code is None or isinstance(code, int):
-        return code or 0
-    print(code, file=sys.stderr)  # what sys.exit would have printed at interpreter exit
-    return 1
+    run_and_exit(app)
 
 
 if __name__ == "__main__":

@@ -68,13 +68,7 @@ async def start_saga(
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(STUDENT_ID, event.student_id),
-                    SearchAttributePair(COURSE_ID, event.course_id),
-                    SearchAttributePair(SAGA_STATUS, SagaStatus.RUNNING.value),
-                ]
-            ),
+            search_attributes=initial_search_attributes(event),
         )
     except WorkflowAlreadyStartedError:
         description = await client.get_workflow_handle(workflow_id).describe()
@@ -91,6 +85,17 @@ async def saga_exists(client: Client, student_id: str) -> bool:
             return False
         raise
     return True
+
+
+def initial_search_attributes(event: StudentCreated) -> TypedSearchAttributes:
+    """Set at start so a saga is findable by student, course and status before its first task."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(STUDENT_ID, event.student_id),
+            SearchAttributePair(COURSE_ID, event.course_id),
+            SearchAttributePair(SAGA_STATUS, SagaStatus.RUNNING.value),
+        ]
+    )
 
 
 async def saga_state(client: Client, student_id: str) -> SagaState:

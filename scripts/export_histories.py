@@ -27,10 +27,10 @@ from typing import Any
 import httpx
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
-from temporalio.common import WorkflowIDReusePolicy
 
 from orchestrator.config import OrchestratorSettings
 from orchestrator.histories import save_history
+from orchestrator.recovery import SagaCorrections, retry_saga
 from orchestrator.sagas import start_saga
 from orchestrator.worker import saga_worker
 from tests.support.stack import (
@@ -41,8 +41,7 @@ from tests.support.stack import (
     start_dev_server,
 )
 from tests.support.temporal import student, unique_task_queue
-from workflows.contracts import SagaDeadlines, SagaInput, SagaState, SagaStatus, Step
-from workflows.saga import StudentOnboardingSaga
+from workflows.contracts import SagaDeadlines, SagaState, SagaStatus, Step
 
 SAGA_TIMEOUT = timedelta(seconds=90)
 # Short attempts, so the attempt a crashed worker took is retried after seconds, not 15 s.
@@ -129,20 +128,17 @@ async def transient_billing_outage(stack: Stack) -> WorkflowHistory:
 
 
 async def retried(stack: Stack) -> WorkflowHistory:
-    """A declined saga started again under the same workflow id with a good card: a new
-    execution chain. Started without search attributes, so the workflow upserts them all."""
+    """A declined saga retried with a good card the way the API does it: a new execution chain
+    under the same workflow id, the event read from the previous run."""
     first, _ = await stack.run_saga("history-retried", payment_token="tok_declined")
     expect(first.status is SagaStatus.COMPENSATED, f"first run compensated, got {first}")
-    event = student(student_id="history-retried")
-    handle = await stack.client.start_workflow(
-        StudentOnboardingSaga.run,
-        SagaInput(event=event),
-        id=f"student-onboarding-{event.student_id}",
-        task_queue=stack.settings.task_queue,
-        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+    run = await retry_saga(
+        stack.client,
+        stack.settings.task_queue,
+        "history-retried",
+        SagaCorrections(payment_token="tok_visa"),
     )
-    assert handle.result_run_id is not None
-    state, history = await stack.finished(handle.id, handle.result_run_id)
+    state, history = await stack.finished(run.workflow_id, run.run_id)
     expect(state.status is SagaStatus.COMPLETED, f"second run completed, got {state}")
     return history
 

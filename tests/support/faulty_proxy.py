@@ -1,7 +1,8 @@
 """A real HTTP reverse proxy that injects network-level faults in front of a service.
 
 Not a mock: requests really travel over HTTP to the real service behind it. A test arms rules
-(answer 503 to the next N requests to a path without forwarding them, or run a hook first) to
+(answer 503, or another status, to the next N requests to a path without forwarding them, or
+run a hook first; paths may be fnmatch patterns such as `/charges/by-key/*/refund`) to
 reproduce transient outages and interleavings that are otherwise a matter of luck.
 """
 
@@ -10,6 +11,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from typing import Any
 
 import httpx
@@ -27,6 +29,7 @@ class _Rule:
     path: str
     failures_left: int = 0
     hook: Hook | None = None
+    status: int = 503
 
 
 @dataclass
@@ -35,9 +38,9 @@ class FaultPlan:
     seen: Counter[str] = field(default_factory=Counter)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def fail_next(self, method: str, path: str, times: int) -> None:
+    def fail_next(self, method: str, path: str, times: int, status: int = 503) -> None:
         with self.lock:
-            self.rules.append(_Rule(method, path, failures_left=times))
+            self.rules.append(_Rule(method, path, failures_left=times, status=status))
 
     def before(self, method: str, path: str, hook: Hook) -> None:
         with self.lock:
@@ -48,17 +51,18 @@ class FaultPlan:
             self.rules.clear()
             self.seen.clear()
 
-    def _match(self, method: str, path: str) -> tuple[bool, Hook | None]:
+    def _match(self, method: str, path: str) -> tuple[int | None, Hook | None]:
+        """The status to answer without forwarding, or a hook to run first, or neither."""
         with self.lock:
             self.seen[f"{method} {path}"] += 1
             for rule in self.rules:
-                if rule.method == method and path == rule.path:
+                if rule.method == method and fnmatchcase(path, rule.path):
                     if rule.failures_left > 0:
                         rule.failures_left -= 1
-                        return True, None
+                        return rule.status, None
                     if rule.hook is not None:
-                        return False, rule.hook
-        return False, None
+                        return None, rule.hook
+        return None, None
 
     def count(self, method: str, path: str) -> int:
         with self.lock:
@@ -76,9 +80,9 @@ def faulty_proxy(upstream: str, plan: FaultPlan) -> Starlette:
 
     async def forward(request: Request) -> Response:
         body = await request.body()
-        fail, hook = plan._match(request.method, request.url.path)
-        if fail:
-            return JSONResponse({"detail": "injected fault"}, status_code=503)
+        fail_status, hook = plan._match(request.method, request.url.path)
+        if fail_status is not None:
+            return JSONResponse({"detail": "injected fault"}, status_code=fail_status)
         if hook is not None:
             await hook(await request.json() if body else {})
         headers = {k: v for k, v in request.headers.items() if k.lower() not in {"host"}}

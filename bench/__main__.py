@@ -1,0 +1,109 @@
+"""`make bench` / `python -m bench`: every mode on a fresh local stack, then one report.
+
+python -m bench --sagas 1000 --concurrency 100 --sweep 1,10,100,500 --sweep-sagas 200
+"""
+
+import asyncio
+import os
+import shlex
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from bench import report
+from bench.run import Mode, RunResult, bench_stack, run
+from bench.workload import DEFAULT_MIX, orders
+
+console = Console()
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+
+
+def _levels(text: str) -> list[int]:
+    return [int(level) for level in text.split(",") if level.strip()]
+
+
+async def bench_mode(
+    mode: Mode,
+    sagas: int,
+    concurrency: int,
+    sweep: list[int],
+    sweep_sagas: int,
+    warmup: int,
+    seed: int,
+    progress: Progress,
+) -> tuple[RunResult, list[RunResult]]:
+    widest = max([concurrency, *sweep])
+    async with bench_stack(widest) as stack:
+        # Connections, caches and the floor worker's first poll, before anything is measured.
+        await run(stack, mode, orders(warmup, DEFAULT_MIX, seed, "warm"), min(warmup, 10))
+        main = await run(
+            stack,
+            mode,
+            orders(sagas, DEFAULT_MIX, seed, mode.value),
+            concurrency,
+            progress,
+            history_sample=10,
+        )
+        swept = [
+            await run(
+                stack, mode, orders(sweep_sagas, DEFAULT_MIX, seed, f"c{level}"), level, progress
+            )
+            for level in sweep
+        ]
+    return main, swept
+
+
+@app.command()
+def main(
+    sagas: Annotated[int, typer.Option(min=1, help="Sagas in each mode's main run.")] = 1000,
+    concurrency: Annotated[int, typer.Option(min=1, help="Sagas in flight at once.")] = 100,
+    sweep: Annotated[
+        str, typer.Option(help="Concurrency levels measured after the main run ('' for none).")
+    ] = "1,10,100,500",
+    sweep_sagas: Annotated[int, typer.Option(min=1, help="Sagas per sweep level.")] = 200,
+    modes: Annotated[str, typer.Option(help="Comma-separated modes.")] = "orchestration,floor",
+    warmup: Annotated[int, typer.Option(min=1, help="Unmeasured sagas first.")] = 20,
+    seed: Annotated[int, typer.Option(help="Shuffles the outcome mix.")] = 7,
+    out: Annotated[Path, typer.Option(file_okay=False)] = Path("bench/results"),
+) -> None:
+    """Drive sagas through each mode and write bench/results/<timestamp>.{json,md,png}."""
+    chosen = [Mode(name.strip()) for name in modes.split(",") if name.strip()]
+    levels = _levels(sweep)
+    main_results: list[RunResult] = []
+    sweep_results: list[RunResult] = []
+    columns = (
+        TextColumn("{task.description:<22}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        for mode in chosen:
+            result, swept = asyncio.run(
+                bench_mode(mode, sagas, concurrency, levels, sweep_sagas, warmup, seed, progress)
+            )
+            main_results.append(result)
+            sweep_results += swept
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    command = "python -m bench " + shlex.join(sys.argv[1:])
+    paths = report.write(out, stamp, command, main_results, sweep_results)
+    console.print(paths["markdown"].read_text(), markup=False)
+    for kind, path in paths.items():
+        console.print(f"{kind:<12} {path}")
+
+
+if __name__ == "__main__":
+    try:
+        app()
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    # Without interpreter teardown: the Temporal SDK's runtime threads can abort it
+    # (temporalio/sdk-python#300).
+    sys.stdout.flush()
+    os._exit(code)

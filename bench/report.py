@@ -1,0 +1,181 @@
+"""The benchmark's outputs: a JSON record, a markdown table, and PNG plots."""
+
+import json
+import os
+import platform
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt
+
+from bench.measure import Latencies
+from bench.run import Mode, RunResult
+from bench.workload import Outcome
+
+
+def summary(result: RunResult) -> dict[str, Any]:
+    latency = Latencies.of([record.latency for record in result.records])
+    statuses: dict[str, int] = {}
+    for record in result.records:
+        statuses[record.status] = statuses.get(record.status, 0) + 1
+    sagas = len(result.records)
+    # The mode's own idea of success: the floor has no refusals, so everything must complete.
+    unexpected = sum(
+        record.status != _expected_status(result.mode, record.expected) for record in result.records
+    )
+    return {
+        "mode": result.mode.value,
+        "concurrency": result.concurrency,
+        "sagas": sagas,
+        "wall_seconds": round(result.wall_seconds, 3),
+        "sagas_per_second": round(result.throughput, 2),
+        "latency_ms": {k: round(v * 1000, 1) for k, v in asdict(latency).items()},
+        "statuses": statuses,
+        "unexpected_outcomes": unexpected,
+        "cpu_ms_per_saga": {
+            name: round(seconds * 1000 / sagas, 2) for name, seconds in result.cpu_seconds.items()
+        },
+        "peak_rss_mb": {name: round(mb, 1) for name, mb in result.peak_rss_mb.items()},
+        "history_events_per_saga": result.history_events,
+    }
+
+
+def _expected_status(mode: Mode, expected: str) -> str:
+    if mode is Mode.FLOOR or expected == Outcome.SUCCESS:
+        return "COMPLETED"
+    return "COMPENSATED"
+
+
+def machine() -> dict[str, Any]:
+    cpu = "unknown"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    memory_kb = int(Path("/proc/meminfo").read_text().split()[1])
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_gb": round(memory_kb / 1024 / 1024, 1),
+        "python": platform.python_version(),
+        "kernel": platform.release(),
+    }
+
+
+def markdown(main: list[dict[str, Any]], sweep: list[dict[str, Any]]) -> str:
+    lines = [
+        "| mode | sagas | concurrency | sagas/s | p50 ms | p95 ms | p99 ms | max ms |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in main:
+        latency = row["latency_ms"]
+        lines.append(
+            f"| {row['mode']} | {row['sagas']} | {row['concurrency']} | "
+            f"{row['sagas_per_second']} | {latency['p50']} | {latency['p95']} | "
+            f"{latency['p99']} | {latency['max']} |"
+        )
+    by_mode = {row["mode"]: row for row in main}
+    ratios = []
+    if Mode.ORCHESTRATION in by_mode and Mode.FLOOR in by_mode:
+        orchestration, floor = by_mode[Mode.ORCHESTRATION], by_mode[Mode.FLOOR]
+        ratios.append(
+            "orchestration/floor: throughput "
+            f"{orchestration['sagas_per_second'] / floor['sagas_per_second']:.2f}x, p50 "
+            f"{orchestration['latency_ms']['p50'] / floor['latency_ms']['p50']:.2f}x"
+        )
+    if "choreography" in by_mode and Mode.ORCHESTRATION in by_mode:
+        choreography, orchestration = by_mode["choreography"], by_mode[Mode.ORCHESTRATION]
+        ratios.append(
+            "choreography/orchestration: throughput "
+            f"{choreography['sagas_per_second'] / orchestration['sagas_per_second']:.2f}x, p50 "
+            f"{choreography['latency_ms']['p50'] / orchestration['latency_ms']['p50']:.2f}x"
+        )
+    lines += ["", *ratios, ""]
+    lines += ["CPU ms per saga, by process:", ""]
+    processes = sorted({name for row in main for name in row["cpu_ms_per_saga"]})
+    lines.append("| mode | " + " | ".join(processes) + " |")
+    lines.append("| --- |" + " ---: |" * len(processes))
+    for row in main:
+        cells = [str(row["cpu_ms_per_saga"].get(name, "-")) for name in processes]
+        lines.append(f"| {row['mode']} | " + " | ".join(cells) + " |")
+    lines += ["", "Peak RSS MB, by process:", ""]
+    lines.append("| mode | " + " | ".join(processes) + " |")
+    lines.append("| --- |" + " ---: |" * len(processes))
+    for row in main:
+        cells = [str(row["peak_rss_mb"].get(name, "-")) for name in processes]
+        lines.append(f"| {row['mode']} | " + " | ".join(cells) + " |")
+    lines += ["", "History events per saga, by outcome:", ""]
+    for row in main:
+        if row["history_events_per_saga"]:
+            events = ", ".join(f"{k} {v:g}" for k, v in row["history_events_per_saga"].items())
+            lines.append(f"- {row['mode']}: {events}")
+    if sweep:
+        lines += ["", "Concurrency sweep:", ""]
+        lines.append("| mode | concurrency | sagas | sagas/s | p50 ms | p99 ms |")
+        lines.append("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for row in sweep:
+            latency = row["latency_ms"]
+            lines.append(
+                f"| {row['mode']} | {row['concurrency']} | {row['sagas']} | "
+                f"{row['sagas_per_second']} | {latency['p50']} | {latency['p99']} |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def plot_latency_cdf(results: list[RunResult], path: Path) -> None:
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for result in results:
+        latencies = sorted(record.latency * 1000 for record in result.records)
+        fractions = [(index + 1) / len(latencies) for index in range(len(latencies))]
+        axes.plot(latencies, fractions, label=f"{result.mode} (x{result.concurrency})")
+    axes.set_xlabel("end-to-end latency (ms)")
+    axes.set_ylabel("fraction of sagas")
+    axes.set_xscale("log")
+    axes.grid(True, alpha=0.3)
+    axes.legend()
+    axes.set_title("Latency CDF per mode")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def plot_throughput(results: list[RunResult], path: Path) -> None:
+    figure, axes = plt.subplots(figsize=(7, 4.5))
+    for result in results:
+        seconds = int(result.wall_seconds) + 1
+        per_second = [0] * seconds
+        for record in result.records:
+            per_second[min(int(record.finished), seconds - 1)] += 1
+        axes.plot(range(seconds), per_second, label=f"{result.mode} (x{result.concurrency})")
+    axes.set_xlabel("seconds since start")
+    axes.set_ylabel("sagas finished per second")
+    axes.grid(True, alpha=0.3)
+    axes.legend()
+    axes.set_title("Throughput over time")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def write(
+    out: Path, stamp: str, command: str, main: list[RunResult], sweep: list[RunResult]
+) -> dict[str, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    main_rows = [summary(result) for result in main]
+    sweep_rows = [summary(result) for result in sweep]
+    paths = {
+        "json": out / f"{stamp}.json",
+        "markdown": out / f"{stamp}.md",
+        "latency_cdf": out / f"{stamp}-latency-cdf.png",
+        "throughput": out / f"{stamp}-throughput.png",
+    }
+    record = {"command": command, "machine": machine(), "main": main_rows, "sweep": sweep_rows}
+    paths["json"].write_text(json.dumps(record, indent=2) + "\n")
+    paths["markdown"].write_text(markdown(main_rows, sweep_rows))
+    plot_latency_cdf(main, paths["latency_cdf"])
+    plot_throughput(main, paths["throughput"])
+    return paths

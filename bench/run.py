@@ -1,0 +1,254 @@
+"""Drive sagas through each mode on a fresh local stack and measure what it costs.
+
+Each mode gets its own stack (the `make up` processes on free ports, in a temporary data
+directory), so one mode's history and caches never weigh on the next and every process's CPU
+and peak memory belong to one mode.
+"""
+
+import asyncio
+import contextlib
+import signal
+import socket
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+import httpx
+from rich.progress import Progress
+from sqlmodel import Session
+from temporalio.client import Client
+
+from bench.floor import FLOOR_STEPS, FloorWorkflow
+from bench.measure import ProcessSample, sample
+from bench.workload import FULL_COURSE, Order, Outcome
+from common.database import create_database_engine, create_tables
+from devstack.config import DevstackSettings
+from devstack.processes import ManagedProcess
+from devstack.stack import Stack
+from orchestrator.config import OrchestratorSettings
+from orchestrator.temporal import connect
+from services.enrollment.models import TABLES as ENROLLMENT_TABLES
+from services.enrollment.service import seed_catalogue
+from workflows.contracts import workflow_id_for
+from workflows.saga import StudentOnboardingSaga
+
+FLOOR_TASK_QUEUE = "bench-floor"
+REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+class Mode(StrEnum):
+    ORCHESTRATION = "orchestration"
+    FLOOR = "floor"
+
+
+@dataclass(frozen=True)
+class SagaRecord:
+    student_id: str
+    expected: str
+    status: str
+    started: float  # seconds since the run began
+    finished: float
+
+    @property
+    def latency(self) -> float:
+        return self.finished - self.started
+
+
+@dataclass
+class RunResult:
+    mode: Mode
+    concurrency: int
+    records: list[SagaRecord]
+    wall_seconds: float
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # per process, this run only
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)  # per process, since start
+    history_events: dict[str, float] = field(default_factory=dict)  # mean per saga, by outcome
+
+    @property
+    def throughput(self) -> float:
+        return len(self.records) / self.wall_seconds
+
+
+Drive = Callable[[Order], Awaitable[str]]
+
+
+@dataclass
+class BenchStack:
+    """A running stack, plus the floor's worker, and the clients the drivers use."""
+
+    stack: Stack
+    floor_worker: ManagedProcess
+    client: Client
+    api: httpx.AsyncClient
+
+    @property
+    def processes(self) -> dict[str, int]:
+        pids = {process.name: process.pid for process in self.stack.processes}
+        pids["floor-worker"] = self.floor_worker.pid
+        return pids
+
+    def samples(self) -> dict[str, ProcessSample]:
+        return {name: sample(pid) for name, pid in self.processes.items()}
+
+    def driver(self, mode: Mode) -> Drive:
+        return {Mode.ORCHESTRATION: self._orchestrated, Mode.FLOOR: self._floor}[mode]
+
+    async def _orchestrated(self, order: Order) -> str:
+        response = await self.api.post("/students", json=order.body)
+        response.raise_for_status()
+        handle = self.client.get_workflow_handle_for(
+            StudentOnboardingSaga.run,
+            workflow_id_for(order.student_id),
+            run_id=response.json()["run_id"],
+        )
+        state = await handle.result()
+        return state.status.value
+
+    async def _floor(self, order: Order) -> str:
+        await self.client.execute_workflow(
+            FloorWorkflow.run,
+            FLOOR_STEPS,
+            id=f"bench-floor-{order.student_id}",
+            task_queue=FLOOR_TASK_QUEUE,
+        )
+        return "COMPLETED"
+
+
+@contextlib.asynccontextmanager
+async def bench_stack(concurrency: int) -> AsyncIterator[BenchStack]:
+    with tempfile.TemporaryDirectory(prefix="saga-bench-") as data_dir:
+        settings = _stack_settings(Path(data_dir))
+        _seed_full_course(settings)
+        stack = Stack(settings, log=_discard)
+        # Its readiness probes run their own event loops: start and stop it off this one.
+        await asyncio.to_thread(stack.start)
+        floor_worker = _start_floor_worker(settings)
+        try:
+            orchestrator = OrchestratorSettings(
+                temporal_address=settings.temporal_address,
+                temporal_namespace=settings.temporal_namespace,
+            )
+            client = await connect(orchestrator)
+            # One keep-alive connection per concurrent saga: no handshake on the measured path.
+            limits = httpx.Limits(
+                max_connections=concurrency, max_keepalive_connections=concurrency
+            )
+            api_url = f"http://{settings.host}:{settings.api_port}"
+            async with httpx.AsyncClient(base_url=api_url, limits=limits, timeout=120) as api:
+                yield BenchStack(stack, floor_worker, client, api)
+        finally:
+            floor_worker.send(signal.SIGTERM)
+            floor_worker.wait(10)
+            await asyncio.to_thread(stack.stop)
+
+
+async def run(
+    bench: BenchStack,
+    mode: Mode,
+    orders: list[Order],
+    concurrency: int,
+    progress: Progress | None = None,
+    history_sample: int = 0,
+) -> RunResult:
+    """Drive `orders` through `mode`, `concurrency` at a time; measure CPU over the run."""
+    drive = bench.driver(mode)
+    gate = asyncio.Semaphore(concurrency)
+    task = progress.add_task(f"{mode} x{concurrency}", total=len(orders)) if progress else None
+    before = bench.samples()
+    began = time.monotonic()
+
+    async def one(order: Order) -> SagaRecord:
+        async with gate:
+            started = time.monotonic() - began
+            status = await drive(order)
+            finished = time.monotonic() - began
+        if progress is not None and task is not None:
+            progress.advance(task)
+        return SagaRecord(order.student_id, order.expected.value, status, started, finished)
+
+    records = await asyncio.gather(*(one(order) for order in orders))
+    wall = time.monotonic() - began
+    after = bench.samples()
+    result = RunResult(mode, concurrency, list(records), wall)
+    result.cpu_seconds = {
+        name: after[name].cpu_seconds - before[name].cpu_seconds for name in after
+    }
+    result.peak_rss_mb = {name: after[name].peak_rss_mb for name in after}
+    if history_sample:
+        result.history_events = await _history_events(bench, mode, orders, history_sample)
+    return result
+
+
+async def _history_events(
+    bench: BenchStack, mode: Mode, orders: list[Order], per_outcome: int
+) -> dict[str, float]:
+    """Mean history length per saga, by expected outcome, over a sample of the run."""
+    counts: dict[str, list[int]] = {}
+    for outcome in Outcome:
+        chosen = [order for order in orders if order.expected is outcome][:per_outcome]
+        for order in chosen:
+            workflow_id = (
+                workflow_id_for(order.student_id)
+                if mode is Mode.ORCHESTRATION
+                else f"bench-floor-{order.student_id}"
+            )
+            history = await bench.client.get_workflow_handle(workflow_id).fetch_history()
+            counts.setdefault(outcome.value, []).append(len(history.events))
+        if mode is Mode.FLOOR:
+            break  # every floor workflow is the same
+    return {outcome: sum(c) / len(c) for outcome, c in counts.items() if c}
+
+
+def _discard(_line: str) -> None:
+    """The processes' log lines: not wanted on the benchmark's terminal."""
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def _stack_settings(data_dir: Path) -> DevstackSettings:
+    return DevstackSettings(
+        data_dir=data_dir,
+        temporal_port=_free_port(),
+        temporal_ui_port=_free_port(),
+        enrollment_port=_free_port(),
+        billing_port=_free_port(),
+        api_port=_free_port(),
+        nats_port=_free_port(),
+        nats_monitor_port=_free_port(),
+    )
+
+
+def _seed_full_course(settings: DevstackSettings) -> None:
+    engine = create_database_engine(f"sqlite:///{settings.data_dir / 'enrollment.db'}")
+    create_tables(engine, ENROLLMENT_TABLES)
+    with Session(engine) as session:
+        seed_catalogue(session, [FULL_COURSE])
+    engine.dispose()
+
+
+def _start_floor_worker(settings: DevstackSettings) -> ManagedProcess:
+    command = [
+        sys.executable,
+        "-m",
+        "bench.floor",
+        "--address",
+        settings.temporal_address,
+        "--namespace",
+        settings.temporal_namespace,
+        "--task-queue",
+        FLOOR_TASK_QUEUE,
+    ]
+    process = ManagedProcess(
+        "floor-worker", command, {"PYTHONUNBUFFERED": "1"}, REPOSITORY, "[floor]", _discard
+    )
+    process.start()
+    return process

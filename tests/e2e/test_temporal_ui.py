@@ -1,0 +1,86 @@
+"""The Temporal Web UI as a user sees it, in headless Debian Chromium (tests/support/browser.py).
+
+A compensated saga is found by its `SagaStatus` in the workflow list, and the API's
+`temporal_ui_url` link shows its history with the steps and the compensation. Screenshots go to
+a temporary directory, or to $SAGA_SCREENSHOT_DIR (`docs/img` refreshes the README's).
+"""
+
+import os
+import re
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from tests.e2e.conftest import System, new_student
+from tests.support.browser import (
+    REQUIRE_BROWSER_ENV,
+    browser_required,
+    chromium_executable,
+    chromium_page,
+)
+from workflows.contracts import SagaStatus, Step, workflow_id_for
+
+HISTORY_SCREENSHOT = "temporal-ui-compensated-saga.png"
+FILTER_SCREENSHOT = "temporal-ui-saga-status-filter.png"
+# What a declined card leaves in the history: two steps scheduled, then the undo of the first.
+SCHEDULED = (Step.RESERVE_SEAT, Step.CHARGE_TUITION, Step.CANCEL_ENROLLMENT)
+
+
+@pytest.fixture
+def chromium() -> str:
+    executable = chromium_executable()
+    if executable is None:
+        if browser_required():
+            pytest.fail(f"{REQUIRE_BROWSER_ENV} is set but Chromium is not installed")
+        pytest.skip("Chromium not installed (apt-get install chromium): Temporal UI test skipped")
+    return executable
+
+
+@pytest.fixture
+def screenshot_dir(tmp_path: Path) -> Path:
+    return Path(os.environ.get("SAGA_SCREENSHOT_DIR") or tmp_path)
+
+
+def activity_in_history(name: str, text: str) -> bool:
+    """An ActivityTaskScheduled row of the history table names its activity type."""
+    return re.search(rf"Activity Type\s+{name}\b", text) is not None
+
+
+async def test_a_compensated_saga_is_found_by_status_and_its_history_shows_the_undo(
+    system: System, chromium: str, screenshot_dir: Path
+) -> None:
+    student = new_student(payment_token="tok_declined")
+    started = await system.api.post("/students", json=student)
+    assert started.status_code == 202, started.text
+    saga = await system.wait_for_terminal(student["student_id"])
+    assert saga["status"] == SagaStatus.COMPENSATED
+    history_url = started.json()["temporal_ui_url"]
+    namespace_url = history_url.split("/workflows/")[0]
+    query = f'SagaStatus = "COMPENSATED" AND StudentId = "{student["student_id"]}"'
+
+    async with chromium_page(chromium) as page:
+        await page.resize(1500, 400)
+        await page.navigate(f"{namespace_url}/workflows?query={quote(query)}")
+        listed = await page.wait_for_text(
+            lambda text: workflow_id_for(student["student_id"]) in text
+        )
+        await page.screenshot(screenshot_dir / FILTER_SCREENSHOT)
+
+        await page.resize(1500, 1750)  # the whole history of a declined card fits
+        await page.navigate(history_url)
+        history = await page.wait_for_text(
+            lambda text: all(activity_in_history(step, text) for step in SCHEDULED)
+        )
+        await page.screenshot(screenshot_dir / HISTORY_SCREENSHOT)
+
+        # The run's tab, opened as a user does (a click, no page load).
+        await page.click_link("Search Attributes")
+        attributes = await page.wait_for_text(lambda text: '"SagaStatus"' in text)
+
+    assert 'SagaStatus = "COMPENSATED"' in listed  # the filter, as the UI shows it
+    assert all(activity_in_history(step, history) for step in SCHEDULED)
+    assert not activity_in_history(Step.REFUND_CHARGE, history)  # nothing was charged
+    assert "Card declined" in history
+    assert '"SagaStatus": "COMPENSATED"' in attributes
+    assert f'"StudentId": "{student["student_id"]}"' in attributes

@@ -1,0 +1,116 @@
+"""The rules of retry and reset, on their own: which sagas may run again, and from where.
+
+Reset points are found in the recorded histories of tests/histories (real runs).
+"""
+
+from pathlib import Path
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import WorkflowExecutionStatus
+
+from orchestrator.histories import load_history
+from orchestrator.recovery import (
+    FailureFilter,
+    LatestRun,
+    SagaNotResettable,
+    reset_point,
+    retry_refusal,
+)
+from workflows.contracts import SagaStatus, Step
+
+HISTORIES = Path(__file__).resolve().parent.parent / "histories"
+
+
+def latest(execution: WorkflowExecutionStatus, saga: SagaStatus | None) -> LatestRun:
+    return LatestRun("ada", "student-onboarding-ada", "run-1", execution, saga)
+
+
+@pytest.mark.parametrize(
+    ("execution", "saga"),
+    [
+        (WorkflowExecutionStatus.COMPLETED, SagaStatus.COMPENSATED),
+        (WorkflowExecutionStatus.COMPLETED, SagaStatus.FAILED),
+        (WorkflowExecutionStatus.CANCELED, SagaStatus.COMPENSATED),
+    ],
+)
+def test_a_saga_that_undid_its_steps_or_gave_up_may_be_retried(
+    execution: WorkflowExecutionStatus, saga: SagaStatus
+) -> None:
+    assert retry_refusal(latest(execution, saga)) is None
+
+
+@pytest.mark.parametrize(
+    ("execution", "saga", "reason"),
+    [
+        (WorkflowExecutionStatus.RUNNING, SagaStatus.RUNNING, "still running"),
+        (WorkflowExecutionStatus.RUNNING, SagaStatus.COMPENSATING, "still running"),
+        (WorkflowExecutionStatus.COMPLETED, SagaStatus.COMPLETED, "completed"),
+        (WorkflowExecutionStatus.TERMINATED, SagaStatus.RUNNING, "reset it"),
+        (WorkflowExecutionStatus.TERMINATED, SagaStatus.COMPENSATING, "reset it"),
+        (WorkflowExecutionStatus.TIMED_OUT, None, "reset it"),
+    ],
+)
+def test_a_running_completed_or_half_done_saga_is_not_retried(
+    execution: WorkflowExecutionStatus, saga: SagaStatus | None, reason: str
+) -> None:
+    refusal = retry_refusal(latest(execution, saga))
+
+    assert refusal is not None and reason in refusal
+
+
+def events(name: str) -> list[HistoryEvent]:
+    return list(load_history(HISTORIES / f"{name}.json").events)
+
+
+@pytest.mark.parametrize("step", [Step.RESERVE_SEAT, Step.CHARGE_TUITION, Step.CONFIRM_ENROLLMENT])
+def test_a_step_is_reset_to_the_workflow_task_that_scheduled_it(step: Step) -> None:
+    history = events("completed")
+
+    event_id = reset_point(history, step, "ada")
+
+    by_id = {event.event_id: event for event in history}
+    assert by_id[event_id].event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    scheduled = by_id[event_id + 1].activity_task_scheduled_event_attributes
+    assert scheduled.activity_type.name == step
+
+
+def test_a_compensation_can_be_run_again_from_the_task_that_scheduled_it() -> None:
+    history = events("confirm-refused")
+
+    event_id = reset_point(history, Step.REFUND_CHARGE, "ada")
+
+    [refund] = [
+        event.activity_task_scheduled_event_attributes
+        for event in history
+        if event.activity_task_scheduled_event_attributes.activity_type.name == Step.REFUND_CHARGE
+    ]
+    assert refund.workflow_task_completed_event_id == event_id
+    assert {event.event_id: event for event in history}[event_id].event_type == (
+        EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    )
+
+
+def test_a_step_is_not_run_again_once_the_run_has_undone_steps() -> None:
+    with pytest.raises(SagaNotResettable, match="Retry the saga instead"):
+        reset_point(events("declined"), Step.RESERVE_SEAT, "ada")
+
+
+def test_a_step_the_run_never_reached_has_no_reset_point() -> None:
+    with pytest.raises(SagaNotResettable, match="never scheduled charge_tuition"):
+        reset_point(events("course-full"), Step.CHARGE_TUITION, "ada")
+
+
+def test_a_failure_filter_picks_runs_by_the_step_and_reason_in_their_memo() -> None:
+    timed_out = {"failed_step": "charge_tuition", "failure_reason": "Gave up after the deadline"}
+    declined = {"failed_step": "charge_tuition", "failure_reason": "Card declined"}
+    course_full = {"failed_step": "reserve_seat", "failure_reason": "Course is full"}
+    billing_gave_up = FailureFilter(Step.CHARGE_TUITION, "DEADLINE")
+
+    assert [billing_gave_up.admits(memo) for memo in (timed_out, declined, course_full)] == [
+        True,
+        False,
+        False,
+    ]
+    assert FailureFilter().admits({}) and not FailureFilter(Step.RESERVE_SEAT).admits({})
