@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aio_pika.abc import AbstractIncomingMessage as IncomingMessage
 from faststream import AckPolicy, Context, StreamMessage
@@ -40,7 +41,6 @@ from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExcha
 from nats.js.api import RetentionPolicy, StreamConfig
 from nats.js.errors import BadRequestError
 from pydantic import ValidationError
-from yarl import URL
 
 from choreography.config import BrokerConfig
 from choreography.events import Event, from_json
@@ -294,10 +294,11 @@ class RabbitBus(_Consuming):
         self.config = config
         namespace = config.namespace
         # Named after the namespace, so an operator (or a test) can tell its connections apart.
-        url = URL(config.url)
-        if "name" not in url.query:
-            url = url.update_query(name=f"saga:{namespace}")
-        self._broker = RabbitBroker(str(url), reconnect_interval=1.0, log_level=ACCESS_LOG_LEVEL)
+        url = urlsplit(config.url)
+        query = dict(parse_qsl(url.query))
+        query.setdefault("name", f"saga:{namespace}")
+        named_url = urlunsplit(url._replace(query=urlencode(query)))
+        self._broker = RabbitBroker(named_url, reconnect_interval=1.0, log_level=ACCESS_LOG_LEVEL)
         self.exchange = RabbitExchange(f"{namespace}.events", type=ExchangeType.TOPIC, durable=True)
         self.dead_letter_exchange = RabbitExchange(
             f"{namespace}.dead-letters", type=ExchangeType.FANOUT, durable=True
