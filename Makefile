@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up demo test lint bench lock clean
+.PHONY: install up demo chaos test lint bench lock clean
 
 install: $(STAMP)
 
@@ -23,6 +23,11 @@ up: install
 
 demo: install
 	$(BIN)/python -m devstack.demo
+
+# Sagas while faults are injected and processes killed, then the invariant checker
+# (docs/reliability.md). CHAOS_ARGS="--sagas 50 --seed 7" to change the run.
+chaos: install
+	$(BIN)/python -m devstack.chaos $(CHAOS_ARGS)
 
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -59,9 +59,19 @@ def session_for(engine: Engine) -> Iterator[Session]:
 
 
 def database_is_reachable(engine: Engine) -> bool:
+    """A bare `SELECT 1` on a pooled DBAPI connection, outside any transaction. Through a
+    Connection it would start one, which on SQLite is `BEGIN IMMEDIATE` (see on_begin): the
+    probe would queue for the write lock behind every writer, and after an outage, with every
+    saga retrying at once, give up after the busy timeout and call a working service not ready
+    (while blocking the event loop of the async route that asks)."""
     try:
-        with engine.connect() as connection:
-            connection.execute(text("SELECT 1"))
+        connection = engine.raw_connection()
+        try:
+            cursor = connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+        finally:
+            connection.close()
         return True
     except Exception:
         return False

@@ -16,6 +16,8 @@ class ServiceSettings(BrokerSettings):
     data_dir: Path = DATA_DIR
     host: str = "127.0.0.1"
     port: int = 8001
+    # FAULT_INJECTION=1 adds /_faults (common/faults.py): for tests and demos, never production.
+    fault_injection: bool = False
 
     def database_url_for(self, service_name: str) -> str:
         """DATABASE_URL if set, else a SQLite file of this service's own under the data dir."""

@@ -52,6 +52,7 @@ PER_PROCESS_VARIABLES = frozenset(
         "BROKER_URL",
         "BROKER_NAMESPACE",
         "BROKER_MAX_ATTEMPTS",
+        "FAULT_INJECTION",
     }
 )
 
@@ -168,6 +169,8 @@ def service(
     env = base | {"HOST": settings.host, "PORT": str(port), "DATA_DIR": str(data_dir)}
     if database_url:
         env["DATABASE_URL"] = database_url
+    if settings.fault_injection:
+        env["FAULT_INJECTION"] = "1"
     url = f"http://{settings.host}:{port}"
     return Component(
         name=name,

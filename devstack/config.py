@@ -22,6 +22,7 @@ DATABASE_URL, TEMPORAL_ADDRESS, ...): the dev stack derives those per process fr
     SAGA_BROKER_NAMESPACE          prefix of streams/exchanges/queues     saga
     SAGA_STARTUP_TIMEOUT_SECONDS   how long one process may take to be ready   60
     SAGA_STOP_TIMEOUT_SECONDS      grace period after SIGTERM, before SIGKILL  10
+    SAGA_FAULT_INJECTION           services serve /_faults (tests, chaos)  false
 
 Every process listens on SAGA_HOST. Anything but a loopback address exposes the Temporal dev
 server, which skips HTTP security checks, and APIs without authentication.
@@ -60,6 +61,7 @@ class DevstackSettings(BaseSettings):
     broker_namespace: str = "saga"
     startup_timeout_seconds: PositiveSeconds = 60.0
     stop_timeout_seconds: PositiveSeconds = 10.0
+    fault_injection: bool = False
 
     @model_validator(mode="after")
     def ports_are_distinct(self) -> Self:

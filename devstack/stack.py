@@ -42,6 +42,7 @@ class Stack:
         self.data_dir = settings.data_dir.resolve()
         self._log = log
         self._stop_requested = threading.Event()
+        self._restart_lock = threading.Lock()
         self._stop_reason: str | None = None
         self._tiers: list[list[ManagedProcess]] = []
         self._data_dir_lock: IO[str] | None = None
@@ -91,6 +92,48 @@ class Stack:
                 process.start()
             for process, component in zip(processes, tier, strict=True):
                 self._wait_until_ready(process, component.ready)
+
+    def process(self, name: str) -> ManagedProcess:
+        for process in self.processes:
+            if process.name == name:
+                return process
+        raise KeyError(name)
+
+    def kill(self, name: str, grace_seconds: float = 10.0) -> None:
+        """SIGKILL one process (its whole group) and wait until it is gone: a crash, for tests
+        and chaos runs. The rest of the stack keeps running."""
+        process = self.process(name)
+        process.send(signal.SIGKILL)
+        if not process.wait(grace_seconds):
+            raise StackError(f"{name} survived SIGKILL for {grace_seconds:g}s")
+
+    def restart(self, name: str) -> ManagedProcess:
+        """Start a process that exited (killed or crashed) again, with the same command and
+        environment, and wait until it is ready; Temporal resumes from its database file.
+        One restart at a time: a process found running was restarted by another caller."""
+        with self._restart_lock:
+            return self._restart(name)
+
+    def _restart(self, name: str) -> ManagedProcess:
+        for tier, components_of_tier in zip(self._tiers, self._plan, strict=False):
+            for index, component in enumerate(components_of_tier):
+                if component.name != name:
+                    continue
+                if tier[index].running:
+                    return tier[index]
+                process = ManagedProcess(
+                    name,
+                    component.command,
+                    component.env,
+                    self._repo_root,
+                    self._label(name),
+                    self._log,
+                )
+                tier[index] = process
+                process.start()
+                self._wait_until_ready(process, component.ready)
+                return process
+        raise KeyError(name)
 
     def _wait_until_ready(self, process: ManagedProcess, ready: ReadinessProbe) -> None:
         timeout = self.settings.startup_timeout_seconds

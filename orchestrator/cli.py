@@ -21,7 +21,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator import histories, recovery
+from orchestrator import histories, invariants, recovery
 from orchestrator.config import OrchestratorSettings
 from orchestrator.process_exit import run_and_exit
 from orchestrator.sagas import SagaNotFound
@@ -250,8 +250,7 @@ async def _reset(
 
 
 app.command("replay")(histories.replay_command)
-# `saga check` (the cross-service invariant checker) is registered here, next to replay, once
-# orchestrator/invariants.py exists: app.command("check")(invariants.check_command).
+app.command("check")(invariants.check_command)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
+    RetryState,
     TimeoutError,
     is_cancelled_exception,
 )
@@ -260,5 +261,11 @@ def _reason(error: ActivityError) -> str:
     if isinstance(cause, TimeoutError):
         return f"gave up after the step's deadline ({cause.type.name if cause.type else 'timeout'})"
     if cause is not None:
-        return str(cause.message) if hasattr(cause, "message") else str(cause)
-    return str(error)
+        message = str(cause.message) if hasattr(cause, "message") else str(cause)
+    else:
+        message = str(error)
+    # Past the deadline Temporal stops retrying and reports the last attempt's error, which
+    # alone ("All connection attempts failed") would read like the service's final answer.
+    if error.retry_state in (RetryState.TIMEOUT, RetryState.MAXIMUM_ATTEMPTS_REACHED):
+        return f"gave up after the step's deadline; last error: {message}"
+    return message

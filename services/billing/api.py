@@ -9,6 +9,7 @@ from common.idempotency import IdempotencyKeyReused
 from common.problems import ProblemMap, ProblemSpec, problem_responses
 from common.requests import (
     IDEMPOTENCY_KEY_MAX_LENGTH,
+    WITHOUT_NUL,
     IdempotencyKey,
     JsonBody,
     request_fingerprint,
@@ -56,10 +57,15 @@ def create_charge(
 
 @charges.get("")
 def list_charges(
-    session: SessionDep, student_id: Annotated[str | None, Query(max_length=100)] = None
+    session: SessionDep,
+    student_id: Annotated[str | None, Query(max_length=100)] = None,
+    idempotency_key_prefix: Annotated[
+        str | None, Query(max_length=IDEMPOTENCY_KEY_MAX_LENGTH, pattern=WITHOUT_NUL)
+    ] = None,
 ) -> list[ChargePublic]:
-    """Charges, optionally of one student."""
-    return [_public(charge) for charge in service.list_charges(session, student_id)]
+    """Charges, optionally of one student or with idempotency keys starting with a prefix."""
+    found = service.list_charges(session, student_id, idempotency_key_prefix)
+    return [_public(charge) for charge in found]
 
 
 @charges.get("/{charge_id}", responses=problem_responses(404))

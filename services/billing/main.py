@@ -9,6 +9,7 @@ from choreography import runtime
 from choreography.faults import DeliveryFaults
 from choreography.topology import BILLING
 from common.database import create_database_engine, create_tables, database_is_reachable
+from common.faults import Operations, install_fault_injection
 from common.health import health_router
 from common.problems import install_problem_handlers
 from services.billing import api, consumers
@@ -16,6 +17,12 @@ from services.billing.config import BillingSettings
 from services.billing.models import TABLES
 
 SERVICE_NAME = "billing"
+
+# The commands faults can be injected into, by the routes that serve them.
+FAULTY_OPERATIONS: Operations = {
+    "charge": [api.create_charge],
+    "refund": [api.refund_charge, api.refund_by_idempotency_key],
+}
 
 
 def create_app(
@@ -40,4 +47,6 @@ def create_app(
     install_problem_handlers(app, api.PROBLEMS)
     app.include_router(health_router(readiness))
     app.include_router(api.charges)
+    if settings.fault_injection:
+        install_fault_injection(app, [api.charges], FAULTY_OPERATIONS)
     return app

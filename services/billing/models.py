@@ -51,6 +51,7 @@ class ChargePublic(ChargeBase):
     charge_id: str
     status: ChargeStatus
     refunded_at: datetime | None
+    idempotency_key: str  # the caller's own key: lets a saga find what it created
 
 
 TABLES = (Charge, RevokedChargeKey)

@@ -58,10 +58,17 @@ def get_charge(session: Session, charge_id: str) -> Charge:
     return charge
 
 
-def list_charges(session: Session, student_id: str | None = None) -> Sequence[Charge]:
+def list_charges(
+    session: Session, student_id: str | None = None, key_prefix: str | None = None
+) -> Sequence[Charge]:
+    """Charges, optionally of one student or whose idempotency key starts with a prefix."""
     statement = select(Charge).order_by(col(Charge.created_at))
     if student_id is not None:
         statement = statement.where(col(Charge.student_id) == student_id)
+    if key_prefix is not None:
+        statement = statement.where(
+            col(Charge.idempotency_key).startswith(key_prefix, autoescape=True)
+        )
     charges = session.exec(statement).all()
     session.commit()
     return charges

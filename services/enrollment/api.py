@@ -49,6 +49,9 @@ CourseId = Annotated[str, Path(max_length=COURSE_ID_MAX_LENGTH, pattern=WITHOUT_
 EnrollmentId = Annotated[str, Path(max_length=ENROLLMENT_ID_MAX_LENGTH, pattern=WITHOUT_NUL)]
 ReservationKey = Annotated[str, Path(max_length=IDEMPOTENCY_KEY_MAX_LENGTH, pattern=WITHOUT_NUL)]
 StudentFilter = Annotated[str | None, Query(max_length=STUDENT_ID_MAX_LENGTH, pattern=WITHOUT_NUL)]
+KeyPrefixFilter = Annotated[
+    str | None, Query(max_length=IDEMPOTENCY_KEY_MAX_LENGTH, pattern=WITHOUT_NUL)
+]
 
 courses = APIRouter(prefix="/courses", tags=["courses"])
 enrollments = APIRouter(prefix="/enrollments", tags=["enrollments"])
@@ -96,10 +99,13 @@ def reserve_seat(
 
 @enrollments.get("")
 def list_enrollments(
-    session: SessionDep, student_id: StudentFilter = None
+    session: SessionDep,
+    student_id: StudentFilter = None,
+    idempotency_key_prefix: KeyPrefixFilter = None,
 ) -> list[EnrollmentPublic]:
-    """Enrollments, optionally of one student."""
-    return [_public(enrollment) for enrollment in service.list_enrollments(session, student_id)]
+    """Enrollments, optionally of one student or with idempotency keys starting with a prefix."""
+    found = service.list_enrollments(session, student_id, idempotency_key_prefix)
+    return [_public(enrollment) for enrollment in found]
 
 
 @enrollments.get("/{enrollment_id}", responses=problem_responses(404))

@@ -10,6 +10,7 @@ from choreography import runtime
 from choreography.faults import DeliveryFaults
 from choreography.topology import ENROLLMENT
 from common.database import create_database_engine, create_tables, database_is_reachable
+from common.faults import Operations, install_fault_injection
 from common.health import health_router
 from common.problems import install_problem_handlers
 from services.enrollment import api, consumers, service
@@ -17,6 +18,13 @@ from services.enrollment.config import EnrollmentSettings
 from services.enrollment.models import TABLES
 
 SERVICE_NAME = "enrollment"
+
+# The commands faults can be injected into, by the routes that serve them.
+FAULTY_OPERATIONS: Operations = {
+    "reserve": [api.reserve_seat],
+    "confirm": [api.confirm_enrollment],
+    "cancel": [api.cancel_enrollment, api.cancel_by_idempotency_key],
+}
 
 
 def create_app(
@@ -44,4 +52,6 @@ def create_app(
     app.include_router(health_router(readiness))
     app.include_router(api.courses)
     app.include_router(api.enrollments)
+    if settings.fault_injection:
+        install_fault_injection(app, [api.enrollments], FAULTY_OPERATIONS)
     return app

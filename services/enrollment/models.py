@@ -72,6 +72,7 @@ class EnrollmentPublic(SQLModel):
     status: EnrollmentStatus
     tuition_cents: int
     currency: str
+    idempotency_key: str  # the caller's own key: lets a saga find what it created
 
 
 TABLES = (Course, Enrollment, RevokedReservationKey)

@@ -129,10 +129,18 @@ def get_enrollment(session: Session, enrollment_id: str) -> Enrollment:
     return enrollment
 
 
-def list_enrollments(session: Session, student_id: str | None = None) -> Sequence[Enrollment]:
+def list_enrollments(
+    session: Session, student_id: str | None = None, key_prefix: str | None = None
+) -> Sequence[Enrollment]:
+    """Enrollments, optionally of one student or whose idempotency key starts with a prefix
+    (a saga's keys share one: how the invariant checker finds a saga's enrollments)."""
     statement = select(Enrollment).order_by(col(Enrollment.created_at))
     if student_id is not None:
         statement = statement.where(col(Enrollment.student_id) == student_id)
+    if key_prefix is not None:
+        statement = statement.where(
+            col(Enrollment.idempotency_key).startswith(key_prefix, autoescape=True)
+        )
     enrollments = session.exec(statement).all()
     session.commit()
     return enrollments

@@ -78,7 +78,7 @@ def charges_listed(client: httpx.Client) -> list[dict[str, Any]]:
 
 
 def test_an_approved_card_is_captured_and_listed(client: httpx.Client) -> None:
-    response = post_charge(client)
+    response = post_charge(client, key="charge-approved-1")
 
     assert response.status_code == 201, response.text
     charge = response.json()
@@ -90,6 +90,7 @@ def test_an_approved_card_is_captured_and_listed(client: httpx.Client) -> None:
         "currency": "USD",
         "status": "CAPTURED",
         "refunded_at": None,
+        "idempotency_key": "charge-approved-1",
     }
     assert "Idempotent-Replayed" not in response.headers
     assert client.get(f"/charges/{charge['charge_id']}").json() == charge
@@ -417,3 +418,17 @@ def test_a_key_longer_than_an_idempotency_key_cannot_be_revoked(client: httpx.Cl
 def test_the_service_is_alive_and_ready(client: httpx.Client) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     assert client.get("/readyz").json() == {"status": "ready"}
+
+
+def test_charges_can_be_listed_by_the_prefix_of_their_idempotency_key(
+    client: httpx.Client,
+) -> None:
+    mine = post_charge(client, key="saga-a:run-1:charge_tuition").json()
+    post_charge(client, key="saga-b:run-1:charge_tuition", student_id="student-2")
+    post_charge(client, key="saga_a:run-1:charge_tuition", student_id="student-3")
+
+    listed = client.get("/charges", params={"idempotency_key_prefix": "saga-a:"}).json()
+    wildcard = client.get("/charges", params={"idempotency_key_prefix": "saga%"}).json()
+
+    assert listed == [mine]
+    assert wildcard == []

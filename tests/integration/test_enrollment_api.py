@@ -464,3 +464,18 @@ def test_odd_json_bodies_are_client_errors(client: httpx.Client, body: bytes) ->
 def test_an_unknown_route_is_a_404_problem(client: httpx.Client) -> None:
     assert_problem(client.get("/enrolments"), 404, "not-found")
     assert_problem(client.delete("/courses/CS101"), 405, "method-not-allowed")
+
+
+def test_enrollments_can_be_listed_by_the_prefix_of_their_idempotency_key(
+    client: httpx.Client,
+) -> None:
+    mine = reserved(client, "student-a", key="saga-a:run-1:reserve_seat")
+    reserved(client, "student-b", key="saga-b:run-1:reserve_seat")
+    reserved(client, "student-c", key="saga_a:run-1:reserve_seat")  # `_` is no wildcard
+
+    listed = client.get("/enrollments", params={"idempotency_key_prefix": "saga-a:"}).json()
+    wildcard = client.get("/enrollments", params={"idempotency_key_prefix": "saga%"}).json()
+
+    assert listed == [mine]
+    assert mine["idempotency_key"] == "saga-a:run-1:reserve_seat"
+    assert wildcard == []

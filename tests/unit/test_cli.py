@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from orchestrator.cli import app
 
-COMMANDS = ["start", "status", "list", "retry", "reset", "replay"]
+COMMANDS = ["start", "status", "list", "retry", "reset", "replay", "check"]
 
 
 def test_every_command_is_listed_in_the_help() -> None:

@@ -188,6 +188,11 @@ async def test_a_step_failing_past_its_deadline_is_compensated(
     state = await run_saga(time_skipping_env, services)
     assert state.status is SagaStatus.COMPENSATED
     assert state.failed_step is Step.CHARGE_TUITION
+    # Not the last 503 alone, which would read like the service's final answer.
+    assert (
+        state.failure_reason
+        == "gave up after the step's deadline; last error: 503 from the service"
+    )
     # The charge's outcome is unknown, so its refund runs too (a no-op on the real service).
     assert state.compensated_steps == [Step.REFUND_CHARGE, Step.CANCEL_ENROLLMENT]
 

@@ -1,0 +1,227 @@
+"""The running stack seen from outside, as the chaos run and the reliability tests drive it:
+start sagas, read their state, install faults in the services, kill and restart processes.
+
+    async with running_system(stack) as system:
+        await system.faults["billing"].install(operation="charge", kind="error_after_commit")
+        student_id = await system.start_saga(course_id="CS101", payment_token="tok_visa")
+        await system.kill("worker"); await system.restart("worker")
+        state = await system.wait_for_terminal(student_id)
+
+Everything that can fail while a process is down (starting a saga while Temporal restarts,
+reading a status while no worker answers queries) is retried until a deadline.
+"""
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+from temporalio.api.workflowservice.v1 import CountWorkflowExecutionsRequest
+from temporalio.client import Client
+
+from devstack.stack import Stack
+from orchestrator import sagas
+from orchestrator.config import OrchestratorSettings
+from orchestrator.temporal import connect
+from workflows.contracts import (
+    TERMINAL_STATUSES,
+    SagaDeadlines,
+    SagaState,
+    StudentCreated,
+)
+
+POLL_SECONDS = 0.2
+HTTP_TIMEOUT_SECONDS = 10.0
+T = TypeVar("T")
+
+
+class Faults:
+    """The /_faults routes of one service (it must run with fault injection on)."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self._http = http
+
+    async def install(self, **rule: Any) -> dict[str, Any]:
+        response = await self._http.post("/_faults", json=rule)
+        response.raise_for_status()
+        installed: dict[str, Any] = response.json()
+        return installed
+
+    async def rules(self) -> list[dict[str, Any]]:
+        response = await self._http.get("/_faults")
+        response.raise_for_status()
+        rules: list[dict[str, Any]] = response.json()
+        return rules
+
+    async def hits(self, operation: str | None = None, kind: str | None = None) -> int:
+        return sum(
+            rule["hits"]
+            for rule in await self.rules()
+            if operation in (None, rule["operation"]) and kind in (None, rule["kind"])
+        )
+
+    async def remove(self, rule_id: int) -> dict[str, Any] | None:
+        """Remove a rule; returns it with its final hits (None if the service forgot it)."""
+        response = await self._http.delete(f"/_faults/{rule_id}")
+        if response.status_code == httpx.codes.NOT_FOUND:
+            return None
+        response.raise_for_status()
+        removed: dict[str, Any] = response.json()
+        return removed
+
+    async def clear(self) -> None:
+        (await self._http.delete("/_faults")).raise_for_status()
+
+
+@dataclass
+class System:
+    stack: Stack
+    temporal: Client
+    settings: OrchestratorSettings
+    enrollment: httpx.AsyncClient
+    billing: httpx.AsyncClient
+
+    @property
+    def faults(self) -> dict[str, Faults]:
+        return {"enrollment": Faults(self.enrollment), "billing": Faults(self.billing)}
+
+    async def start_saga(
+        self,
+        course_id: str = "CS101",
+        payment_token: str = "tok_visa",
+        deadlines: SagaDeadlines | None = None,
+        student_id: str | None = None,
+        timeout: float = 60.0,
+    ) -> str:
+        """Start a saga (retried while Temporal is unreachable; starting twice is harmless)."""
+        student_id = student_id or f"stu-{uuid.uuid4().hex[:12]}"
+        event = StudentCreated(
+            student_id=student_id,
+            name="Chaos Student",
+            email="chaos@example.com",
+            course_id=course_id,
+            payment_token=payment_token,
+        )
+        await retrying(
+            lambda: sagas.start_saga(self.temporal, self.settings.task_queue, event, deadlines),
+            timeout,
+        )
+        return student_id
+
+    async def state(self, student_id: str) -> SagaState | None:
+        """The saga's state, or None while it cannot be read (no worker, Temporal down)."""
+        try:
+            return await asyncio.wait_for(sagas.saga_state(self.temporal, student_id), 10)
+        except Exception:
+            return None
+
+    async def wait_for(
+        self, condition: Callable[[], Awaitable[bool]], what: str, timeout: float = 90.0
+    ) -> None:
+        deadline = time.monotonic() + timeout
+        while not await condition():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what}: not within {timeout:g}s")
+            await asyncio.sleep(POLL_SECONDS)
+
+    async def wait_for_terminal(self, student_id: str, timeout: float = 120.0) -> SagaState:
+        final: SagaState | None = None
+
+        async def terminal() -> bool:
+            nonlocal final
+            final = await self.state(student_id)
+            return final is not None and final.status in TERMINAL_STATUSES
+
+        await self.wait_for(terminal, f"the saga of {student_id} to end", timeout)
+        assert final is not None
+        return final
+
+    async def wait_for_all(
+        self, student_ids: Iterable[str], timeout: float = 180.0
+    ) -> dict[str, SagaState]:
+        deadline = time.monotonic() + timeout
+        states = {}
+        for student_id in student_ids:
+            remaining = max(deadline - time.monotonic(), 1.0)
+            states[student_id] = await self.wait_for_terminal(student_id, remaining)
+        return states
+
+    async def running_sagas(self) -> int | None:
+        """How many sagas are still running; None while Temporal cannot tell."""
+        request = CountWorkflowExecutionsRequest(
+            namespace=self.settings.temporal_namespace,
+            query='WorkflowType = "StudentOnboardingSaga" AND ExecutionStatus = "Running"',
+        )
+        try:
+            response = await self.temporal.workflow_service.count_workflow_executions(request)
+        except Exception:
+            return None
+        return int(response.count)
+
+    async def wait_until_quiet(self, timeout: float) -> bool:
+        """True once no saga runs; False if some still run after `timeout` seconds."""
+        try:
+            await self.wait_for(
+                lambda: _is_zero(self.running_sagas()), "no saga to be running", timeout
+            )
+        except TimeoutError:
+            return False
+        return True
+
+    async def kill(self, name: str) -> None:
+        """SIGKILL one process of the stack: temporal, enrollment, billing, worker or api."""
+        await asyncio.to_thread(self.stack.kill, name)
+
+    async def restart(self, name: str) -> None:
+        await asyncio.to_thread(self.stack.restart, name)
+
+    async def heal(self) -> list[str]:
+        """Restart every process that is not running; returns their names."""
+        dead = [process.name for process in self.stack.processes if not process.running]
+        for name in dead:
+            await self.restart(name)
+        return dead
+
+
+async def _is_zero(count: Awaitable[int | None]) -> bool:
+    return await count == 0
+
+
+async def retrying(action: Callable[[], Awaitable[T]], timeout: float) -> T:
+    """`action()`, retried on any error until `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await action()
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+def orchestrator_settings(stack: Stack) -> OrchestratorSettings:
+    settings = stack.settings
+    return OrchestratorSettings(
+        temporal_address=settings.temporal_address,
+        temporal_namespace=settings.temporal_namespace,
+        task_queue=settings.task_queue,
+        temporal_ui_url=settings.temporal_ui_url,
+        enrollment_url=settings.enrollment_url,
+        billing_url=settings.billing_url,
+    )
+
+
+@asynccontextmanager
+async def running_system(stack: Stack) -> AsyncIterator[System]:
+    """A `System` over a started stack."""
+    settings = orchestrator_settings(stack)
+    temporal = await connect(settings)
+    async with (
+        httpx.AsyncClient(base_url=settings.enrollment_url, timeout=HTTP_TIMEOUT_SECONDS) as enr,
+        httpx.AsyncClient(base_url=settings.billing_url, timeout=HTTP_TIMEOUT_SECONDS) as bill,
+    ):
+        yield System(stack, temporal, settings, enr, bill)

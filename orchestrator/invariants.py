@@ -1,0 +1,361 @@
+"""The invariant checker: what must hold between Temporal's sagas and the services' state.
+
+`await check(client, settings)` reads the sagas from Temporal (visibility) and the services
+through their public HTTP APIs only, and reports every violation of:
+
+- a COMPLETED saga has its enrollment CONFIRMED and exactly one CAPTURED, unrefunded charge of
+  the course's tuition; a CONFIRMED enrollment or an unrefunded charge belongs to a COMPLETED
+  saga (or one still running);
+- a COMPENSATED saga holds no PENDING/CONFIRMED enrollment and no unrefunded charge;
+- no charge without an enrollment of the same saga, at most one charge and one enrollment per
+  saga, and a charge is REFUNDED exactly when it records a refund (refunds live on the charge,
+  so a refund without its charge cannot even be stored);
+- per course, seats taken == PENDING + CONFIRMED enrollments <= capacity;
+- no seat held nor money kept under the keys of a saga Temporal does not know;
+- once the system is quiet, no saga is still running, none ended FAILED (a compensation the
+  service refused: an operator's case) and no execution ended other than completed/cancelled.
+
+A saga's resources are found by its idempotency keys, `<workflow id>:<first run id>:<step>`
+(workflows/saga.py), so a lost answer cannot hide them. `saga check` (or
+`python -m orchestrator.invariants`) prints them as a table and exits 1 on any violation, 4 if
+Temporal or a service cannot be reached.
+"""
+
+import asyncio
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+from temporalio.client import Client, WorkflowExecutionStatus
+
+from orchestrator import histories
+from orchestrator.config import OrchestratorSettings
+from orchestrator.process_exit import run_and_exit
+from orchestrator.temporal import connect
+from workflows.contracts import SAGA_STATUS, WORKFLOW_ID_PREFIX, SagaStatus
+
+HELD_SEAT = frozenset({"PENDING", "CONFIRMED"})
+SAGA_QUERY = 'WorkflowType = "StudentOnboardingSaga"'
+HTTP_TIMEOUT_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Violation:
+    rule: str
+    subject: str
+    detail: str
+
+
+@dataclass(frozen=True)
+class Saga:
+    workflow_id: str
+    key_prefix: str  # "<workflow id>:<first run id>:", shared by the saga's idempotency keys
+    execution_status: WorkflowExecutionStatus | None
+    status: str | None  # the SagaStatus search attribute
+
+    @property
+    def running(self) -> bool:
+        return self.execution_status == WorkflowExecutionStatus.RUNNING
+
+
+@dataclass
+class Report:
+    sagas_by_status: Counter[str] = field(default_factory=Counter)
+    enrollments: int = 0
+    charges: int = 0
+    courses: int = 0
+    violations: list[Violation] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    @property
+    def sagas(self) -> int:
+        return sum(self.sagas_by_status.values())
+
+    def add(self, rule: str, subject: str, detail: str) -> None:
+        self.violations.append(Violation(rule, subject, detail))
+
+
+async def check(
+    client: Client, settings: OrchestratorSettings, *, expect_quiet: bool = True
+) -> Report:
+    """Every violation, of every saga on the server and all the services' state.
+    With `expect_quiet=False`, running sagas are neither violations nor checked."""
+    async with (
+        httpx.AsyncClient(base_url=settings.enrollment_url, timeout=HTTP_TIMEOUT_SECONDS) as enr,
+        httpx.AsyncClient(base_url=settings.billing_url, timeout=HTTP_TIMEOUT_SECONDS) as bill,
+    ):
+        sagas, courses, enrollments, charges = await asyncio.gather(
+            list_sagas(client),
+            _get(enr, "/courses"),
+            _get(enr, "/enrollments"),
+            _get(bill, "/charges", {"idempotency_key_prefix": WORKFLOW_ID_PREFIX}),
+        )
+    return evaluate(sagas, courses, enrollments, charges, expect_quiet=expect_quiet)
+
+
+async def list_sagas(client: Client) -> list[Saga]:
+    sagas = []
+    async for execution in client.list_workflows(SAGA_QUERY):
+        first_run_id = execution.raw_info.first_run_id or execution.run_id
+        sagas.append(
+            Saga(
+                workflow_id=execution.id,
+                key_prefix=f"{execution.id}:{first_run_id}:",
+                execution_status=execution.status,
+                status=execution.typed_search_attributes.get(SAGA_STATUS),
+            )
+        )
+    return sagas
+
+
+async def _get(
+    http: httpx.AsyncClient, path: str, params: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    response = await http.get(path, params=params)
+    response.raise_for_status()
+    rows: list[dict[str, Any]] = response.json()
+    return rows
+
+
+def evaluate(
+    sagas: list[Saga],
+    courses: list[dict[str, Any]],
+    enrollments: list[dict[str, Any]],
+    charges: list[dict[str, Any]],
+    *,
+    expect_quiet: bool = True,
+) -> Report:
+    """The checks themselves, on data already read: pure, so they are unit-testable."""
+    report = Report(enrollments=len(enrollments), charges=len(charges), courses=len(courses))
+    _check_courses(report, courses, enrollments)
+    by_saga_enrollments = _by_saga(enrollments)
+    by_saga_charges = _by_saga(charges)
+    tuition = {course["course_id"]: course for course in courses}
+    # A saga retried by a reset keeps its first run id: several executions, one set of keys.
+    latest: dict[str, Saga] = {}
+    for saga in sagas:
+        if saga.key_prefix not in latest or saga.running:
+            latest[saga.key_prefix] = saga
+    for saga in latest.values():
+        report.sagas_by_status[_label(saga)] += 1
+        saga_enrollments = by_saga_enrollments.pop(saga.key_prefix, [])
+        saga_charges = by_saga_charges.pop(saga.key_prefix, [])
+        if saga.running and not expect_quiet:
+            continue
+        _check_saga(report, saga, saga_enrollments, saga_charges, tuition)
+    # Rows of sagas Temporal no longer knows (e.g. past retention) matter only if they still
+    # hold a seat or money.
+    for prefix, rows in (by_saga_enrollments | by_saga_charges).items():
+        holding = [row for row in rows if row["status"] in HELD_SEAT | {"CAPTURED"}]
+        if holding:
+            report.add(
+                "resource-without-saga",
+                prefix,
+                f"{len(holding)} row(s) holding a seat or money under keys of no saga",
+            )
+    return report
+
+
+def _label(saga: Saga) -> str:
+    if saga.running:
+        return f"RUNNING ({saga.status})" if saga.status != SagaStatus.RUNNING else "RUNNING"
+    return saga.status or "(no status)"
+
+
+def _by_saga(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in rows:
+        key: str = row.get("idempotency_key", "")
+        if key.startswith(WORKFLOW_ID_PREFIX) and ":" in key:
+            grouped[key.rsplit(":", 1)[0] + ":"].append(row)
+    return grouped
+
+
+def _check_courses(
+    report: Report, courses: list[dict[str, Any]], enrollments: list[dict[str, Any]]
+) -> None:
+    held = Counter(row["course_id"] for row in enrollments if row["status"] in HELD_SEAT)
+    for course in courses:
+        course_id = course["course_id"]
+        if course["seats_taken"] != held[course_id]:
+            report.add(
+                "seats-miscounted",
+                course_id,
+                f"seats_taken is {course['seats_taken']} but {held[course_id]} enrollments "
+                "are PENDING or CONFIRMED",
+            )
+        if held[course_id] > course["capacity"]:
+            report.add(
+                "course-overbooked",
+                course_id,
+                f"{held[course_id]} seats held, capacity {course['capacity']}",
+            )
+
+
+def _check_saga(
+    report: Report,
+    saga: Saga,
+    enrollments: list[dict[str, Any]],
+    charges: list[dict[str, Any]],
+    courses: dict[str, dict[str, Any]],
+) -> None:
+    subject = saga.workflow_id
+    if saga.running:
+        report.add("saga-still-running", subject, f"status {saga.status} on a quiet system")
+        return
+    ended = saga.execution_status
+    if ended not in (WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.CANCELED):
+        name = ended.name if ended else "unknown"
+        report.add("saga-ended-abnormally", subject, f"the execution ended {name}")
+    if saga.status == SagaStatus.FAILED:
+        report.add("saga-failed", subject, "a compensation was refused: needs an operator")
+
+    if len(enrollments) > 1:
+        report.add("double-reservation", subject, f"{len(enrollments)} enrollments")
+    if len(charges) > 1:
+        report.add("double-charge", subject, f"{len(charges)} charges")
+    enrollment_ids = {row["enrollment_id"] for row in enrollments}
+    for charge in charges:
+        if charge["enrollment_id"] not in enrollment_ids:
+            report.add(
+                "charge-without-enrollment",
+                subject,
+                f"charge {charge['charge_id']} for enrollment {charge['enrollment_id']}, "
+                "which is not this saga's",
+            )
+        if (charge["status"] == "REFUNDED") != (charge.get("refunded_at") is not None):
+            report.add(
+                "refund-inconsistent",
+                subject,
+                f"charge {charge['charge_id']} is {charge['status']}, "
+                f"refunded_at {charge.get('refunded_at')}",
+            )
+
+    held = [row for row in enrollments if row["status"] in HELD_SEAT]
+    captured = [row for row in charges if row["status"] == "CAPTURED"]
+    if saga.status == SagaStatus.COMPLETED:
+        _check_completed(report, subject, enrollments, captured, courses)
+        return
+    if held:
+        report.add(
+            "seat-held-after-saga",
+            subject,
+            f"saga is {saga.status} but its enrollment is {held[0]['status']}",
+        )
+    if captured:
+        report.add(
+            "charge-not-refunded",
+            subject,
+            f"saga is {saga.status} but charge {captured[0]['charge_id']} is CAPTURED",
+        )
+
+
+def _check_completed(
+    report: Report,
+    subject: str,
+    enrollments: list[dict[str, Any]],
+    captured: list[dict[str, Any]],
+    courses: dict[str, dict[str, Any]],
+) -> None:
+    confirmed = [row for row in enrollments if row["status"] == "CONFIRMED"]
+    if not confirmed:
+        states = ", ".join(row["status"] for row in enrollments) or "none"
+        report.add("completed-not-confirmed", subject, f"enrollment status: {states}")
+    if len(captured) != 1:
+        report.add(
+            "completed-not-charged-once", subject, f"{len(captured)} unrefunded charges, not 1"
+        )
+        return
+    [charge] = captured
+    course = courses.get(confirmed[0]["course_id"]) if confirmed else None
+    if course is not None and (charge["amount_cents"], charge["currency"]) != (
+        course["tuition_cents"],
+        course["currency"],
+    ):
+        report.add(
+            "wrong-amount",
+            subject,
+            f"charged {charge['amount_cents']} {charge['currency']}, tuition is "
+            f"{course['tuition_cents']} {course['currency']}",
+        )
+
+
+def print_report(report: Report, console: Console) -> None:
+    summary = Table(title="Invariant check", show_header=False)
+    for status, count in sorted(report.sagas_by_status.items()):
+        summary.add_row(f"sagas {status}", str(count))
+    summary.add_row("enrollments", str(report.enrollments))
+    summary.add_row("charges", str(report.charges))
+    summary.add_row("courses", str(report.courses))
+    summary.add_row("violations", str(len(report.violations)))
+    console.print(summary)
+    if report.violations:
+        table = Table(title="Violations")
+        table.add_column("rule", style="red")
+        table.add_column("saga or course")
+        table.add_column("detail")
+        for violation in report.violations:
+            table.add_row(violation.rule, violation.subject, violation.detail)
+        console.print(table)
+
+
+EXIT_VIOLATIONS = 1
+EXIT_UNREACHABLE = 4  # as the saga CLI's
+
+
+def check_command(
+    allow_running: Annotated[
+        bool,
+        typer.Option(
+            "--allow-running", help="Do not report sagas still running (the system is not quiet)."
+        ),
+    ] = False,
+    address: histories.AddressOption = None,
+    namespace: histories.NamespaceOption = None,
+    enrollment_url: Annotated[
+        str | None, typer.Option(help="Default: $ENROLLMENT_URL, else http://127.0.0.1:8001.")
+    ] = None,
+    billing_url: Annotated[
+        str | None, typer.Option(help="Default: $BILLING_URL, else http://127.0.0.1:8002.")
+    ] = None,
+) -> None:
+    """Check every saga in Temporal against the services' state; exit 1 on any violation."""
+    settings = histories.settings_for(address, namespace)
+    settings = settings.model_copy(
+        update={
+            "enrollment_url": enrollment_url or settings.enrollment_url,
+            "billing_url": billing_url or settings.billing_url,
+        }
+    )
+    console = Console()
+    try:
+        report = asyncio.run(_check(settings, expect_quiet=not allow_running))
+    except RuntimeError as error:  # how temporalio reports a server it cannot connect to
+        console.print(f"cannot reach Temporal at {settings.temporal_address}: {error}")
+        raise typer.Exit(EXIT_UNREACHABLE) from error
+    except httpx.HTTPError as error:
+        console.print(f"cannot read the services: {error}")
+        raise typer.Exit(EXIT_UNREACHABLE) from error
+    print_report(report, console)
+    if not report.ok:
+        raise typer.Exit(EXIT_VIOLATIONS)
+
+
+# The client lives only inside this coroutine (see orchestrator/process_exit.py).
+async def _check(settings: OrchestratorSettings, expect_quiet: bool) -> Report:
+    return await check(await connect(settings), settings, expect_quiet=expect_quiet)
+
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
+app.command("check")(check_command)
+
+
+if __name__ == "__main__":
+    run_and_exit(app)

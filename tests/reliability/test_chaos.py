@@ -1,0 +1,36 @@
+"""The chaos run in short (`make chaos` runs 300 sagas): tens of sagas while faults come and go
+and the worker, a service and Temporal are killed and restarted; then the checker finds nothing."""
+
+from devstack.chaos import ChaosPlan, run_chaos
+from devstack.system import System
+from workflows.contracts import SagaDeadlines
+
+SAGAS = 30
+PLAN = ChaosPlan(
+    sagas=SAGAS,
+    duration_seconds=30,
+    seed=20261128,
+    quiet_timeout_seconds=240,
+    seconds_between_kills=(1, 3),
+    deadlines=SagaDeadlines(
+        step_seconds=8,
+        attempt_seconds=4,
+        max_retry_interval_seconds=1,
+        max_compensation_retry_interval_seconds=1,
+    ),
+)
+
+
+async def test_a_short_chaos_run_ends_every_saga_without_a_single_violation(
+    system: System,
+) -> None:
+    result = await run_chaos(system, PLAN)
+
+    assert result.report is not None
+    assert result.report.violations == []
+    assert (result.still_running, result.sagas_started) == (0, SAGAS)
+    assert sum(result.outcomes.values()) == SAGAS
+    assert "(unreadable)" not in result.outcomes
+    assert result.kills["worker"] >= 1 and result.kills["temporal"] >= 1
+    assert result.kills["enrollment"] + result.kills["billing"] >= 1
+    assert sum(result.faults.values()) > 0
