@@ -19,6 +19,15 @@ EVENT_ID_NAMESPACE = uuid.UUID("5b0a2f6e-3c1d-4e8a-9f57-2d3c6e1b9a40")
 StudentId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
+IDEMPOTENCY_KEY_PREFIX = "choreography:"
+
+
+def idempotency_key(student_id: str, step: str) -> str:
+    """The key a choreographed saga's step uses with a service: `choreography:<student>:<step>`
+    (one saga per student), as the orchestrated saga's are `<workflow id>:<run id>:<step>`."""
+    return f"{IDEMPOTENCY_KEY_PREFIX}{student_id}:{step}"
+
+
 def event_id_for(student_id: str, event_type: str) -> str:
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{student_id}/{event_type}"))
 

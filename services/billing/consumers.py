@@ -12,6 +12,7 @@ from choreography.events import (
     PaymentDeclined,
     PaymentRefunded,
     SeatReserved,
+    idempotency_key,
 )
 from choreography.inbox import Reaction
 from common.requests import request_fingerprint
@@ -21,7 +22,7 @@ from services.billing.models import ChargeCreate
 
 
 def charge_key(student_id: str) -> str:
-    return f"choreography:{student_id}:charge_tuition"
+    return idempotency_key(student_id, "charge_tuition")
 
 
 def on_seat_reserved(session: Session, event: Event) -> Sequence[Event]:

@@ -17,6 +17,7 @@ from choreography.events import (
     SeatRejected,
     SeatReserved,
     StudentCreated,
+    idempotency_key,
 )
 from choreography.inbox import Reaction
 from common.requests import request_fingerprint
@@ -31,7 +32,7 @@ from services.enrollment.models import EnrollmentCreate
 
 
 def reservation_key(student_id: str) -> str:
-    return f"choreography:{student_id}:reserve_seat"
+    return idempotency_key(student_id, "reserve_seat")
 
 
 def on_student_created(session: Session, event: Event) -> Sequence[Event]:

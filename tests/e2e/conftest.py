@@ -228,15 +228,22 @@ def choreographed(request: pytest.FixtureRequest) -> Iterator[System]:
 
 
 def invariant_violations(system: System) -> set[str]:
-    """What the invariant checker finds now. The fixtures above compare before and after each
-    scenario: the system is shared, and other tests leave broken sagas behind on purpose
-    (e.g. a FAILED saga whose refund was refused), which must not hide a scenario's own."""
+    """What the reliability issue's invariant checker finds now, over both modes. The fixtures
+    above compare before and after each scenario: the system is shared, and other tests leave
+    broken sagas behind on purpose (e.g. a FAILED saga whose refund was refused), which must
+    not hide a scenario's own."""
 
-    async def check() -> list[str]:
+    async def check() -> set[str]:
+        temporal = await Client.connect(
+            system.temporal.service_client.config.target_host,
+            data_converter=system.temporal.data_converter,
+        )
         async with (
             httpx.AsyncClient(base_url=system.enrollment.base_url) as enrollment,
             httpx.AsyncClient(base_url=system.billing.base_url) as billing,
         ):
-            return await invariants.violations(enrollment, billing)
+            return await invariants.violations(
+                temporal, enrollment, billing, system.api_database_url
+            )
 
-    return set(asyncio.run(check()))
+    return asyncio.run(check())
