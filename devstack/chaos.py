@@ -394,13 +394,15 @@ def free_ports(count: int) -> list[int]:
 
 
 def stack_settings(data_dir: Path) -> DevstackSettings:
-    temporal, temporal_ui, enrollment, billing, api = free_ports(5)
+    temporal, temporal_ui, enrollment, billing, api, nats, nats_monitor = free_ports(7)
     return DevstackSettings(
         temporal_port=temporal,
         temporal_ui_port=temporal_ui,
         enrollment_port=enrollment,
         billing_port=billing,
         api_port=api,
+        nats_port=nats,
+        nats_monitor_port=nats_monitor,
         data_dir=data_dir,
         enrollment_database_url=None,
         billing_database_url=None,

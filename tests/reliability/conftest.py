@@ -54,7 +54,7 @@ def service_databases() -> Iterator[tuple[str | None, str | None]]:
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data_dir = tmp_path_factory.mktemp("reliability")
-    temporal, temporal_ui, enrollment, billing, api = distinct_free_ports(5)
+    temporal, temporal_ui, enrollment, billing, api, nats, nats_monitor = distinct_free_ports(7)
     log = (data_dir / "stack.log").open("a", buffering=1)
     with log, service_databases() as (enrollment_database, billing_database):
         settings = DevstackSettings(
@@ -63,6 +63,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             enrollment_port=enrollment,
             billing_port=billing,
             api_port=api,
+            nats_port=nats,
+            nats_monitor_port=nats_monitor,
             data_dir=data_dir / "data",
             enrollment_database_url=enrollment_database,
             billing_database_url=billing_database,
