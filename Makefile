@@ -39,7 +39,7 @@ bench: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy bench common orchestrator services workflows devstack scripts tests
+	$(BIN)/mypy bench choreography common orchestrator services workflows devstack scripts tests
 
 # Regenerate the locks after editing pyproject.toml (needs pip-tools, not part of the lock):
 # requirements.lock for development and CI, requirements.runtime.lock for the Docker image.

@@ -231,6 +231,8 @@ def _stack_settings(data_dir: Path) -> DevstackSettings:
         billing_port=_free_port(),
         api_port=_free_port(),
         codec_server_port=_free_port(),
+        nats_port=_free_port(),
+        nats_monitor_port=_free_port(),
     )
 
 

@@ -2,12 +2,14 @@
 
 from pathlib import Path
 
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
+
+from choreography.config import BrokerSettings
 
 DATA_DIR = Path("data")
 
 
-class ServiceSettings(BaseSettings):
+class ServiceSettings(BrokerSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     database_url: str | None = None

@@ -21,6 +21,9 @@ SAMPLE_STUDENT = (
 )
 
 
+SAMPLE_CHOREOGRAPHED = SAMPLE_STUDENT[:-1] + ', "mode": "choreography"}'
+
+
 def banner(stack: Stack) -> str:
     settings = stack.settings
     api = settings.local_api_url
@@ -38,6 +41,10 @@ Start a saga, then read its status (student_id is in the answer):
   curl -s -X POST {api}/students -H 'Content-Type: application/json' \\
        -d '{SAMPLE_STUDENT}'
   curl -s {api}/sagas/<student_id>
+The same saga choreographed by events on {settings.effective_broker_url}:
+  curl -s -X POST {api}/students -H 'Content-Type: application/json' \\
+       -d '{SAMPLE_CHOREOGRAPHED}'
+Dead letters: BROKER_URL={settings.effective_broker_url} python -m choreography dead-letters
 Or run three sagas (success, declined card, full course): make demo
 """
 

@@ -394,7 +394,7 @@ def free_ports(count: int) -> list[int]:
 
 
 def stack_settings(data_dir: Path) -> DevstackSettings:
-    temporal, temporal_ui, enrollment, billing, api, codec = free_ports(6)
+    temporal, temporal_ui, enrollment, billing, api, codec, nats, nats_monitor = free_ports(8)
     return DevstackSettings(
         temporal_port=temporal,
         temporal_ui_port=temporal_ui,
@@ -402,6 +402,8 @@ def stack_settings(data_dir: Path) -> DevstackSettings:
         billing_port=billing,
         api_port=api,
         codec_server_port=codec,
+        nats_port=nats,
+        nats_monitor_port=nats_monitor,
         data_dir=data_dir,
         enrollment_database_url=None,
         billing_database_url=None,

@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from choreography.embedded import health_url, nats_server_command
 from devstack import readiness
 from devstack.config import DevstackSettings
 from devstack.secrets import development_secrets
@@ -54,6 +55,9 @@ PER_PROCESS_VARIABLES = frozenset(
         "TASK_QUEUE",
         "ENROLLMENT_URL",
         "BILLING_URL",
+        "BROKER_URL",
+        "BROKER_NAMESPACE",
+        "BROKER_MAX_ATTEMPTS",
         "FAULT_INJECTION",
         "PAYLOAD_KEYS",
         "CODEC_SERVER_TOKEN",
@@ -80,8 +84,18 @@ def components(
     environment = os.environ if inherited is None else inherited
     base = _base_env(environment)
     secrets = development_secrets(data_dir, environment)
+    first_tier = [
+        temporal(settings, data_dir, base, secrets),
+        codec_server(settings, base, secrets),
+    ]
+    if settings.embedded_nats:
+        first_tier.append(nats(settings, data_dir, base))
+    base = base | {
+        "BROKER_URL": settings.effective_broker_url,
+        "BROKER_NAMESPACE": settings.broker_namespace,
+    }
     return [
-        [temporal(settings, data_dir, base, secrets), codec_server(settings, base, secrets)],
+        first_tier,
         [
             service(
                 "enrollment",
@@ -144,6 +158,19 @@ def temporal(
         ready=lambda _pid: readiness.temporal_serves(
             settings.temporal_address, settings.temporal_namespace, settings.temporal_ui_url
         ),
+    )
+
+
+def nats(settings: DevstackSettings, data_dir: Path, base: dict[str, str]) -> Component:
+    """The embedded NATS JetStream server the choreographed sagas run on; its streams are kept
+    in DATA_DIR/nats, so events survive a restart like Temporal's state does."""
+    return Component(
+        name="nats",
+        command=nats_server_command(
+            settings.host, settings.nats_port, settings.nats_monitor_port, data_dir / "nats"
+        ),
+        env=dict(base),
+        ready=lambda _pid: readiness.http_ok(health_url(settings.host, settings.nats_monitor_port)),
     )
 
 
@@ -219,6 +246,7 @@ def api(settings: DevstackSettings, base: dict[str, str], secrets: dict[str, str
     env = _orchestrator_env(settings, base, secrets) | {
         "HOST": settings.host,
         "PORT": str(settings.api_port),
+        "DATA_DIR": str(settings.data_dir.resolve()),  # api.db: choreography outbox, tracker
     }
     return Component(
         name="api",

@@ -16,6 +16,11 @@ DATABASE_URL, TEMPORAL_ADDRESS, ...): the dev stack derives those per process fr
     SAGA_ENROLLMENT_DATABASE_URL   enrollment's DATABASE_URL              <DATA_DIR>/enrollment.db
     SAGA_BILLING_DATABASE_URL      billing's DATABASE_URL                 <DATA_DIR>/billing.db
     SAGA_API_URL                   the API `make demo` talks to           http://<HOST>:<API_PORT>
+    SAGA_NATS_PORT                 embedded NATS JetStream (choreography)  4223
+    SAGA_NATS_MONITOR_PORT         its monitoring endpoint (/healthz)      8223
+    SAGA_BROKER_URL                another broker instead of the embedded NATS, e.g.
+                                   amqp://guest:guest@127.0.0.1:5672/     (unset: embedded NATS)
+    SAGA_BROKER_NAMESPACE          prefix of streams/exchanges/queues     saga
     SAGA_STARTUP_TIMEOUT_SECONDS   how long one process may take to be ready   60
     SAGA_STOP_TIMEOUT_SECONDS      grace period after SIGTERM, before SIGKILL  10
     SAGA_FAULT_INJECTION           services serve /_faults (tests, chaos)  false
@@ -52,6 +57,10 @@ class DevstackSettings(BaseSettings):
     enrollment_database_url: str | None = None
     billing_database_url: str | None = None
     api_url: str | None = None
+    nats_port: Port = 4223
+    nats_monitor_port: Port = 8223
+    broker_url: str | None = None
+    broker_namespace: str = "saga"
     startup_timeout_seconds: PositiveSeconds = 60.0
     stop_timeout_seconds: PositiveSeconds = 10.0
     fault_injection: bool = False
@@ -73,7 +82,23 @@ class DevstackSettings(BaseSettings):
             "SAGA_BILLING_PORT": self.billing_port,
             "SAGA_API_PORT": self.api_port,
             "SAGA_CODEC_SERVER_PORT": self.codec_server_port,
-        }
+        } | (
+            {}
+            if self.broker_url
+            else {
+                "SAGA_NATS_PORT": self.nats_port,
+                "SAGA_NATS_MONITOR_PORT": self.nats_monitor_port,
+            }
+        )
+
+    @property
+    def embedded_nats(self) -> bool:
+        return not self.broker_url
+
+    @property
+    def effective_broker_url(self) -> str:
+        """SAGA_BROKER_URL, else the embedded NATS server's."""
+        return self.broker_url or f"nats://{self.host}:{self.nats_port}"
 
     @property
     def temporal_address(self) -> str:

@@ -1,10 +1,14 @@
 """HTTP adapter of the orchestrator: start sagas, read their live status, list and retry them."""
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 from temporalio.client import Client
 
+from choreography import events
+from choreography import sagas as choreographed
+from choreography.runtime import Choreography
 from common.problems import ProblemMap, ProblemSpec, problem_responses
 from common.requests import JsonBody, OptionalJsonBody
 from orchestrator import recovery, sagas
@@ -15,16 +19,32 @@ from orchestrator.schemas import (
     BulkRetryItem,
     BulkRetryResult,
     SagaListItem,
+    SagaMode,
     SagaRetried,
     SagaRetry,
     SagaStarted,
     StudentCreate,
 )
 from orchestrator.temporal import workflow_ui_url
-from workflows.contracts import SagaState, SagaStatus
+from workflows.contracts import SagaState, SagaStatus, StudentCreated
+
+
+class ChoreographyUnavailable(Exception):
+    def __init__(self) -> None:
+        super().__init__("Choreography mode needs a broker: start the API with BROKER_URL set.")
+
+
+class SagaInOtherMode(Exception):
+    def __init__(self, student_id: str, mode: SagaMode) -> None:
+        super().__init__(f"Student '{student_id}' already has a saga in {mode} mode.")
+
 
 PROBLEMS: ProblemMap = {
+    SagaInOtherMode: ProblemSpec(409, "saga-in-other-mode", "Saga exists in the other mode"),
     sagas.SagaNotFound: ProblemSpec(404, "saga-not-found", "Saga not found"),
+    ChoreographyUnavailable: ProblemSpec(
+        503, "choreography-unavailable", "Choreography unavailable"
+    ),
     sagas.SagaStatusUnavailable: ProblemSpec(503, "saga-status-unavailable", "Status unavailable"),
     recovery.SagaNotRetryable: ProblemSpec(409, "saga-not-retryable", "Saga cannot be retried"),
     recovery.SagaNotResettable: ProblemSpec(409, "saga-not-resettable", "Saga cannot be reset"),
@@ -42,7 +62,13 @@ def get_settings(request: Request) -> OrchestratorSettings:
     return settings
 
 
+def get_choreography(request: Request) -> Choreography | None:
+    choreography: Choreography | None = request.app.state.choreography
+    return choreography
+
+
 TemporalDep = Annotated[Client, Depends(get_client)]
+ChoreographyDep = Annotated[Choreography | None, Depends(get_choreography)]
 SettingsDep = Annotated[OrchestratorSettings, Depends(get_settings)]
 
 router = APIRouter(tags=["sagas"])
@@ -54,14 +80,27 @@ router = APIRouter(tags=["sagas"])
     dependencies=[JsonBody],
     responses={
         200: {"model": SagaStarted, "description": "This student's saga already exists"},
-        **problem_responses(400, 415, 422),
+        **problem_responses(400, 409, 415, 422, 503),
     },
 )
 async def student_created(
-    body: StudentCreate, client: TemporalDep, settings: SettingsDep, response: Response
+    body: StudentCreate,
+    client: TemporalDep,
+    choreography: ChoreographyDep,
+    settings: SettingsDep,
+    response: Response,
 ) -> SagaStarted:
-    """The 'student created' event: start the student's onboarding saga."""
+    """The 'student created' event: start the student's onboarding saga, orchestrated by a
+    Temporal workflow (default) or choreographed by events (`"mode": "choreography"`)."""
     event = body.to_event()
+    if body.mode is SagaMode.CHOREOGRAPHY:
+        if await sagas.saga_exists(client, event.student_id):
+            raise SagaInOtherMode(event.student_id, SagaMode.ORCHESTRATION)
+        return await _choreograph(event, choreography, settings, response)
+    if choreography is not None and await asyncio.to_thread(
+        choreographed.is_registered, choreography.engine, event.student_id
+    ):
+        raise SagaInOtherMode(event.student_id, SagaMode.CHOREOGRAPHY)
     started = await sagas.start_saga(client, settings.task_queue, event)
     status_url = f"{settings.api_base_url()}/sagas/{event.student_id}"
     response.headers["Location"] = status_url
@@ -76,9 +115,36 @@ async def student_created(
     )
 
 
+async def _choreograph(
+    event: StudentCreated,
+    choreography: Choreography | None,
+    settings: OrchestratorSettings,
+    response: Response,
+) -> SagaStarted:
+    if choreography is None:
+        raise ChoreographyUnavailable()
+    first_event = events.StudentCreated(**event.model_dump())
+    created = await asyncio.to_thread(choreographed.start_saga, choreography.engine, first_event)
+    choreography.relay.wake()
+    status_url = f"{settings.api_base_url()}/sagas/{event.student_id}"
+    response.headers["Location"] = status_url
+    if not created:
+        response.status_code = status.HTTP_200_OK
+    return SagaStarted(
+        student_id=event.student_id, mode=SagaMode.CHOREOGRAPHY, status_url=status_url
+    )
+
+
 @router.get("/sagas/{student_id}", responses=problem_responses(404, 503))
-async def get_saga(student_id: str, client: TemporalDep) -> SagaState:
-    """The saga's live status (a workflow query), or its result once finished."""
+async def get_saga(
+    student_id: str, client: TemporalDep, choreography: ChoreographyDep
+) -> SagaState:
+    """The saga's live status, in either mode: a workflow query (or its result once finished)
+    for an orchestrated saga, the saga tracker's projection for a choreographed one."""
+    if choreography is not None:
+        state = await asyncio.to_thread(choreographed.saga_state, choreography.engine, student_id)
+        if state is not None:
+            return state
     return await sagas.saga_state(client, student_id)
 
 

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from choreography.config import BrokerSettings
 from orchestrator.codec import PayloadKeys, parse_keys
 from workflows.contracts import TASK_QUEUE
 
@@ -47,7 +48,10 @@ class PayloadEncryptionSettings(BaseSettings):
         return parse_keys(self.payload_keys.get_secret_value())
 
 
-class OrchestratorSettings(PayloadEncryptionSettings):
+class OrchestratorSettings(PayloadEncryptionSettings, BrokerSettings):
+    """With BROKER_URL set, the API also runs choreographed sagas: its own database (DATABASE_URL,
+    default DATA_DIR/api.db) holds their registry, its outbox and the saga tracker."""
+
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     task_queue: str = TASK_QUEUE
@@ -60,6 +64,8 @@ class OrchestratorSettings(PayloadEncryptionSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = None
+    database_url: str | None = None
+    data_dir: Path = Path("data")
     # Temporal Cloud or a TLS cluster: an API key (TLS is then implied), or mTLS with a client
     # certificate and key (PEM files); a CA file for a cluster whose CA is not a public one.
     temporal_api_key: SecretStr | None = None
@@ -75,6 +81,9 @@ class OrchestratorSettings(PayloadEncryptionSettings):
 
     def api_base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
+
+    def database_url_for_api(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'api'}.db"
 
 
 class CodecServerSettings(PayloadEncryptionSettings):

@@ -131,12 +131,16 @@ def evaluate(
     charges: list[dict[str, Any]],
     *,
     expect_quiet: bool = True,
+    key_prefixes: tuple[str, ...] = (WORKFLOW_ID_PREFIX,),
 ) -> Report:
-    """The checks themselves, on data already read: pure, so they are unit-testable."""
+    """The checks themselves, on data already read: pure, so they are unit-testable.
+    Rows whose idempotency key has none of `key_prefixes` belong to no saga checked here (add
+    choreography.events.IDEMPOTENCY_KEY_PREFIX, and pass the choreographed sagas, to check
+    those too)."""
     report = Report(enrollments=len(enrollments), charges=len(charges), courses=len(courses))
     _check_courses(report, courses, enrollments)
-    by_saga_enrollments = _by_saga(enrollments)
-    by_saga_charges = _by_saga(charges)
+    by_saga_enrollments = _by_saga(enrollments, key_prefixes)
+    by_saga_charges = _by_saga(charges, key_prefixes)
     tuition = {course["course_id"]: course for course in courses}
     # A saga retried by a reset keeps its first run id: several executions, one set of keys.
     latest: dict[str, Saga] = {}
@@ -169,11 +173,13 @@ def _label(saga: Saga) -> str:
     return saga.status or "(no status)"
 
 
-def _by_saga(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+def _by_saga(
+    rows: list[dict[str, Any]], key_prefixes: tuple[str, ...]
+) -> dict[str, list[dict[str, Any]]]:
     grouped: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         key: str = row.get("idempotency_key", "")
-        if key.startswith(WORKFLOW_ID_PREFIX) and ":" in key:
+        if key.startswith(key_prefixes) and ":" in key:
             grouped[key.rsplit(":", 1)[0] + ":"].append(row)
     return grouped
 

@@ -6,7 +6,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
+from choreography import runtime
+from choreography import sagas as choreographed
+from choreography.faults import DeliveryFaults
+from choreography.topology import SUBSCRIPTIONS, TRACKER
+from choreography.tracker import track
 from common.conventions import install_http_conventions
+from common.database import create_database_engine, create_tables
 from common.health import health_router
 from orchestrator import api
 from orchestrator.config import OrchestratorSettings
@@ -14,16 +20,29 @@ from orchestrator.temporal import connect
 
 
 def create_app(
-    settings: OrchestratorSettings | None = None, client: Client | None = None
+    settings: OrchestratorSettings | None = None,
+    client: Client | None = None,
+    faults: DeliveryFaults | None = None,
 ) -> FastAPI:
-    """`client` lets tests share one connection; otherwise one is made at startup."""
+    """`client` lets tests share one connection; otherwise one is made at startup.
+    `faults` arms failures on the saga tracker's consumer (tests)."""
     settings = settings or OrchestratorSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.temporal = client or await connect(settings)
-        yield
+        app.state.choreography = None
+        if settings.broker_url is None:
+            yield
+            return
+        engine = create_database_engine(settings.database_url_for_api())
+        create_tables(engine, choreographed.TABLES)
+        reactions = {event_type: track for event_type in SUBSCRIPTIONS[TRACKER]}
+        async with runtime.running(settings, engine, TRACKER, reactions, faults) as choreography:
+            app.state.choreography = choreography
+            yield
+        engine.dispose()
 
     async def readiness() -> str | None:
         try:

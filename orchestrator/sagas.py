@@ -77,6 +77,16 @@ async def start_saga(
     return StartedSaga(workflow_id, handle.result_run_id, created=True)
 
 
+async def saga_exists(client: Client, student_id: str) -> bool:
+    try:
+        await client.get_workflow_handle(workflow_id_for(student_id)).describe()
+    except RPCError as error:
+        if error.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
+
+
 def initial_search_attributes(event: StudentCreated) -> TypedSearchAttributes:
     """Set at start so a saga is findable by student, course and status before its first task."""
     return TypedSearchAttributes(

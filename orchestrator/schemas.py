@@ -9,6 +9,11 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StrictI
 from workflows.contracts import SagaStatus, Step, StudentCreated
 
 
+class SagaMode(StrEnum):
+    ORCHESTRATION = "orchestration"
+    CHOREOGRAPHY = "choreography"
+
+
 class StudentCreate(BaseModel):
     """The 'student created' event as posted by a client; student_id is generated if absent."""
 
@@ -21,6 +26,7 @@ class StudentCreate(BaseModel):
     email: EmailStr
     course_id: str = Field(min_length=1, max_length=32)
     payment_token: str = Field(min_length=1, max_length=100)
+    mode: SagaMode = SagaMode.ORCHESTRATION
 
     def to_event(self) -> StudentCreated:
         return StudentCreated(
@@ -33,11 +39,14 @@ class StudentCreate(BaseModel):
 
 
 class SagaStarted(BaseModel):
+    """The workflow and UI fields are set for orchestrated sagas only."""
+
     student_id: str
-    workflow_id: str
-    run_id: str
+    mode: SagaMode = SagaMode.ORCHESTRATION
+    workflow_id: str | None = None
+    run_id: str | None = None
     status_url: str
-    temporal_ui_url: str
+    temporal_ui_url: str | None = None
 
 
 class SagaListItem(BaseModel):

@@ -5,11 +5,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from choreography import runtime
+from choreography.faults import DeliveryFaults
+from choreography.topology import BILLING
 from common.conventions import install_http_conventions
 from common.database import create_database_engine, create_tables, database_is_reachable
 from common.faults import Operations, install_fault_injection
 from common.health import health_router
-from services.billing import api
+from services.billing import api, consumers
 from services.billing.config import BillingSettings
 from services.billing.models import TABLES
 
@@ -22,7 +25,10 @@ FAULTY_OPERATIONS: Operations = {
 }
 
 
-def create_app(settings: BillingSettings | None = None) -> FastAPI:
+def create_app(
+    settings: BillingSettings | None = None, faults: DeliveryFaults | None = None
+) -> FastAPI:
+    """`faults` arms failures on the choreography consumer (tests, demos)."""
     settings = settings or BillingSettings()
 
     @asynccontextmanager
@@ -30,7 +36,8 @@ def create_app(settings: BillingSettings | None = None) -> FastAPI:
         engine = create_database_engine(settings.database_url_for(SERVICE_NAME))
         create_tables(engine, TABLES)
         app.state.engine = engine
-        yield
+        async with runtime.running(settings, engine, BILLING, consumers.REACTIONS, faults):
+            yield
         engine.dispose()
 
     async def readiness() -> str | None:

@@ -6,11 +6,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlmodel import Session
 
+from choreography import runtime
+from choreography.faults import DeliveryFaults
+from choreography.topology import ENROLLMENT
 from common.conventions import install_http_conventions
 from common.database import create_database_engine, create_tables, database_is_reachable
 from common.faults import Operations, install_fault_injection
 from common.health import health_router
-from services.enrollment import api, service
+from services.enrollment import api, consumers, service
 from services.enrollment.config import EnrollmentSettings
 from services.enrollment.models import TABLES
 
@@ -24,7 +27,10 @@ FAULTY_OPERATIONS: Operations = {
 }
 
 
-def create_app(settings: EnrollmentSettings | None = None) -> FastAPI:
+def create_app(
+    settings: EnrollmentSettings | None = None, faults: DeliveryFaults | None = None
+) -> FastAPI:
+    """`faults` arms failures on the choreography consumer (tests, demos)."""
     settings = settings or EnrollmentSettings()
 
     @asynccontextmanager
@@ -34,7 +40,8 @@ def create_app(settings: EnrollmentSettings | None = None) -> FastAPI:
         with Session(engine) as session:
             service.seed_catalogue(session)
         app.state.engine = engine
-        yield
+        async with runtime.running(settings, engine, ENROLLMENT, consumers.REACTIONS, faults):
+            yield
         engine.dispose()
 
     async def readiness() -> str | None:

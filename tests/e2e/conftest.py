@@ -9,7 +9,9 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,10 +19,19 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from choreography.config import BrokerConfig
+from choreography.faults import DeliveryFaults
 from orchestrator.codec_server import create_app as create_codec_server
 from orchestrator.config import CodecServerSettings
 from orchestrator.main import create_app as create_api
 from orchestrator.worker import saga_worker
+from tests.support import invariants
+from tests.support.broker import (
+    EmbeddedNats,
+    delete_rabbitmq_namespace,
+    rabbitmq_url,
+    unique_namespace,
+)
 from tests.support.faulty_proxy import FaultPlan
 from tests.support.servers import free_port, serve_in_thread
 from tests.support.stack import (
@@ -43,6 +54,11 @@ class System:
     billing: httpx.AsyncClient
     billing_faults: FaultPlan
     temporal: Client
+    # The choreography side of the same deployment (services' consumers, API's tracker).
+    delivery_faults: DeliveryFaults = field(default_factory=DeliveryFaults)
+    broker: BrokerConfig | None = None
+    api_database_url: str | None = None
+    nats: EmbeddedNats | None = None
 
     async def wait_for_terminal(self, student_id: str, timeout: float = 60.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -66,8 +82,10 @@ def new_student(course_id: str = "CS101", payment_token: str = "tok_visa") -> di
     }
 
 
-async def run_saga(system: System, student: dict[str, str]) -> dict[str, Any]:
-    response = await system.api.post("/students", json=student)
+async def run_saga(
+    system: System, student: dict[str, str], mode: str = "orchestration"
+) -> dict[str, Any]:
+    response = await system.api.post("/students", json={**student, "mode": mode})
     assert response.status_code == 202, response.text
     return await system.wait_for_terminal(student["student_id"])
 
@@ -106,25 +124,85 @@ async def temporal_env(
 
 
 @pytest.fixture(scope="session")
-def service_urls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceUrls]:
-    with running_services(tmp_path_factory.mktemp("services")) as urls:
-        yield urls
+def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedNats]:
+    """The embedded NATS JetStream server every choreography test on NATS shares."""
+    server = EmbeddedNats(tmp_path_factory.mktemp("nats"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@asynccontextmanager
+async def deployment(
+    temporal_env: WorkflowEnvironment,
+    data_dir: Path,
+    broker: BrokerConfig,
+    temporal_ui_url: str | None = None,
+    nats: EmbeddedNats | None = None,
+) -> AsyncIterator[System]:
+    """Services, worker and API, with both modes on: orchestrated over Temporal, choreographed
+    over `broker` (consumers in the services, tracker and outbox in the API)."""
+    broker_settings = {
+        "broker_url": broker.url,
+        "broker_namespace": broker.namespace,
+        "broker_max_attempts": broker.max_attempts,
+    }
+    delivery_faults = DeliveryFaults()
+    api_database_url = f"sqlite:///{data_dir / 'api.db'}"
+    with running_services(data_dir, broker_settings, delivery_faults) as urls:
+        overrides: dict[str, Any] = {**broker_settings, "database_url": api_database_url}
+        if temporal_ui_url is not None:
+            overrides["temporal_ui_url"] = temporal_ui_url
+        settings = orchestrator_settings(temporal_env, urls, **overrides)
+        async with saga_worker(temporal_env.client, settings):
+            with serve_in_thread(create_api(settings, faults=delivery_faults)) as api_url:
+                async with (
+                    httpx.AsyncClient(base_url=api_url, timeout=30) as api,
+                    httpx.AsyncClient(base_url=urls.enrollment, timeout=30) as enrollment,
+                    httpx.AsyncClient(base_url=urls.billing, timeout=30) as billing,
+                ):
+                    yield System(
+                        api,
+                        enrollment,
+                        billing,
+                        urls.billing_faults,
+                        temporal_env.client,
+                        delivery_faults,
+                        broker,
+                        api_database_url,
+                        nats,
+                    )
 
 
 @pytest.fixture(scope="session")
 async def system(
-    temporal_env: WorkflowEnvironment, service_urls: ServiceUrls, temporal_ui_url: str
+    temporal_env: WorkflowEnvironment,
+    nats_server: EmbeddedNats,
+    temporal_ui_url: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> AsyncIterator[System]:
-    settings = orchestrator_settings(temporal_env, service_urls, temporal_ui_url=temporal_ui_url)
-    async with saga_worker(temporal_env.client, settings):
-        with serve_in_thread(create_api(settings)) as api_url:
-            async with (
-                httpx.AsyncClient(base_url=api_url, timeout=30) as api,
-                httpx.AsyncClient(base_url=service_urls.enrollment, timeout=30) as enrollment,
-                httpx.AsyncClient(base_url=service_urls.billing, timeout=30) as billing,
-            ):
-                faults = service_urls.billing_faults
-                yield System(api, enrollment, billing, faults, temporal_env.client)
+    """The whole system; choreography on the embedded NATS."""
+    broker = BrokerConfig(url=nats_server.url, namespace=unique_namespace(), max_attempts=5)
+    data_dir = tmp_path_factory.mktemp("services")
+    async with deployment(temporal_env, data_dir, broker, temporal_ui_url, nats_server) as system:
+        yield system
+
+
+@pytest.fixture(scope="session")
+async def rabbitmq_system(
+    temporal_env: WorkflowEnvironment, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[System]:
+    """The whole system again, with choreography on RabbitMQ (TEST_RABBITMQ_URL)."""
+    url = rabbitmq_url()
+    if url is None:
+        pytest.skip("RabbitMQ tests need TEST_RABBITMQ_URL (CI sets it)")
+    broker = BrokerConfig(url=url, namespace=unique_namespace(), max_attempts=5)
+    data_dir = tmp_path_factory.mktemp("services-rabbitmq")
+    try:
+        async with deployment(temporal_env, data_dir, broker) as system:
+            yield system
+    finally:
+        await delete_rabbitmq_namespace(broker)
 
 
 @pytest.fixture
@@ -132,3 +210,59 @@ def faults(system: System) -> Iterator[FaultPlan]:
     system.billing_faults.clear()
     yield system.billing_faults
     system.billing_faults.clear()
+
+
+@pytest.fixture(
+    params=[
+        "orchestration",
+        "choreography-nats",
+        pytest.param("choreography-rabbitmq", marks=pytest.mark.rabbitmq),
+    ]
+)
+def mode_system(request: pytest.FixtureRequest) -> Iterator[tuple[str, System]]:
+    """(mode, system) for the scenarios both modes must pass; faults cleared around each."""
+    fixture = "rabbitmq_system" if request.param.endswith("rabbitmq") else "system"
+    system: System = request.getfixturevalue(fixture)
+    mode = request.param.split("-")[0]
+    system.billing_faults.clear()
+    system.delivery_faults.clear()
+    known = invariant_violations(system)
+    yield mode, system
+    system.billing_faults.clear()
+    system.delivery_faults.clear()
+    assert invariant_violations(system) - known == set()
+
+
+@pytest.fixture(params=["nats", pytest.param("rabbitmq", marks=pytest.mark.rabbitmq)])
+def choreographed(request: pytest.FixtureRequest) -> Iterator[System]:
+    """The system, for choreography-only tests on each broker; delivery faults cleared."""
+    system: System = request.getfixturevalue(
+        "rabbitmq_system" if request.param == "rabbitmq" else "system"
+    )
+    system.delivery_faults.clear()
+    known = invariant_violations(system)
+    yield system
+    system.delivery_faults.clear()
+    assert invariant_violations(system) - known == set()
+
+
+def invariant_violations(system: System) -> set[str]:
+    """What the reliability issue's invariant checker finds now, over both modes. The fixtures
+    above compare before and after each scenario: the system is shared, and other tests leave
+    broken sagas behind on purpose (e.g. a FAILED saga whose refund was refused), which must
+    not hide a scenario's own."""
+
+    async def check() -> set[str]:
+        temporal = await Client.connect(
+            system.temporal.service_client.config.target_host,
+            data_converter=system.temporal.data_converter,
+        )
+        async with (
+            httpx.AsyncClient(base_url=system.enrollment.base_url) as enrollment,
+            httpx.AsyncClient(base_url=system.billing.base_url) as billing,
+        ):
+            return await invariants.violations(
+                temporal, enrollment, billing, system.api_database_url
+            )
+
+    return asyncio.run(check())

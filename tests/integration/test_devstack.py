@@ -31,7 +31,8 @@ def distinct_free_ports(count: int) -> list[int]:
 
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    temporal, temporal_ui, enrollment, billing, api, codec = distinct_free_ports(6)
+    ports = distinct_free_ports(8)
+    temporal, temporal_ui, enrollment, billing, api, codec, nats, nats_monitor = ports
     settings = DevstackSettings(
         host="127.0.0.1",
         temporal_port=temporal,
@@ -40,6 +41,8 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         billing_port=billing,
         api_port=api,
         codec_server_port=codec,
+        nats_port=nats,
+        nats_monitor_port=nats_monitor,
         data_dir=tmp_path / "data",
         enrollment_database_url=None,
         billing_database_url=None,
@@ -48,7 +51,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         yield running
 
 
-def start_saga(api: httpx.Client, payment_token: str) -> str:
+def start_saga(api: httpx.Client, payment_token: str, mode: str = "orchestration") -> str:
     student_id = f"stu-{uuid.uuid4().hex[:10]}"
     response = api.post(
         "/students",
@@ -58,6 +61,7 @@ def start_saga(api: httpx.Client, payment_token: str) -> str:
             "email": "ada@example.com",
             "course_id": "CS101",
             "payment_token": payment_token,
+            "mode": mode,
         },
     )
     assert response.status_code == 202, response.text
@@ -119,14 +123,18 @@ def test_the_stack_completes_a_paid_saga_compensates_a_declined_one_and_stops_cl
     with httpx.Client(base_url=settings.local_api_url, timeout=10) as api:
         paid = start_saga(api, "tok_visa")
         declined = start_saga(api, "tok_declined")
+        choreographed = start_saga(api, "tok_visa", mode="choreography")
 
         paid_state = final_state(api, paid)
         declined_state = final_state(api, declined)
+        choreographed_state = final_state(api, choreographed)
 
     assert paid_state.status == SagaStatus.COMPLETED
     assert declined_state.status == SagaStatus.COMPENSATED
     assert declined_state.failed_step == Step.CHARGE_TUITION
+    assert choreographed_state.status == SagaStatus.COMPLETED
     assert (stack.data_dir / "temporal.db").exists()
+    assert (stack.data_dir / "nats").is_dir()
 
     # Personal data is sealed in Temporal, and the Web UI's codec endpoint opens it.
     stored = asyncio.run(raw_saga_input(settings, paid))
@@ -135,7 +143,7 @@ def test_the_stack_completes_a_paid_saga_compensates_a_declined_one_and_stops_cl
 
     # Each child leads its own process group, so an empty group means nothing is left behind.
     groups = {process.name: process.pid for process in stack.processes}
-    assert set(groups) == {"temporal", "codec", "enrollment", "billing", "worker", "api"}
+    assert set(groups) == {"temporal", "codec", "nats", "enrollment", "billing", "worker", "api"}
     stack.stop()
 
     assert [name for name, group in groups.items() if process_group_exists(group)] == []

@@ -54,7 +54,8 @@ def service_databases() -> Iterator[tuple[str | None, str | None]]:
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data_dir = tmp_path_factory.mktemp("reliability")
-    temporal, temporal_ui, enrollment, billing, api, codec = distinct_free_ports(6)
+    ports = distinct_free_ports(8)
+    temporal, temporal_ui, enrollment, billing, api, codec, nats, nats_monitor = ports
     log = (data_dir / "stack.log").open("a", buffering=1)
     with log, service_databases() as (enrollment_database, billing_database):
         settings = DevstackSettings(
@@ -64,6 +65,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             billing_port=billing,
             api_port=api,
             codec_server_port=codec,
+            nats_port=nats,
+            nats_monitor_port=nats_monitor,
             data_dir=data_dir / "data",
             enrollment_database_url=enrollment_database,
             billing_database_url=billing_database,

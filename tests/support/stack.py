@@ -9,10 +9,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import Session
 from temporalio.testing import WorkflowEnvironment
 
+from choreography.faults import DeliveryFaults
 from common.database import create_database_engine, create_tables
 from orchestrator.codec import parse_keys
 from orchestrator.config import OrchestratorSettings
@@ -69,9 +71,15 @@ def temporal_address(env: WorkflowEnvironment) -> str:
 
 
 @contextmanager
-def running_services(data_dir: Path) -> Iterator[ServiceUrls]:
+def running_services(
+    data_dir: Path,
+    broker: dict[str, Any] | None = None,
+    delivery_faults: DeliveryFaults | None = None,
+) -> Iterator[ServiceUrls]:
     """Enrollment (with FULL_COURSE seeded) and billing, each on its own SQLite file in
-    `data_dir`, plus a fault-injecting proxy in front of billing."""
+    `data_dir`, plus a fault-injecting proxy in front of billing. With `broker` settings
+    (broker_url, broker_namespace, ...) their choreography consumers run too."""
+    broker = broker or {}
     enrollment_db = f"sqlite:///{data_dir / 'enrollment.db'}"
     engine = create_database_engine(enrollment_db)
     create_tables(engine, ENROLLMENT_TABLES)
@@ -80,8 +88,14 @@ def running_services(data_dir: Path) -> Iterator[ServiceUrls]:
     engine.dispose()
     plan = FaultPlan()
     with (
-        serve_in_thread(create_enrollment(EnrollmentSettings(database_url=enrollment_db))) as enr,
-        serve_in_thread(create_billing(BillingSettings(data_dir=data_dir))) as billing,
+        serve_in_thread(
+            create_enrollment(
+                EnrollmentSettings(database_url=enrollment_db, **broker), delivery_faults
+            )
+        ) as enr,
+        serve_in_thread(
+            create_billing(BillingSettings(data_dir=data_dir, **broker), delivery_faults)
+        ) as billing,
         serve_in_thread(faulty_proxy(billing, plan)) as billing_proxy,
     ):
         yield ServiceUrls(enr, billing, billing_proxy, plan)

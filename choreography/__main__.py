@@ -1,0 +1,66 @@
+"""`python -m choreography`: operate the choreographed sagas.
+
+    python -m choreography dead-letters      list events that consumers gave up on
+    python -m choreography rebuild-tracker   drop the saga tracker and replay the event log
+
+Both read BROKER_URL and BROKER_NAMESPACE like the services; rebuild-tracker also the API's
+DATABASE_URL (default DATA_DIR/api.db). Stop the API first: a live tracker would race the replay.
+"""
+
+import asyncio
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from choreography.operations import list_dead_letters, rebuild_tracker
+from common.database import create_database_engine
+from orchestrator.config import OrchestratorSettings
+
+app = typer.Typer(no_args_is_help=True, add_completion=False)
+console = Console()
+
+
+def _settings() -> OrchestratorSettings:
+    settings = OrchestratorSettings()
+    if settings.broker_config() is None:
+        console.print("[red]Set BROKER_URL (e.g. nats://127.0.0.1:4223).[/red]")
+        raise typer.Exit(2)
+    return settings
+
+
+@app.command("dead-letters")
+def dead_letters() -> None:
+    """List dead letters: consumer, attempts, event, student and the last error."""
+    config = _settings().broker_config()
+    assert config is not None
+    letters = asyncio.run(list_dead_letters(config))
+    table = Table("consumer", "attempts", "event", "student", "error", title="Dead letters")
+    for letter in letters:
+        table.add_row(
+            letter.consumer,
+            str(letter.attempts),
+            letter.event_type or "?",
+            letter.student_id or "?",
+            letter.error,
+        )
+    console.print(table)
+    console.print(f"{len(letters)} dead letter(s)")
+
+
+@app.command("rebuild-tracker")
+def rebuild() -> None:
+    """Drop the saga tracker's state and rebuild it by replaying the retained event stream."""
+    settings = _settings()
+    config = settings.broker_config()
+    assert config is not None
+    engine = create_database_engine(settings.database_url_for_api())
+    try:
+        replayed = asyncio.run(rebuild_tracker(config, engine))
+    finally:
+        engine.dispose()
+    console.print(f"Tracker rebuilt from {replayed} event(s).")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,157 @@
+"""The choreographed saga's events: what every service, the tracker and the tests agree on.
+
+JSON on the wire. Every event carries `type` and `version` (a consumer refuses a version it does
+not know rather than guess), `event_id`, `student_id` as the saga's correlation id (one saga per
+student, as in the orchestrated mode) and `occurred_at`.
+
+Each event type happens at most once per saga, so `event_id` is derived from (student, type):
+an event emitted twice (a redelivered command, a replayed relay) is the same event everywhere,
+and every inbox, and NATS's duplicate window, recognise it.
+"""
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any, ClassVar, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, TypeAdapter, model_validator
+
+EVENT_ID_NAMESPACE = uuid.UUID("5b0a2f6e-3c1d-4e8a-9f57-2d3c6e1b9a40")
+StudentId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
+IDEMPOTENCY_KEY_PREFIX = "choreography:"
+
+
+def idempotency_key(student_id: str, step: str) -> str:
+    """The key a choreographed saga's step uses with a service: `choreography:<student>:<step>`
+    (one saga per student), as the orchestrated saga's are `<workflow id>:<run id>:<step>`."""
+    return f"{IDEMPOTENCY_KEY_PREFIX}{student_id}:{step}"
+
+
+def event_id_for(student_id: str, event_type: str) -> str:
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{student_id}/{event_type}"))
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    VERSION: ClassVar[int] = 1
+
+    type: str
+    version: Literal[1] = 1
+    event_id: str = Field(default="", max_length=36)
+    student_id: StudentId
+    occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_event_id(cls, data: Any) -> Any:
+        if isinstance(data, dict) and not data.get("event_id") and "student_id" in data:
+            return {**data, "event_id": event_id_for(data["student_id"], type_name(cls))}
+        return data
+
+    @classmethod
+    def following(cls, cause: "Event", **fields: Any) -> Self:
+        """The event this saga emits next, correlated with the one that caused it."""
+        return cls(student_id=cause.student_id, **fields)
+
+
+class StudentCreated(Event):
+    type: Literal["StudentCreated"] = "StudentCreated"
+    name: str = Field(min_length=1, max_length=200)
+    email: EmailStr
+    course_id: str = Field(min_length=1, max_length=32)
+    payment_token: str = Field(min_length=1, max_length=100)
+
+
+class SeatReserved(Event):
+    """Carries the payment token on to billing: in choreography each event must hold what the
+    next step needs, since no one else remembers it (the orchestrator's workflow state does)."""
+
+    type: Literal["SeatReserved"] = "SeatReserved"
+    enrollment_id: str
+    course_id: str
+    tuition_cents: int
+    currency: str
+    payment_token: str
+
+
+class SeatRejected(Event):
+    type: Literal["SeatRejected"] = "SeatRejected"
+    course_id: str
+    reason: str
+
+
+class PaymentCaptured(Event):
+    type: Literal["PaymentCaptured"] = "PaymentCaptured"
+    charge_id: str
+    enrollment_id: str
+
+
+class PaymentDeclined(Event):
+    type: Literal["PaymentDeclined"] = "PaymentDeclined"
+    enrollment_id: str
+    reason: str
+
+
+class EnrollmentConfirmed(Event):
+    type: Literal["EnrollmentConfirmed"] = "EnrollmentConfirmed"
+    enrollment_id: str
+
+
+class EnrollmentConfirmationFailed(Event):
+    type: Literal["EnrollmentConfirmationFailed"] = "EnrollmentConfirmationFailed"
+    enrollment_id: str
+    charge_id: str
+    reason: str
+
+
+class PaymentRefunded(Event):
+    type: Literal["PaymentRefunded"] = "PaymentRefunded"
+    charge_id: str
+    enrollment_id: str
+
+
+class EnrollmentCancelled(Event):
+    type: Literal["EnrollmentCancelled"] = "EnrollmentCancelled"
+    enrollment_id: str
+
+
+AnyEvent = Annotated[
+    StudentCreated
+    | SeatReserved
+    | SeatRejected
+    | PaymentCaptured
+    | PaymentDeclined
+    | EnrollmentConfirmed
+    | EnrollmentConfirmationFailed
+    | PaymentRefunded
+    | EnrollmentCancelled,
+    Field(discriminator="type"),
+]
+EVENT_TYPES: tuple[type[Event], ...] = (
+    StudentCreated,
+    SeatReserved,
+    SeatRejected,
+    PaymentCaptured,
+    PaymentDeclined,
+    EnrollmentConfirmed,
+    EnrollmentConfirmationFailed,
+    PaymentRefunded,
+    EnrollmentCancelled,
+)
+_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+
+
+def type_name(event_class: type[Event]) -> str:
+    name: str = event_class.model_fields["type"].default
+    return name
+
+
+def to_json(event: Event) -> bytes:
+    return event.model_dump_json().encode()
+
+
+def from_json(data: bytes | str) -> AnyEvent:
+    """Parse any event; an unknown type or version is a ValidationError (a poison message)."""
+    return _ADAPTER.validate_json(data)

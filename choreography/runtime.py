@@ -1,0 +1,81 @@
+"""A process's part in the choreography: its bus, its consumer and its outbox relay, started in
+the app's lifespan and stopped with it. Every consumer is the same thin loop: a delivery goes
+through the inbox to the service's reaction (a use case), whose follow-up events the relay then
+publishes."""
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+from sqlalchemy import Engine
+
+from choreography.bus import EventBus, create_bus
+from choreography.config import BrokerConfig, BrokerSettings
+from choreography.events import Event
+from choreography.faults import DeliveryFaults
+from choreography.inbox import ProcessedEvent, Reaction, handle_once
+from choreography.outbox import OutboxMessage, OutboxRelay
+from common.database import create_tables
+
+TABLES = (OutboxMessage, ProcessedEvent)
+
+
+class Choreography:
+    def __init__(
+        self,
+        config: BrokerConfig,
+        engine: Engine,
+        consumer: str | None = None,
+        reactions: Mapping[type[Event], Reaction] | None = None,
+        faults: DeliveryFaults | None = None,
+    ) -> None:
+        self.config = config
+        self.engine = engine
+        self.bus: EventBus = create_bus(config)
+        self.relay = OutboxRelay(engine, self.bus.publish)
+        self._consumer = consumer
+        self._reactions = dict(reactions or {})
+        self._faults = faults
+        create_tables(engine, TABLES)
+        if consumer is not None:
+            self.bus.subscribe(consumer, self._handle)
+
+    async def start(self) -> None:
+        await self.bus.start()
+        self.relay.start()
+
+    async def stop(self) -> None:
+        await self.relay.stop()
+        await self.bus.close()
+
+    async def _handle(self, event: Event) -> None:
+        assert self._consumer is not None
+        if self._faults is not None:
+            await self._faults.on_delivery(self._consumer, event)
+        react = self._reactions[type(event)]
+        applied = await asyncio.to_thread(handle_once, self.engine, event, react)
+        if applied:
+            self.relay.wake()
+        if self._faults is not None:
+            self._faults.after_effect(self._consumer, event)
+
+
+@asynccontextmanager
+async def running(
+    settings: BrokerSettings,
+    engine: Engine,
+    consumer: str | None = None,
+    reactions: Mapping[type[Event], Reaction] | None = None,
+    faults: DeliveryFaults | None = None,
+) -> AsyncIterator[Choreography | None]:
+    """The process's choreography while the app runs; None when BROKER_URL is unset."""
+    config = settings.broker_config()
+    if config is None:
+        yield None
+        return
+    choreography = Choreography(config, engine, consumer, reactions, faults)
+    await choreography.start()
+    try:
+        yield choreography
+    finally:
+        await choreography.stop()

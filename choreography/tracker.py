@@ -1,0 +1,188 @@
+"""The saga tracker: a projection that consumes every event and answers "where is student X?".
+
+Temporal answers that for the orchestrated saga from the workflow's own state; in choreography no
+one holds the saga's state, so it is rebuilt from the events. The tracker keeps each event
+(deduplicated by id) and derives the saga's state from the *set* of events seen for the student,
+not from their arrival order: events of one saga come from different services' relays, and
+nothing orders them across publishers. The same derivation over the retained stream rebuilds
+the tracker from scratch (`python -m choreography rebuild-tracker`).
+"""
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, delete
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from choreography import events as ev
+from choreography.events import Event, from_json, to_json
+from common.database import create_tables
+from workflows.contracts import TERMINAL_STATUSES, SagaState, SagaStatus, Step
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class TrackedEvent(SQLModel, table=True):
+    __tablename__ = "tracked_event"
+
+    event_id: str = Field(primary_key=True, max_length=36)
+    student_id: str = Field(index=True, max_length=100)
+    event_type: str = Field(max_length=64)
+    payload: str
+
+
+class SagaView(SQLModel, table=True):
+    __tablename__ = "saga_view"
+
+    student_id: str = Field(primary_key=True, max_length=100)
+    status: str = Field(index=True, max_length=16)
+    state: str
+    updated_at: datetime = Field(default_factory=_now)
+
+
+TABLES = (TrackedEvent, SagaView)
+
+# Every event a saga ends with, by the step that failed (None: it completed).
+OUTCOME_CHAINS: dict[Step | None, frozenset[str]] = {
+    None: frozenset({"StudentCreated", "SeatReserved", "PaymentCaptured", "EnrollmentConfirmed"}),
+    Step.RESERVE_SEAT: frozenset({"StudentCreated", "SeatRejected"}),
+    Step.CHARGE_TUITION: frozenset(
+        {"StudentCreated", "SeatReserved", "PaymentDeclined", "EnrollmentCancelled"}
+    ),
+    Step.CONFIRM_ENROLLMENT: frozenset(
+        {
+            "StudentCreated",
+            "SeatReserved",
+            "PaymentCaptured",
+            "EnrollmentConfirmationFailed",
+            "PaymentRefunded",
+            "EnrollmentCancelled",
+        }
+    ),
+}
+
+
+def track(session: Session, event: Event) -> Sequence[Event]:
+    """Record the event and refresh its saga's view; emits nothing."""
+    if session.get(TrackedEvent, event.event_id) is None:
+        session.add(
+            TrackedEvent(
+                event_id=event.event_id,
+                student_id=event.student_id,
+                event_type=event.type,
+                payload=to_json(event).decode(),
+            )
+        )
+        session.flush()
+    rows = session.exec(
+        select(TrackedEvent).where(col(TrackedEvent.student_id) == event.student_id)
+    ).all()
+    state = project([from_json(row.payload) for row in rows])
+    view = session.get(SagaView, event.student_id)
+    if view is None:
+        view = SagaView(student_id=event.student_id, status=state.status, state="")
+    view.status = state.status
+    view.state = state.model_dump_json()
+    view.updated_at = _now()
+    session.add(view)
+    return []
+
+
+def saga_view(session: Session, student_id: str) -> SagaState | None:
+    view = session.get(SagaView, student_id)
+    session.commit()
+    return None if view is None else SagaState.model_validate_json(view.state)
+
+
+def all_views(engine: Engine) -> dict[str, SagaState]:
+    with Session(engine, expire_on_commit=False) as session:
+        views = session.exec(select(SagaView)).all()
+        return {view.student_id: SagaState.model_validate_json(view.state) for view in views}
+
+
+def clear(engine: Engine) -> None:
+    """Drop what the tracker knows (its inbox included), before a rebuild."""
+    from choreography.inbox import ProcessedEvent
+
+    create_tables(engine, (*TABLES, ProcessedEvent))
+    with Session(engine, expire_on_commit=False) as session:
+        for table in (TrackedEvent, SagaView, ProcessedEvent):
+            session.execute(delete(table))
+        session.commit()
+
+
+def project(saga_events: Iterable[Event]) -> SagaState:
+    """The saga's state from the set of its events, in the shape the orchestrated saga reports."""
+    by_type = {event.type: event for event in saga_events}
+    any_event = next(iter(by_type.values()))
+    course_ids = [
+        event.course_id
+        for event in by_type.values()
+        if isinstance(event, ev.StudentCreated | ev.SeatReserved | ev.SeatRejected)
+    ]
+    state = SagaState(
+        student_id=any_event.student_id, course_id=course_ids[0] if course_ids else ""
+    )
+    state.current_step = Step.RESERVE_SEAT
+    _forward(state, by_type)
+    _backward(state, by_type)
+    if state.status in TERMINAL_STATUSES and not _chain_complete(state, by_type):
+        # The last event overtook an earlier one (they travel on different consumers): not
+        # terminal until every event of the outcome is in, so a terminal answer is whole.
+        state.status = SagaStatus.COMPENSATING if state.failed_step else SagaStatus.RUNNING
+    return state
+
+
+def _chain_complete(state: SagaState, by_type: dict[str, Event]) -> bool:
+    return OUTCOME_CHAINS[state.failed_step] <= by_type.keys()
+
+
+def _forward(state: SagaState, by_type: dict[str, Event]) -> None:
+    if isinstance(reserved := by_type.get("SeatReserved"), ev.SeatReserved):
+        state.completed_steps.append(Step.RESERVE_SEAT)
+        state.enrollment_id = reserved.enrollment_id
+        state.current_step = Step.CHARGE_TUITION
+    if isinstance(captured := by_type.get("PaymentCaptured"), ev.PaymentCaptured):
+        state.completed_steps.append(Step.CHARGE_TUITION)
+        state.charge_id = captured.charge_id
+        state.current_step = Step.CONFIRM_ENROLLMENT
+    if "EnrollmentConfirmed" in by_type:
+        state.completed_steps.append(Step.CONFIRM_ENROLLMENT)
+        state.current_step = None
+        state.status = SagaStatus.COMPLETED
+
+
+def _backward(state: SagaState, by_type: dict[str, Event]) -> None:
+    """Failures and compensations, in the order the orchestrated saga runs them."""
+    rejected = by_type.get("SeatRejected")
+    declined = by_type.get("PaymentDeclined")
+    confirmation_failed = by_type.get("EnrollmentConfirmationFailed")
+    if isinstance(rejected, ev.SeatRejected):
+        _failed(state, Step.RESERVE_SEAT, rejected.reason, next_step=None)
+    elif isinstance(declined, ev.PaymentDeclined):
+        _failed(state, Step.CHARGE_TUITION, declined.reason, next_step=Step.CANCEL_ENROLLMENT)
+    elif isinstance(confirmation_failed, ev.EnrollmentConfirmationFailed):
+        _failed(
+            state,
+            Step.CONFIRM_ENROLLMENT,
+            confirmation_failed.reason,
+            next_step=Step.REFUND_CHARGE,
+        )
+        if "PaymentRefunded" in by_type:
+            state.compensated_steps.append(Step.REFUND_CHARGE)
+            state.current_step = Step.CANCEL_ENROLLMENT
+    else:
+        return
+    if "EnrollmentCancelled" in by_type:
+        state.compensated_steps.append(Step.CANCEL_ENROLLMENT)
+        state.current_step = None
+        state.status = SagaStatus.COMPENSATED
+
+
+def _failed(state: SagaState, step: Step, reason: str, next_step: Step | None) -> None:
+    state.failed_step = step
+    state.failure_reason = reason
+    state.current_step = next_step
+    state.status = SagaStatus.COMPENSATING if next_step is not None else SagaStatus.COMPENSATED

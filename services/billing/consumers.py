@@ -1,0 +1,65 @@
+"""Choreography adapter of the billing service: on each event it subscribes to, call the same
+use case as the HTTP API and say which event follows (see choreography.inbox.handle_once)."""
+
+from collections.abc import Sequence
+
+from sqlmodel import Session
+
+from choreography.events import (
+    EnrollmentConfirmationFailed,
+    Event,
+    PaymentCaptured,
+    PaymentDeclined,
+    PaymentRefunded,
+    SeatReserved,
+    idempotency_key,
+)
+from choreography.inbox import Reaction
+from common.requests import request_fingerprint
+from services.billing import service
+from services.billing.domain import CardDeclined, ChargeRevoked
+from services.billing.models import ChargeCreate
+
+
+def charge_key(student_id: str) -> str:
+    return idempotency_key(student_id, "charge_tuition")
+
+
+def on_seat_reserved(session: Session, event: Event) -> Sequence[Event]:
+    assert isinstance(event, SeatReserved)
+    request = ChargeCreate(
+        student_id=event.student_id,
+        enrollment_id=event.enrollment_id,
+        amount_cents=event.tuition_cents,
+        currency=event.currency,
+        payment_token=event.payment_token,
+    )
+    try:
+        charge, _ = service.create_charge(
+            session, request, charge_key(event.student_id), request_fingerprint(request)
+        )
+    except (CardDeclined, ChargeRevoked) as refusal:
+        return [
+            PaymentDeclined.following(event, enrollment_id=event.enrollment_id, reason=str(refusal))
+        ]
+    return [
+        PaymentCaptured.following(
+            event, charge_id=charge.charge_id, enrollment_id=event.enrollment_id
+        )
+    ]
+
+
+def on_confirmation_failed(session: Session, event: Event) -> Sequence[Event]:
+    assert isinstance(event, EnrollmentConfirmationFailed)
+    service.refund_charge(session, event.charge_id)
+    return [
+        PaymentRefunded.following(
+            event, charge_id=event.charge_id, enrollment_id=event.enrollment_id
+        )
+    ]
+
+
+REACTIONS: dict[type[Event], Reaction] = {
+    SeatReserved: on_seat_reserved,
+    EnrollmentConfirmationFailed: on_confirmation_failed,
+}

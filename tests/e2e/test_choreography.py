@@ -1,0 +1,279 @@
+"""What only the choreographed saga has to get right: at-least-once delivery without repeated
+effects, publishing across a broker outage, dead letters, and a tracker rebuilt from the log.
+
+All against a real broker (embedded NATS; RabbitMQ with TEST_RABBITMQ_URL) and real services.
+"""
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from choreography.bus import NatsBus, create_bus
+from choreography.config import BrokerConfig
+from choreography.events import Event, StudentCreated, to_json
+from choreography.operations import list_dead_letters, rebuild_tracker
+from choreography.topology import BILLING, ENROLLMENT
+from choreography.tracker import all_views
+from common.database import create_database_engine
+from tests.e2e.conftest import FULL_COURSE, System, new_student, run_saga
+from tests.support.broker import drop_rabbitmq_connections
+from workflows.contracts import SagaStatus
+
+CHOREOGRAPHY = "choreography"
+
+
+async def wait_until(condition: Callable[[], Awaitable[bool]], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(0.05)
+
+
+async def enrollments_of(system: System, student_id: str) -> list[dict[str, Any]]:
+    response = await system.enrollment.get("/enrollments", params={"student_id": student_id})
+    enrollments: list[dict[str, Any]] = response.json()
+    return enrollments
+
+
+async def charges_of(system: System, student_id: str) -> list[dict[str, Any]]:
+    response = await system.billing.get("/charges", params={"student_id": student_id})
+    charges: list[dict[str, Any]] = response.json()
+    return charges
+
+
+async def seats_taken(system: System) -> int:
+    taken: int = (await system.enrollment.get("/courses/CS101")).json()["seats_taken"]
+    return taken
+
+
+async def publish_a_copy(system: System, event: Event) -> None:
+    """Publish the event again, as a redelivery the broker cannot recognise as one (on NATS: a
+    new message id, as after its duplicate window)."""
+    assert system.broker is not None
+    bus = create_bus(system.broker)
+    await bus.start()
+    try:
+        if isinstance(bus, NatsBus):
+            await bus.broker.publish(
+                to_json(event),
+                bus.subject(event.type),
+                headers={"Nats-Msg-Id": str(uuid.uuid4())},
+                stream=bus.events_stream.name,
+            )
+        else:
+            await bus.publish(event.type, event.event_id, to_json(event))
+    finally:
+        await bus.close()
+
+
+async def test_an_effect_whose_ack_was_lost_is_not_repeated_on_redelivery(
+    choreographed: System,
+) -> None:
+    system = choreographed
+    system.delivery_faults.crash_after_effect(ENROLLMENT, "StudentCreated")
+    system.delivery_faults.crash_after_effect(BILLING, "SeatReserved")
+    seats_before = await seats_taken(system)
+    student = new_student()
+
+    saga = await run_saga(system, student, CHOREOGRAPHY)
+    # The saga went on as soon as the effects committed; the redeliveries come on their own.
+    faults = system.delivery_faults
+    await wait_until(
+        lambda: _true(
+            faults.handled_count(ENROLLMENT, "StudentCreated") == 2
+            and faults.handled_count(BILLING, "SeatReserved") == 2
+        )
+    )
+
+    assert saga["status"] == SagaStatus.COMPLETED
+    assert len(await enrollments_of(system, student["student_id"])) == 1
+    assert len(await charges_of(system, student["student_id"])) == 1
+    assert await seats_taken(system) == seats_before + 1
+
+
+async def test_a_redelivered_event_changes_nothing(choreographed: System) -> None:
+    system = choreographed
+    student = new_student()
+    await run_saga(system, student, CHOREOGRAPHY)
+    seats_before = await seats_taken(system)
+    handled_before = system.delivery_faults.handled_count(ENROLLMENT, "StudentCreated")
+
+    await publish_a_copy(system, StudentCreated(**student))
+    await wait_until(
+        lambda: _true(
+            system.delivery_faults.handled_count(ENROLLMENT, "StudentCreated") > handled_before
+        )
+    )
+
+    assert len(await enrollments_of(system, student["student_id"])) == 1
+    assert len(await charges_of(system, student["student_id"])) == 1
+    assert await seats_taken(system) == seats_before
+    saga = (await system.api.get(f"/sagas/{student['student_id']}")).json()
+    assert saga["status"] == SagaStatus.COMPLETED
+
+
+async def test_an_event_that_keeps_failing_ends_in_the_dead_letters(
+    choreographed: System,
+) -> None:
+    system = choreographed
+    assert system.broker is not None
+    system.delivery_faults.fail_next(ENROLLMENT, "StudentCreated", times=1_000)
+    student = new_student()
+    response = await system.api.post("/students", json={**student, "mode": CHOREOGRAPHY})
+    assert response.status_code == 202
+
+    bus = create_bus(system.broker)
+    await bus.start()
+    try:
+
+        async def dead_lettered() -> bool:
+            letters = await bus.dead_letters()
+            return any(letter.student_id == student["student_id"] for letter in letters)
+
+        await wait_until(dead_lettered)
+    finally:
+        await bus.close()
+
+    letters = await list_dead_letters(system.broker)
+    [letter] = [letter for letter in letters if letter.student_id == student["student_id"]]
+    assert (letter.consumer, letter.event_type) == (ENROLLMENT, "StudentCreated")
+    assert letter.attempts == system.broker.max_attempts
+    assert "injected failure" in letter.error
+    assert system.delivery_faults.count(ENROLLMENT, "StudentCreated") == letter.attempts
+    assert await enrollments_of(system, student["student_id"]) == []
+    saga = (await system.api.get(f"/sagas/{student['student_id']}")).json()
+    assert (saga["status"], saga["current_step"]) == (SagaStatus.RUNNING, "reserve_seat")
+    listed = await asyncio.to_thread(dead_letters_command, system.broker)
+    assert listed.returncode == 0, listed.stderr
+    assert student["student_id"] in listed.stdout
+
+
+def dead_letters_command(broker: BrokerConfig) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "BROKER_URL": broker.url,
+        "BROKER_NAMESPACE": broker.namespace,
+        "BROKER_MAX_ATTEMPTS": str(broker.max_attempts),
+        "COLUMNS": "400",
+    }
+    command = [sys.executable, "-m", "choreography", "dead-letters"]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+
+
+async def test_a_saga_started_while_the_broker_is_down_runs_once_it_is_back(
+    system: System,
+) -> None:
+    assert system.nats is not None
+    student = new_student()
+    await asyncio.to_thread(system.nats.stop)
+    try:
+        response = await system.api.post("/students", json={**student, "mode": CHOREOGRAPHY})
+        assert response.status_code == 202
+        saga = (await system.api.get(f"/sagas/{student['student_id']}")).json()
+        assert saga["status"] == SagaStatus.RUNNING
+    finally:
+        await asyncio.to_thread(system.nats.start)
+
+    saga = await system.wait_for_terminal(student["student_id"])
+
+    assert saga["status"] == SagaStatus.COMPLETED
+    assert len(await charges_of(system, student["student_id"])) == 1
+
+
+async def test_a_broker_restart_in_the_middle_of_a_saga_loses_and_repeats_nothing(
+    system: System,
+) -> None:
+    nats = system.nats
+    assert nats is not None
+    restarted = asyncio.Event()
+
+    async def restart_the_broker_once(_: Event) -> None:
+        if not restarted.is_set():
+            restarted.set()
+            await asyncio.to_thread(nats.restart)
+
+    system.delivery_faults.clear()
+    system.delivery_faults.before(BILLING, "SeatReserved", restart_the_broker_once)
+    try:
+        student = new_student()
+        saga = await run_saga(system, student, CHOREOGRAPHY)
+    finally:
+        system.delivery_faults.clear()
+
+    assert restarted.is_set()
+    assert saga["status"] == SagaStatus.COMPLETED
+    assert len(await enrollments_of(system, student["student_id"])) == 1
+    assert len(await charges_of(system, student["student_id"])) == 1
+
+
+async def test_rabbitmq_connections_lost_in_the_middle_of_a_saga_lose_and_repeat_nothing(
+    rabbitmq_system: System,
+) -> None:
+    system = rabbitmq_system
+    assert system.broker is not None
+    ns = system.broker.namespace
+    drops: list[Future[int]] = []
+    dropper = ThreadPoolExecutor(max_workers=1)
+
+    async def drop_every_connection_once(_: Event) -> None:
+        # The connection loss cancels this very delivery (in billing's own event loop), so the
+        # drop runs in a thread of its own, once; the delivery comes again after reconnecting.
+        if not drops:
+            drops.append(dropper.submit(drop_rabbitmq_connections, ns))
+            await asyncio.shield(asyncio.wrap_future(drops[0]))
+
+    system.delivery_faults.clear()
+    system.delivery_faults.before(BILLING, "SeatReserved", drop_every_connection_once)
+    try:
+        student = new_student()
+        saga = await run_saga(system, student, CHOREOGRAPHY)
+    finally:
+        system.delivery_faults.clear()
+        dropper.shutdown(wait=True)
+
+    assert drops[0].result(timeout=60) >= 3  # enrollment's, billing's and the API's at least
+    assert saga["status"] == SagaStatus.COMPLETED
+    assert len(await enrollments_of(system, student["student_id"])) == 1
+    assert len(await charges_of(system, student["student_id"])) == 1
+
+
+async def test_the_tracker_rebuilt_by_replaying_the_stream_equals_the_live_one(
+    choreographed: System, tmp_path: Path
+) -> None:
+    system = choreographed
+    assert system.broker is not None and system.api_database_url is not None
+    for student in (
+        new_student(),
+        new_student(payment_token="tok_declined"),
+        new_student(course_id=FULL_COURSE.course_id),
+    ):
+        await run_saga(system, student, CHOREOGRAPHY)
+    live_engine = create_database_engine(system.api_database_url)
+    rebuilt_engine = create_database_engine(f"sqlite:///{tmp_path / 'rebuilt.db'}")
+
+    replayed = await rebuild_tracker(system.broker, rebuilt_engine)
+
+    live, rebuilt = _views(live_engine), _views(rebuilt_engine)
+    assert replayed >= 3 * 2
+    assert len(live) >= 3
+    assert rebuilt == live
+
+
+def _views(engine: Engine) -> dict[str, str]:
+    views = {student: state.model_dump_json() for student, state in all_views(engine).items()}
+    engine.dispose()
+    return views
+
+
+async def _true(value: bool) -> bool:
+    return value

@@ -1,0 +1,72 @@
+"""The choreography's events on the wire: versioned JSON, derived ids, unknown types refused."""
+
+import pytest
+from pydantic import ValidationError
+
+from choreography.events import (
+    SeatReserved,
+    StudentCreated,
+    event_id_for,
+    from_json,
+    to_json,
+)
+
+
+def a_student_created(student_id: str = "stu-1") -> StudentCreated:
+    return StudentCreated(
+        student_id=student_id,
+        name="Ada",
+        email="ada@example.com",
+        course_id="CS101",
+        payment_token="tok_visa",
+    )
+
+
+def test_an_event_survives_the_round_trip_through_json() -> None:
+    event = a_student_created()
+
+    assert from_json(to_json(event)) == event
+
+
+def test_the_wire_format_names_type_version_id_and_correlation() -> None:
+    wire = to_json(a_student_created()).decode()
+
+    for field in ('"type":"StudentCreated"', '"version":1', '"event_id":', '"student_id":"stu-1"'):
+        assert field in wire
+
+
+def test_an_event_id_is_the_same_for_the_same_saga_and_type_only() -> None:
+    first, again = a_student_created("stu-1"), a_student_created("stu-1")
+    other = a_student_created("stu-2")
+
+    assert first.event_id == again.event_id == event_id_for("stu-1", "StudentCreated")
+    assert other.event_id != first.event_id
+
+
+def test_a_follow_up_event_is_correlated_with_its_cause() -> None:
+    cause = a_student_created("stu-9")
+    follow_up = SeatReserved.following(
+        cause,
+        enrollment_id="e-1",
+        course_id="CS101",
+        tuition_cents=100,
+        currency="USD",
+        payment_token="tok_visa",
+    )
+
+    assert follow_up.student_id == "stu-9"
+    assert follow_up.event_id == event_id_for("stu-9", "SeatReserved")
+
+
+@pytest.mark.parametrize(
+    "wire",
+    [
+        b'{"type":"StudentDeleted","version":1,"student_id":"s"}',
+        to_json(a_student_created()).replace(b'"version":1', b'"version":2'),
+        b"not json",
+    ],
+    ids=["unknown type", "unknown version", "not json"],
+)
+def test_an_event_the_consumer_cannot_understand_is_refused(wire: bytes) -> None:
+    with pytest.raises(ValidationError):
+        from_json(wire)
