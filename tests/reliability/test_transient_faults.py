@@ -40,8 +40,9 @@ async def test_every_saga_ends_consistently_when_every_command_fails_30_percent_
     outcomes = Counter(state.status for state in states.values())
     assert set(outcomes) <= TERMINAL_STATUSES - {SagaStatus.FAILED}
     assert outcomes[SagaStatus.COMPLETED] >= 1 and outcomes[SagaStatus.COMPENSATED] >= 4
-    for service in COMMANDS:
-        faults = system.faults[service]
-        assert await faults.hits(kind="error_before_commit") > 0
-        assert await faults.hits(kind="error_after_commit") > 0
+    # Both kinds really fired. Counted over both services: one service's few charges can draw
+    # no lost answer at all (about 4% of runs for billing alone), both together almost never.
+    for kind in ("error_before_commit", "error_after_commit"):
+        hits = [await system.faults[service].hits(kind=kind) for service in COMMANDS]
+        assert sum(hits) > 0, f"no {kind} fault fired: the run proved nothing about it"
     await assert_invariants_hold(system)
