@@ -66,7 +66,9 @@ def main(
         str, typer.Option(help="Concurrency levels measured after the main run ('' for none).")
     ] = "1,10,100,500",
     sweep_sagas: Annotated[int, typer.Option(min=1, help="Sagas per sweep level.")] = 200,
-    modes: Annotated[str, typer.Option(help="Comma-separated modes.")] = "orchestration,floor",
+    modes: Annotated[
+        str, typer.Option(help="Comma-separated modes.")
+    ] = "orchestration,choreography,floor",
     warmup: Annotated[int, typer.Option(min=1, help="Unmeasured sagas first.")] = 20,
     seed: Annotated[int, typer.Option(help="Shuffles the outcome mix.")] = 7,
     out: Annotated[Path, typer.Option(file_okay=False)] = Path("bench/results"),

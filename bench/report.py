@@ -41,6 +41,7 @@ def summary(result: RunResult) -> dict[str, Any]:
         },
         "peak_rss_mb": {name: round(mb, 1) for name, mb in result.peak_rss_mb.items()},
         "history_events_per_saga": result.history_events,
+        "broker_messages_per_saga": result.broker_messages,
     }
 
 
@@ -87,8 +88,8 @@ def markdown(main: list[dict[str, Any]], sweep: list[dict[str, Any]]) -> str:
             f"{orchestration['sagas_per_second'] / floor['sagas_per_second']:.2f}x, p50 "
             f"{orchestration['latency_ms']['p50'] / floor['latency_ms']['p50']:.2f}x"
         )
-    if "choreography" in by_mode and Mode.ORCHESTRATION in by_mode:
-        choreography, orchestration = by_mode["choreography"], by_mode[Mode.ORCHESTRATION]
+    if Mode.CHOREOGRAPHY in by_mode and Mode.ORCHESTRATION in by_mode:
+        choreography, orchestration = by_mode[Mode.CHOREOGRAPHY], by_mode[Mode.ORCHESTRATION]
         ratios.append(
             "choreography/orchestration: throughput "
             f"{choreography['sagas_per_second'] / orchestration['sagas_per_second']:.2f}x, p50 "
@@ -113,6 +114,10 @@ def markdown(main: list[dict[str, Any]], sweep: list[dict[str, Any]]) -> str:
         if row["history_events_per_saga"]:
             events = ", ".join(f"{k} {v:g}" for k, v in row["history_events_per_saga"].items())
             lines.append(f"- {row['mode']}: {events}")
+    for row in main:
+        if row["broker_messages_per_saga"]:
+            messages = ", ".join(f"{k} {v:g}" for k, v in row["broker_messages_per_saga"].items())
+            lines.append(f"- {row['mode']}: broker messages per saga: {messages}")
     if sweep:
         lines += ["", "Concurrency sweep:", ""]
         lines.append("| mode | concurrency | sagas | sagas/s | p50 ms | p99 ms |")

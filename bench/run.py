@@ -10,11 +10,13 @@ import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 
@@ -45,7 +47,14 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 
 class Mode(StrEnum):
     ORCHESTRATION = "orchestration"
+    CHOREOGRAPHY = "choreography"
     FLOOR = "floor"
+
+
+# How often the choreography driver asks whether a saga has ended. Its latency does not depend
+# on it: the end is read from the tracker's own timestamp (see BenchStack._choreographed).
+CHOREOGRAPHY_POLL_SECONDS = 0.25
+TERMINAL = {"COMPLETED", "COMPENSATED", "FAILED"}
 
 
 @dataclass(frozen=True)
@@ -70,13 +79,16 @@ class RunResult:
     cpu_seconds: dict[str, float] = field(default_factory=dict)  # per process, this run only
     peak_rss_mb: dict[str, float] = field(default_factory=dict)  # per process, since start
     history_events: dict[str, float] = field(default_factory=dict)  # mean per saga, by outcome
+    broker_messages: dict[str, float] = field(default_factory=dict)  # mean per saga, by outcome
 
     @property
     def throughput(self) -> float:
         return len(self.records) / self.wall_seconds
 
 
-Drive = Callable[[Order], Awaitable[str]]
+Drive = Callable[[Order], Awaitable[tuple[str, float | None]]]
+"""Runs one saga to its end: its final status, and when it ended (epoch seconds) if the mode
+records that more precisely than the moment the driver saw it."""
 
 
 @dataclass
@@ -88,6 +100,7 @@ class BenchStack:
     client: Client
     api: httpx.AsyncClient
     floor_client: Client  # the floor worker's converter: no encryption, as bare as it gets
+    data_dir: Path
 
     @property
     def processes(self) -> dict[str, int]:
@@ -99,9 +112,44 @@ class BenchStack:
         return {name: sample(pid) for name, pid in self.processes.items()}
 
     def driver(self, mode: Mode) -> Drive:
-        return {Mode.ORCHESTRATION: self._orchestrated, Mode.FLOOR: self._floor}[mode]
+        drivers: dict[Mode, Drive] = {
+            Mode.ORCHESTRATION: self._orchestrated,
+            Mode.CHOREOGRAPHY: self._choreographed,
+            Mode.FLOOR: self._floor,
+        }
+        return drivers[mode]
 
-    async def _orchestrated(self, order: Order) -> str:
+    async def _choreographed(self, order: Order) -> tuple[str, float | None]:
+        """POST in choreography mode, then wait for the tracker to see the saga's end. Its end
+        time is the tracker's `updated_at` for the last event, not when a poll noticed it."""
+        response = await self.api.post("/students", json=order.body | {"mode": "choreography"})
+        response.raise_for_status()
+        while True:
+            await asyncio.sleep(CHOREOGRAPHY_POLL_SECONDS)
+            state = await self.api.get(f"/sagas/{order.student_id}")
+            if state.status_code == 200 and state.json()["status"] in TERMINAL:
+                return state.json()["status"], self._tracked_end(order.student_id)
+
+    def _tracked_end(self, student_id: str) -> float | None:
+        with sqlite3.connect(self.data_dir / "api.db") as tracker:
+            row = tracker.execute(
+                "SELECT updated_at FROM saga_view WHERE student_id = ?", (student_id,)
+            ).fetchone()
+        if row is None:
+            return None
+        ended = datetime.fromisoformat(row[0])
+        return (ended if ended.tzinfo else ended.replace(tzinfo=UTC)).timestamp()
+
+    def broker_messages(self, student_ids: list[str]) -> float:
+        """Events published per choreographed saga, as the tracker (which consumes all) saw."""
+        with sqlite3.connect(self.data_dir / "api.db") as tracker:
+            marks = ",".join("?" * len(student_ids))
+            (count,) = tracker.execute(
+                f"SELECT COUNT(*) FROM tracked_event WHERE student_id IN ({marks})", student_ids
+            ).fetchone()
+        return count / len(student_ids)
+
+    async def _orchestrated(self, order: Order) -> tuple[str, float | None]:
         response = await self.api.post("/students", json=order.body)
         response.raise_for_status()
         handle = self.client.get_workflow_handle_for(
@@ -110,16 +158,16 @@ class BenchStack:
             run_id=response.json()["run_id"],
         )
         state = await handle.result()
-        return state.status.value
+        return state.status.value, None
 
-    async def _floor(self, order: Order) -> str:
+    async def _floor(self, order: Order) -> tuple[str, float | None]:
         await self.floor_client.execute_workflow(
             FloorWorkflow.run,
             FLOOR_STEPS,
             id=f"bench-floor-{order.student_id}",
             task_queue=FLOOR_TASK_QUEUE,
         )
-        return "COMPLETED"
+        return "COMPLETED", None
 
 
 @contextlib.asynccontextmanager
@@ -147,7 +195,8 @@ async def bench_stack(concurrency: int) -> AsyncIterator[BenchStack]:
             )
             api_url = f"http://{settings.host}:{settings.api_port}"
             async with httpx.AsyncClient(base_url=api_url, limits=limits, timeout=120) as api:
-                yield BenchStack(stack, floor_worker, client, api, Client(**floor_config))
+                floor_client = Client(**floor_config)
+                yield BenchStack(stack, floor_worker, client, api, floor_client, settings.data_dir)
         finally:
             floor_worker.send(signal.SIGTERM)
             floor_worker.wait(10)
@@ -169,17 +218,23 @@ async def run(
     before = bench.samples()
     began = time.monotonic()
 
+    # Wall-clock time, so that an end recorded by another process on this machine compares.
+    began_wall = time.time()
+
     async def one(order: Order) -> SagaRecord:
         async with gate:
-            started = time.monotonic() - began
-            status = await drive(order)
-            finished = time.monotonic() - began
+            started = time.time() - began_wall
+            status, ended_at = await drive(order)
+            finished = (ended_at if ended_at is not None else time.time()) - began_wall
         if progress is not None and task is not None:
             progress.advance(task)
         return SagaRecord(order.student_id, order.expected.value, status, started, finished)
 
     records = await asyncio.gather(*(one(order) for order in orders))
     wall = time.monotonic() - began
+    if mode is Mode.CHOREOGRAPHY:
+        # Its last poll can come up to a poll interval after the last end: count to the end.
+        wall = max(record.finished for record in records)
     after = bench.samples()
     result = RunResult(mode, concurrency, list(records), wall)
     result.cpu_seconds = {
@@ -187,7 +242,14 @@ async def run(
     }
     result.peak_rss_mb = {name: after[name].peak_rss_mb for name in after}
     if history_sample:
-        result.history_events = await _history_events(bench, mode, orders, history_sample)
+        if mode is Mode.CHOREOGRAPHY:
+            result.broker_messages = {
+                outcome.value: bench.broker_messages(ids)
+                for outcome in Outcome
+                if (ids := [o.student_id for o in orders if o.expected is outcome])
+            }
+        else:
+            result.history_events = await _history_events(bench, mode, orders, history_sample)
     return result
 
 

@@ -30,8 +30,14 @@ from workflows.contracts import SagaState, SagaStatus, StudentCreated
 
 
 class ChoreographyUnavailable(Exception):
+    """Asked for choreography of an API started without a broker: a request this deployment
+    cannot serve, not a transient outage, so 422 (a 503 would invite retries)."""
+
     def __init__(self) -> None:
-        super().__init__("Choreography mode needs a broker: start the API with BROKER_URL set.")
+        super().__init__(
+            "Choreography mode is not enabled here: this API was started without BROKER_URL. "
+            "Send mode 'orchestration', or start the API with a broker."
+        )
 
 
 class SagaInOtherMode(Exception):
@@ -43,7 +49,7 @@ PROBLEMS: ProblemMap = {
     SagaInOtherMode: ProblemSpec(409, "saga-in-other-mode", "Saga exists in the other mode"),
     sagas.SagaNotFound: ProblemSpec(404, "saga-not-found", "Saga not found"),
     ChoreographyUnavailable: ProblemSpec(
-        503, "choreography-unavailable", "Choreography unavailable"
+        422, "choreography-unavailable", "Choreography unavailable"
     ),
     sagas.SagaStatusUnavailable: ProblemSpec(503, "saga-status-unavailable", "Status unavailable"),
     recovery.SagaNotRetryable: ProblemSpec(409, "saga-not-retryable", "Saga cannot be retried"),

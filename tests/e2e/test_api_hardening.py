@@ -4,6 +4,7 @@ tests/support/fuzzing.py) and its bodies are bounded."""
 import asyncio
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 
 from common.requests import DEFAULT_MAX_BODY_BYTES
@@ -46,3 +47,15 @@ async def test_an_oversized_student_is_refused_with_413_and_starts_no_saga(syste
     assert response.status_code == 413
     assert response.headers["content-type"] == "application/problem+json"
     assert (await system.api.get(f"/sagas/{student['student_id']}")).status_code == 404
+
+
+async def test_choreography_asked_of_an_api_without_a_broker_is_refused_as_unprocessable(
+    api_of_its_own: str,
+) -> None:
+    async with httpx.AsyncClient(base_url=api_of_its_own) as api:
+        response = await api.post("/students", json=new_student() | {"mode": "choreography"})
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"].endswith("/choreography-unavailable")
+    assert "BROKER_URL" in response.json()["detail"]
