@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import httpx
 from rich.progress import Progress
@@ -122,13 +123,26 @@ class BenchStack:
     async def _choreographed(self, order: Order) -> tuple[str, float | None]:
         """POST in choreography mode, then wait for the tracker to see the saga's end. Its end
         time is the tracker's `updated_at` for the last event, not when a poll noticed it."""
-        response = await self.api.post("/students", json=order.body | {"mode": "choreography"})
+        body = order.body | {"mode": "choreography"}
+        response = await self._request("POST", "/students", json=body)
         response.raise_for_status()
         while True:
             await asyncio.sleep(CHOREOGRAPHY_POLL_SECONDS)
-            state = await self.api.get(f"/sagas/{order.student_id}")
+            state = await self._request("GET", f"/sagas/{order.student_id}")
             if state.status_code == 200 and state.json()["status"] in TERMINAL:
                 return state.json()["status"], self._tracked_end(order.student_id)
+
+    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """A request, sent again if a kept-alive connection was closed under it (uvicorn closes
+        idle ones after 5 s; the close can cross a request). Safe: POST /students is
+        idempotent per student and GET is a read."""
+        for attempt in range(3):
+            try:
+                return await self.api.request(method, url, **kwargs)
+            except httpx.TransportError:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def _tracked_end(self, student_id: str) -> float | None:
         with sqlite3.connect(self.data_dir / "api.db") as tracker:
@@ -150,7 +164,7 @@ class BenchStack:
         return count / len(student_ids)
 
     async def _orchestrated(self, order: Order) -> tuple[str, float | None]:
-        response = await self.api.post("/students", json=order.body)
+        response = await self._request("POST", "/students", json=order.body)
         response.raise_for_status()
         handle = self.client.get_workflow_handle_for(
             StudentOnboardingSaga.run,
