@@ -9,7 +9,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sqlite3
 import sys
 import tempfile
@@ -291,25 +290,8 @@ def _discard(_line: str) -> None:
     """The processes' log lines: not wanted on the benchmark's terminal."""
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def _stack_settings(data_dir: Path) -> DevstackSettings:
-    return DevstackSettings(
-        data_dir=data_dir,
-        temporal_port=_free_port(),
-        temporal_ui_port=_free_port(),
-        enrollment_port=_free_port(),
-        billing_port=_free_port(),
-        api_port=_free_port(),
-        codec_server_port=_free_port(),
-        nats_port=_free_port(),
-        nats_monitor_port=_free_port(),
-    )
+    return DevstackSettings.on_free_ports(data_dir=data_dir)
 
 
 def _seed_full_course(settings: DevstackSettings) -> None:

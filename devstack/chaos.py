@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import random
 import shutil
-import socket
 import tempfile
 import time
 import uuid
@@ -33,7 +32,7 @@ from rich.table import Table
 
 from common.faults import CRASH_EXIT_CODE
 from devstack.config import DevstackSettings
-from devstack.stack import Stack, port_is_free
+from devstack.stack import Stack
 from devstack.system import Faults, System, running_system
 from orchestrator.invariants import Report, check, print_report
 from workflows.contracts import SagaDeadlines, SagaState
@@ -382,28 +381,8 @@ async def run_chaos(
     return await Chaos(system, plan, say).run()
 
 
-def free_ports(count: int) -> list[int]:
-    ports: set[int] = set()
-    while len(ports) < count:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        if port_is_free("127.0.0.1", port):
-            ports.add(port)
-    return list(ports)
-
-
 def stack_settings(data_dir: Path) -> DevstackSettings:
-    temporal, temporal_ui, enrollment, billing, api, codec, nats, nats_monitor = free_ports(8)
-    return DevstackSettings(
-        temporal_port=temporal,
-        temporal_ui_port=temporal_ui,
-        enrollment_port=enrollment,
-        billing_port=billing,
-        api_port=api,
-        codec_server_port=codec,
-        nats_port=nats,
-        nats_monitor_port=nats_monitor,
+    return DevstackSettings.on_free_ports(
         data_dir=data_dir,
         enrollment_database_url=None,
         billing_database_url=None,

@@ -29,8 +29,9 @@ Every process listens on SAGA_HOST. Anything but a loopback address exposes the 
 server, which skips HTTP security checks, and APIs without authentication.
 """
 
+import socket
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -72,6 +73,19 @@ class DevstackSettings(BaseSettings):
             listed = ", ".join(f"{name}={port}" for name, port in ports.items())
             raise ValueError(f"every process needs its own port, got {listed}")
         return self
+
+    @classmethod
+    def on_free_ports(cls, **settings: Any) -> Self:
+        """A stack whose every port is a distinct free one, for tests, the chaos run and the
+        benchmark: it never collides with `make up` or with services on standard ports."""
+        names = [name for name in cls.model_fields if name.endswith("_port")]
+        ports: set[int] = set()
+        while len(ports) < len(names):
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                ports.add(probe.getsockname()[1])
+        values: dict[str, Any] = dict(zip(names, ports, strict=True)) | settings
+        return cls(**values)
 
     def ports(self) -> dict[str, int]:
         """Each port by the name of its environment variable."""

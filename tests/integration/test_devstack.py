@@ -16,33 +16,15 @@ from temporalio.client import Client
 
 from devstack.config import DevstackSettings
 from devstack.stack import Stack, port_is_free
-from tests.support.servers import free_port
 from workflows.contracts import TERMINAL_STATUSES, SagaState, SagaStatus, Step, workflow_id_for
 
 SAGA_TIMEOUT_SECONDS = 60
 
 
-def distinct_free_ports(count: int) -> list[int]:
-    ports: set[int] = set()
-    while len(ports) < count:
-        ports.add(free_port())
-    return list(ports)
-
-
 @pytest.fixture
 def stack(tmp_path: Path) -> Iterator[Stack]:
-    ports = distinct_free_ports(8)
-    temporal, temporal_ui, enrollment, billing, api, codec, nats, nats_monitor = ports
-    settings = DevstackSettings(
+    settings = DevstackSettings.on_free_ports(
         host="127.0.0.1",
-        temporal_port=temporal,
-        temporal_ui_port=temporal_ui,
-        enrollment_port=enrollment,
-        billing_port=billing,
-        api_port=api,
-        codec_server_port=codec,
-        nats_port=nats,
-        nats_monitor_port=nats_monitor,
         data_dir=tmp_path / "data",
         enrollment_database_url=None,
         billing_database_url=None,

@@ -16,7 +16,6 @@ from devstack.stack import Stack
 from devstack.system import System, running_system
 from orchestrator.invariants import check
 from tests.support.databases import fresh_postgres_database, postgres_admin_url
-from tests.support.servers import free_port
 from workflows.contracts import SagaDeadlines
 
 # Short deadlines, so that "down past the deadline" takes seconds: a step gives up after
@@ -27,13 +26,6 @@ FAST = SagaDeadlines(
     max_retry_interval_seconds=1,
     max_compensation_retry_interval_seconds=1,
 )
-
-
-def distinct_free_ports(count: int) -> list[int]:
-    ports: set[int] = set()
-    while len(ports) < count:
-        ports.add(free_port())
-    return list(ports)
 
 
 @contextmanager
@@ -54,19 +46,9 @@ def service_databases() -> Iterator[tuple[str | None, str | None]]:
 @pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data_dir = tmp_path_factory.mktemp("reliability")
-    ports = distinct_free_ports(8)
-    temporal, temporal_ui, enrollment, billing, api, codec, nats, nats_monitor = ports
     log = (data_dir / "stack.log").open("a", buffering=1)
     with log, service_databases() as (enrollment_database, billing_database):
-        settings = DevstackSettings(
-            temporal_port=temporal,
-            temporal_ui_port=temporal_ui,
-            enrollment_port=enrollment,
-            billing_port=billing,
-            api_port=api,
-            codec_server_port=codec,
-            nats_port=nats,
-            nats_monitor_port=nats_monitor,
+        settings = DevstackSettings.on_free_ports(
             data_dir=data_dir / "data",
             enrollment_database_url=enrollment_database,
             billing_database_url=billing_database,
