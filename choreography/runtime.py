@@ -15,6 +15,7 @@ from choreography.events import Event
 from choreography.faults import DeliveryFaults
 from choreography.inbox import ProcessedEvent, Reaction, handle_once
 from choreography.outbox import OutboxMessage, OutboxRelay
+from choreography.topology import SUBSCRIPTIONS
 from common.database import create_tables
 
 TABLES = (OutboxMessage, ProcessedEvent)
@@ -35,6 +36,8 @@ class Choreography:
         self.relay = OutboxRelay(engine, self.bus.publish)
         self._consumer = consumer
         self._reactions = dict(reactions or {})
+        if consumer is not None:
+            check_reactions(consumer, self._reactions)
         self._faults = faults
         create_tables(engine, TABLES)
         if consumer is not None:
@@ -58,6 +61,20 @@ class Choreography:
             self.relay.wake()
         if self._faults is not None:
             self._faults.after_effect(self._consumer, event)
+
+
+def check_reactions(consumer: str, reactions: Mapping[type[Event], Reaction]) -> None:
+    """The topology says what a consumer receives; its reactions must cover exactly that. A
+    missing one would fail every such delivery into the dead letters, an extra one would never
+    run: both are wiring bugs, refused at startup rather than found in production."""
+    subscribed = set(SUBSCRIPTIONS[consumer])
+    if set(reactions) != subscribed:
+        missing = sorted(event.__name__ for event in subscribed - set(reactions))
+        extra = sorted(event.__name__ for event in set(reactions) - subscribed)
+        raise ValueError(
+            f"{consumer}'s reactions do not match choreography/topology.py: "
+            f"missing {missing or 'none'}, not subscribed {extra or 'none'}"
+        )
 
 
 @asynccontextmanager

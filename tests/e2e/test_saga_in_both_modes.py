@@ -2,7 +2,8 @@
 on RabbitMQ when TEST_RABBITMQ_URL is set), against the same real services.
 
 Each is asserted on what a user sees: the saga's status from `GET /sagas/{student_id}` (one
-schema for both modes) and the services' own state. Where a scenario needs a fault, it is put
+schema for both modes) and the services' own state; orchestrated sagas also on the workflow's
+history (the activities it scheduled, in order). Where a scenario needs a fault, it is put
 where each mode would meet it: on billing's HTTP endpoint for the orchestrator, on billing's
 event consumer for the choreography.
 """
@@ -11,11 +12,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
+from temporalio.api.enums.v1 import EventType
 
 from choreography.events import Event, SeatReserved
 from choreography.topology import BILLING
 from tests.e2e.conftest import FULL_COURSE, System, new_student, run_saga
-from workflows.contracts import SagaStatus, Step
+from workflows.contracts import SagaStatus, Step, workflow_id_for
 
 EnrollmentCanceller = Callable[[str], Awaitable[None]]
 
@@ -35,6 +37,23 @@ async def charges_of(system: System, student_id: str) -> list[dict[str, Any]]:
 async def seats_taken(system: System, course_id: str = "CS101") -> int:
     taken: int = (await system.enrollment.get(f"/courses/{course_id}")).json()["seats_taken"]
     return taken
+
+
+async def assert_history_scheduled(
+    mode: str, system: System, student_id: str, steps: list[Step]
+) -> None:
+    """Orchestrated: the workflow's history scheduled exactly `steps`, in this order. A
+    choreographed saga has no central history; its order is the events' causation, which the
+    tracker's projection (the saga's status) already reflects."""
+    if mode != "orchestration":
+        return
+    history = await system.temporal.get_workflow_handle(workflow_id_for(student_id)).fetch_history()
+    scheduled = [
+        event.activity_task_scheduled_event_attributes.activity_type.name
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+    assert scheduled == steps
 
 
 def fail_the_next_charges(mode: str, system: System, times: int) -> None:
@@ -88,6 +107,12 @@ async def test_a_student_with_a_good_card_ends_confirmed_and_charged(
         enrollment["enrollment_id"],
         charge["charge_id"],
     )
+    await assert_history_scheduled(
+        mode,
+        system,
+        student["student_id"],
+        [Step.RESERVE_SEAT, Step.CHARGE_TUITION, Step.CONFIRM_ENROLLMENT],
+    )
 
 
 async def test_a_declined_card_releases_the_seat_and_charges_nothing(
@@ -106,6 +131,12 @@ async def test_a_declined_card_releases_the_seat_and_charges_nothing(
     assert enrollment["status"] == "CANCELLED"
     assert await charges_of(system, student["student_id"]) == []
     assert await seats_taken(system) == seats_before
+    await assert_history_scheduled(
+        mode,
+        system,
+        student["student_id"],
+        [Step.RESERVE_SEAT, Step.CHARGE_TUITION, Step.CANCEL_ENROLLMENT],
+    )
 
 
 async def test_a_full_course_leaves_nothing_to_compensate(
@@ -120,6 +151,7 @@ async def test_a_full_course_leaves_nothing_to_compensate(
     assert saga["compensated_steps"] == []
     assert await enrollments_of(system, student["student_id"]) == []
     assert await charges_of(system, student["student_id"]) == []
+    await assert_history_scheduled(mode, system, student["student_id"], [Step.RESERVE_SEAT])
 
 
 async def test_a_failed_confirmation_refunds_before_it_cancels(
@@ -145,6 +177,18 @@ async def test_a_failed_confirmation_refunds_before_it_cancels(
     assert charge["status"] == "REFUNDED"
     [enrollment] = await enrollments_of(system, student["student_id"])
     assert enrollment["status"] == "CANCELLED"
+    await assert_history_scheduled(
+        mode,
+        system,
+        student["student_id"],
+        [
+            Step.RESERVE_SEAT,
+            Step.CHARGE_TUITION,
+            Step.CONFIRM_ENROLLMENT,
+            Step.REFUND_CHARGE,
+            Step.CANCEL_ENROLLMENT,
+        ],
+    )
 
 
 async def test_transient_billing_faults_are_retried_until_the_charge_succeeds(
