@@ -71,6 +71,20 @@ class System:
                 raise AssertionError(f"saga of {student_id} not terminal: {response.text}")
             await asyncio.sleep(0.1)
 
+    async def enrollments_of(self, student_id: str) -> list[dict[str, Any]]:
+        response = await self.enrollment.get("/enrollments", params={"student_id": student_id})
+        enrollments: list[dict[str, Any]] = response.json()
+        return enrollments
+
+    async def charges_of(self, student_id: str) -> list[dict[str, Any]]:
+        response = await self.billing.get("/charges", params={"student_id": student_id})
+        charges: list[dict[str, Any]] = response.json()
+        return charges
+
+    async def seats_taken(self, course_id: str = "CS101") -> int:
+        taken: int = (await self.enrollment.get(f"/courses/{course_id}")).json()["seats_taken"]
+        return taken
+
 
 def new_student(course_id: str = "CS101", payment_token: str = "tok_visa") -> dict[str, str]:
     return {

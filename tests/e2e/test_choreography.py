@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import Engine
 
@@ -37,23 +36,6 @@ async def wait_until(condition: Callable[[], Awaitable[bool]], timeout: float = 
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.05)
-
-
-async def enrollments_of(system: System, student_id: str) -> list[dict[str, Any]]:
-    response = await system.enrollment.get("/enrollments", params={"student_id": student_id})
-    enrollments: list[dict[str, Any]] = response.json()
-    return enrollments
-
-
-async def charges_of(system: System, student_id: str) -> list[dict[str, Any]]:
-    response = await system.billing.get("/charges", params={"student_id": student_id})
-    charges: list[dict[str, Any]] = response.json()
-    return charges
-
-
-async def seats_taken(system: System) -> int:
-    taken: int = (await system.enrollment.get("/courses/CS101")).json()["seats_taken"]
-    return taken
 
 
 async def publish_a_copy(system: System, event: Event) -> None:
@@ -82,7 +64,7 @@ async def test_an_effect_whose_ack_was_lost_is_not_repeated_on_redelivery(
     system = choreographed
     system.delivery_faults.crash_after_effect(ENROLLMENT, "StudentCreated")
     system.delivery_faults.crash_after_effect(BILLING, "SeatReserved")
-    seats_before = await seats_taken(system)
+    seats_before = await system.seats_taken()
     student = new_student()
 
     saga = await run_saga(system, student, CHOREOGRAPHY)
@@ -96,16 +78,16 @@ async def test_an_effect_whose_ack_was_lost_is_not_repeated_on_redelivery(
     )
 
     assert saga["status"] == SagaStatus.COMPLETED
-    assert len(await enrollments_of(system, student["student_id"])) == 1
-    assert len(await charges_of(system, student["student_id"])) == 1
-    assert await seats_taken(system) == seats_before + 1
+    assert len(await system.enrollments_of(student["student_id"])) == 1
+    assert len(await system.charges_of(student["student_id"])) == 1
+    assert await system.seats_taken() == seats_before + 1
 
 
 async def test_a_redelivered_event_changes_nothing(choreographed: System) -> None:
     system = choreographed
     student = new_student()
     await run_saga(system, student, CHOREOGRAPHY)
-    seats_before = await seats_taken(system)
+    seats_before = await system.seats_taken()
     handled_before = system.delivery_faults.handled_count(ENROLLMENT, "StudentCreated")
 
     await publish_a_copy(system, StudentCreated(**student))
@@ -115,9 +97,9 @@ async def test_a_redelivered_event_changes_nothing(choreographed: System) -> Non
         )
     )
 
-    assert len(await enrollments_of(system, student["student_id"])) == 1
-    assert len(await charges_of(system, student["student_id"])) == 1
-    assert await seats_taken(system) == seats_before
+    assert len(await system.enrollments_of(student["student_id"])) == 1
+    assert len(await system.charges_of(student["student_id"])) == 1
+    assert await system.seats_taken() == seats_before
     saga = (await system.api.get(f"/sagas/{student['student_id']}")).json()
     assert saga["status"] == SagaStatus.COMPLETED
 
@@ -150,7 +132,7 @@ async def test_an_event_that_keeps_failing_ends_in_the_dead_letters(
     assert letter.attempts == system.broker.max_attempts
     assert "injected failure" in letter.error
     assert system.delivery_faults.count(ENROLLMENT, "StudentCreated") == letter.attempts
-    assert await enrollments_of(system, student["student_id"]) == []
+    assert await system.enrollments_of(student["student_id"]) == []
     saga = (await system.api.get(f"/sagas/{student['student_id']}")).json()
     assert (saga["status"], saga["current_step"]) == (SagaStatus.RUNNING, "reserve_seat")
     listed = await asyncio.to_thread(dead_letters_command, system.broker)
@@ -187,7 +169,7 @@ async def test_a_saga_started_while_the_broker_is_down_runs_once_it_is_back(
     saga = await system.wait_for_terminal(student["student_id"])
 
     assert saga["status"] == SagaStatus.COMPLETED
-    assert len(await charges_of(system, student["student_id"])) == 1
+    assert len(await system.charges_of(student["student_id"])) == 1
 
 
 async def test_a_broker_restart_in_the_middle_of_a_saga_loses_and_repeats_nothing(
@@ -212,8 +194,8 @@ async def test_a_broker_restart_in_the_middle_of_a_saga_loses_and_repeats_nothin
 
     assert restarted.is_set()
     assert saga["status"] == SagaStatus.COMPLETED
-    assert len(await enrollments_of(system, student["student_id"])) == 1
-    assert len(await charges_of(system, student["student_id"])) == 1
+    assert len(await system.enrollments_of(student["student_id"])) == 1
+    assert len(await system.charges_of(student["student_id"])) == 1
 
 
 async def test_rabbitmq_connections_lost_in_the_middle_of_a_saga_lose_and_repeat_nothing(
@@ -243,8 +225,8 @@ async def test_rabbitmq_connections_lost_in_the_middle_of_a_saga_lose_and_repeat
 
     assert drops[0].result(timeout=60) >= 3  # enrollment's, billing's and the API's at least
     assert saga["status"] == SagaStatus.COMPLETED
-    assert len(await enrollments_of(system, student["student_id"])) == 1
-    assert len(await charges_of(system, student["student_id"])) == 1
+    assert len(await system.enrollments_of(student["student_id"])) == 1
+    assert len(await system.charges_of(student["student_id"])) == 1
 
 
 async def test_the_tracker_rebuilt_by_replaying_the_stream_equals_the_live_one(

@@ -22,23 +22,6 @@ from workflows.contracts import SagaStatus, Step, workflow_id_for
 EnrollmentCanceller = Callable[[str], Awaitable[None]]
 
 
-async def enrollments_of(system: System, student_id: str) -> list[dict[str, Any]]:
-    response = await system.enrollment.get("/enrollments", params={"student_id": student_id})
-    enrollments: list[dict[str, Any]] = response.json()
-    return enrollments
-
-
-async def charges_of(system: System, student_id: str) -> list[dict[str, Any]]:
-    response = await system.billing.get("/charges", params={"student_id": student_id})
-    charges: list[dict[str, Any]] = response.json()
-    return charges
-
-
-async def seats_taken(system: System, course_id: str = "CS101") -> int:
-    taken: int = (await system.enrollment.get(f"/courses/{course_id}")).json()["seats_taken"]
-    return taken
-
-
 async def assert_history_scheduled(
     mode: str, system: System, student_id: str, steps: list[Step]
 ) -> None:
@@ -99,8 +82,8 @@ async def test_a_student_with_a_good_card_ends_confirmed_and_charged(
         Step.CHARGE_TUITION,
         Step.CONFIRM_ENROLLMENT,
     ]
-    [enrollment] = await enrollments_of(system, student["student_id"])
-    [charge] = await charges_of(system, student["student_id"])
+    [enrollment] = await system.enrollments_of(student["student_id"])
+    [charge] = await system.charges_of(student["student_id"])
     assert enrollment["status"] == "CONFIRMED"
     assert (charge["status"], charge["amount_cents"]) == ("CAPTURED", enrollment["tuition_cents"])
     assert (saga["enrollment_id"], saga["charge_id"]) == (
@@ -119,7 +102,7 @@ async def test_a_declined_card_releases_the_seat_and_charges_nothing(
     mode_system: tuple[str, System],
 ) -> None:
     mode, system = mode_system
-    seats_before = await seats_taken(system)
+    seats_before = await system.seats_taken()
     student = new_student(payment_token="tok_declined")
     saga = await run_saga(system, student, mode)
 
@@ -127,10 +110,10 @@ async def test_a_declined_card_releases_the_seat_and_charges_nothing(
     assert saga["failed_step"] == Step.CHARGE_TUITION
     assert "declined" in saga["failure_reason"].lower()
     assert saga["compensated_steps"] == [Step.CANCEL_ENROLLMENT]
-    [enrollment] = await enrollments_of(system, student["student_id"])
+    [enrollment] = await system.enrollments_of(student["student_id"])
     assert enrollment["status"] == "CANCELLED"
-    assert await charges_of(system, student["student_id"]) == []
-    assert await seats_taken(system) == seats_before
+    assert await system.charges_of(student["student_id"]) == []
+    assert await system.seats_taken() == seats_before
     await assert_history_scheduled(
         mode,
         system,
@@ -149,8 +132,8 @@ async def test_a_full_course_leaves_nothing_to_compensate(
     assert saga["status"] == SagaStatus.COMPENSATED
     assert saga["failed_step"] == Step.RESERVE_SEAT
     assert saga["compensated_steps"] == []
-    assert await enrollments_of(system, student["student_id"]) == []
-    assert await charges_of(system, student["student_id"]) == []
+    assert await system.enrollments_of(student["student_id"]) == []
+    assert await system.charges_of(student["student_id"]) == []
     await assert_history_scheduled(mode, system, student["student_id"], [Step.RESERVE_SEAT])
 
 
@@ -173,9 +156,9 @@ async def test_a_failed_confirmation_refunds_before_it_cancels(
     assert saga["status"] == SagaStatus.COMPENSATED
     assert saga["failed_step"] == Step.CONFIRM_ENROLLMENT
     assert saga["compensated_steps"] == [Step.REFUND_CHARGE, Step.CANCEL_ENROLLMENT]
-    [charge] = await charges_of(system, student["student_id"])
+    [charge] = await system.charges_of(student["student_id"])
     assert charge["status"] == "REFUNDED"
-    [enrollment] = await enrollments_of(system, student["student_id"])
+    [enrollment] = await system.enrollments_of(student["student_id"])
     assert enrollment["status"] == "CANCELLED"
     await assert_history_scheduled(
         mode,
@@ -201,7 +184,7 @@ async def test_transient_billing_faults_are_retried_until_the_charge_succeeds(
 
     assert saga["status"] == SagaStatus.COMPLETED
     assert charge_attempts(mode, system) == 4
-    [charge] = await charges_of(system, student["student_id"])
+    [charge] = await system.charges_of(student["student_id"])
     assert charge["status"] == "CAPTURED"
 
 
@@ -217,8 +200,8 @@ async def test_posting_the_same_student_twice_runs_one_saga(
     assert first.headers["Location"].endswith(f"/sagas/{student['student_id']}")
     saga = await system.wait_for_terminal(student["student_id"])
     assert saga["status"] == SagaStatus.COMPLETED
-    assert len(await enrollments_of(system, student["student_id"])) == 1
-    assert len(await charges_of(system, student["student_id"])) == 1
+    assert len(await system.enrollments_of(student["student_id"])) == 1
+    assert len(await system.charges_of(student["student_id"])) == 1
 
 
 async def test_a_student_with_a_saga_in_one_mode_cannot_start_one_in_the_other(
@@ -235,5 +218,5 @@ async def test_a_student_with_a_saga_in_one_mode_cannot_start_one_in_the_other(
 
     assert [response.status_code for response in crossed] == [409, 409]
     assert all(r.json()["type"].endswith("saga-in-other-mode") for r in crossed)
-    assert len(await enrollments_of(system, orchestrated["student_id"])) == 1
-    assert len(await enrollments_of(system, choreographed["student_id"])) == 1
+    assert len(await system.enrollments_of(orchestrated["student_id"])) == 1
+    assert len(await system.enrollments_of(choreographed["student_id"])) == 1

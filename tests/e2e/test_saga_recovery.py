@@ -25,18 +25,6 @@ from workflows.contracts import (
 PROBLEM_JSON = "application/problem+json"
 
 
-async def enrollments_of(system: System, student_id: str) -> list[dict[str, Any]]:
-    response = await system.enrollment.get("/enrollments", params={"student_id": student_id})
-    enrollments: list[dict[str, Any]] = response.json()
-    return enrollments
-
-
-async def charges_of(system: System, student_id: str) -> list[dict[str, Any]]:
-    response = await system.billing.get("/charges", params={"student_id": student_id})
-    charges: list[dict[str, Any]] = response.json()
-    return charges
-
-
 async def run_input(system: System, student_id: str, run_id: str) -> SagaInput:
     handle = system.temporal.get_workflow_handle(workflow_id_for(student_id), run_id=run_id)
     history = await handle.fetch_history()
@@ -73,7 +61,7 @@ async def test_a_declined_saga_retried_with_a_good_card_completes_on_new_resourc
     student_id = student["student_id"]
     assert (await run_saga(system, student))["status"] == SagaStatus.COMPENSATED
     first_run = await latest_run_id(system, student_id)
-    [cancelled] = await enrollments_of(system, student_id)
+    [cancelled] = await system.enrollments_of(student_id)
 
     response = await system.api.post(
         f"/sagas/{student_id}/retry", json={"payment_token": "tok_visa"}
@@ -89,14 +77,12 @@ async def test_a_declined_saga_retried_with_a_good_card_completes_on_new_resourc
     saga = await system.wait_for_terminal(student_id)
     assert saga["status"] == SagaStatus.COMPLETED
     # A new seat was reserved and charged; the cancelled one stayed cancelled.
-    enrollments = {
-        e["enrollment_id"]: e["status"] for e in await enrollments_of(system, student_id)
-    }
+    enrollments = {e["enrollment_id"]: e["status"] for e in await system.enrollments_of(student_id)}
     assert enrollments == {
         cancelled["enrollment_id"]: "CANCELLED",
         saga["enrollment_id"]: "CONFIRMED",
     }
-    [charge] = await charges_of(system, student_id)
+    [charge] = await system.charges_of(student_id)
     assert (charge["charge_id"], charge["status"]) == (saga["charge_id"], "CAPTURED")
     # The new run has its own keys, and the event is the previous run's, token corrected.
     [old_key] = [
@@ -259,15 +245,15 @@ async def test_a_saga_terminated_mid_charge_is_reset_to_the_charge_and_charged_o
     assert saga["status"] == SagaStatus.COMPLETED
     assert await latest_run_id(system, student_id) == reset.run_id != reset.previous_run_id
     # Same run chain, same idempotency key: the charge that landed is found, not repeated.
-    [charge] = await charges_of(system, student_id)
+    [charge] = await system.charges_of(student_id)
     assert (charge["charge_id"], charge["status"]) == (saga["charge_id"], "CAPTURED")
-    [enrollment] = await enrollments_of(system, student_id)
+    [enrollment] = await system.enrollments_of(student_id)
     assert enrollment["status"] == "CONFIRMED"
 
 
 async def wait_for_charges(system: System, student_id: str, count: int) -> None:
     deadline = asyncio.get_running_loop().time() + 60
-    while len(await charges_of(system, student_id)) < count:
+    while len(await system.charges_of(student_id)) < count:
         assert asyncio.get_running_loop().time() < deadline, "the charge never landed"
         await asyncio.sleep(0.1)
 
