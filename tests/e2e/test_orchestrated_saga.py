@@ -9,6 +9,7 @@ import httpx
 from temporalio.api.enums.v1 import EventType
 
 from tests.e2e.conftest import FULL_COURSE, System, new_student, run_saga
+from tests.support.credentials import SERVICE_HEADERS
 from tests.support.faulty_proxy import FaultPlan
 from workflows.contracts import SagaStatus, Step, workflow_id_for
 
@@ -97,7 +98,9 @@ async def test_a_failed_confirmation_refunds_before_it_cancels(
     # confirmation is refused (409) after the money was taken.
     # The hook runs in the proxy's own thread and event loop, hence its own client.
     async def cancel_the_enrollment_first(charge_request: dict[str, Any]) -> None:
-        async with httpx.AsyncClient(base_url=system.enrollment.base_url) as enrollment:
+        async with httpx.AsyncClient(
+            base_url=system.enrollment.base_url, headers=SERVICE_HEADERS
+        ) as enrollment:
             await enrollment.post(f"/enrollments/{charge_request['enrollment_id']}/cancel")
 
     faults.before("POST", "/charges", cancel_the_enrollment_first)

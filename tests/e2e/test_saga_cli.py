@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import System, new_student, run_saga
+from tests.support.credentials import SERVICE_HEADERS, TEST_API_KEY
 from tests.support.faulty_proxy import FaultPlan
 from tests.support.servers import free_port
 from tests.support.temporal import TEST_PAYLOAD_KEYS
@@ -31,6 +32,7 @@ async def saga(
         "SAGA_API_URL": api_url or str(system.api.base_url),
         "TEMPORAL_ADDRESS": system.temporal.service_client.config.target_host,
         "PAYLOAD_KEYS": TEST_PAYLOAD_KEYS,  # the system's payloads are encrypted
+        "SAGA_API_KEY": TEST_API_KEY,
         "COLUMNS": "250",  # rich wraps tables to the terminal's width; keep ids on one line
     }
     return await asyncio.to_thread(
@@ -139,7 +141,9 @@ async def test_a_saga_failed_on_a_compensation_is_reset_to_it_and_ends_compensat
     # The enrollment is cancelled while tuition is charged, so confirming fails and the saga
     # refunds; billing rejects the refund as malformed (a bug): the saga stops FAILED.
     async def cancel_the_enrollment_first(charge_request: dict[str, Any]) -> None:
-        async with httpx.AsyncClient(base_url=enrollment_url) as enrollment:
+        async with httpx.AsyncClient(
+            base_url=enrollment_url, headers=SERVICE_HEADERS
+        ) as enrollment:
             await enrollment.post(f"/enrollments/{charge_request['enrollment_id']}/cancel")
 
     faults.before("POST", "/charges", cancel_the_enrollment_first)
