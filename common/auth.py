@@ -129,7 +129,7 @@ class BearerAuth:
         if token is None:
             return problem_response(
                 UNAUTHENTICATED,
-                f"Send a {kind} as 'Authorization: Bearer <{kind.replace(' ', '-')}>'.",
+                f"Send the {kind} as 'Authorization: Bearer <{kind.replace(' ', '-')}>'.",
                 headers={"WWW-Authenticate": f'Bearer realm="{realm}"'},
             )
         digest = _digest(token)
@@ -175,7 +175,7 @@ def document_bearer_auth(schema: dict[str, Any], credentials: Credentials) -> No
     schemes[SECURITY_SCHEME] = {
         "type": "http",
         "scheme": "bearer",
-        "description": f"A {credentials.kind} ({credentials.variable} on the server).",
+        "description": f"The {credentials.kind} ({credentials.variable} on the server).",
     }
     problem = {PROBLEM_JSON: {"schema": PROBLEM_SCHEMA}}
     challenge = {"WWW-Authenticate": {"schema": {"type": "string"}}}

@@ -17,9 +17,10 @@ Environment = Literal["development", "production"]
 
 class EnvironmentSettings(BaseSettings):
     """ENVIRONMENT: "production" refuses to run without what development mode lets you leave
-    out (secrets, encryption keys) and refuses weak or well-known secrets (common/secrets.py)."""
+    out (secrets, encryption keys) and refuses weak or well-known secrets (common/secrets.py).
+    A refusal never quotes the input: it would print every secret of the process."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     environment: Environment = "development"
 

@@ -148,7 +148,9 @@ class ApiClientSettings(BaseSettings):
     """What a client of the API (the `saga` CLI, `make demo`) sends: SAGA_API_KEY, one of the
     API's API_KEYS (`make up` writes both to .env)."""
 
-    model_config = SettingsConfigDict(env_prefix="SAGA_", env_file=".env", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="SAGA_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
 
     api_key: SecretStr | None = None
 

@@ -25,16 +25,15 @@ SAGA = Path(sysconfig.get_path("scripts")) / "saga"
 
 
 async def saga(
-    system: System, *args: str, api_url: str | None = None
+    system: System, *args: str, api_url: str | None = None, api_key: str | None = TEST_API_KEY
 ) -> subprocess.CompletedProcess[str]:
     env = {
-        **os.environ,
+        **{name: value for name, value in os.environ.items() if name != "SAGA_API_KEY"},
         "SAGA_API_URL": api_url or str(system.api.base_url),
         "TEMPORAL_ADDRESS": system.temporal.service_client.config.target_host,
         "PAYLOAD_KEYS": TEST_PAYLOAD_KEYS,  # the system's payloads are encrypted
-        "SAGA_API_KEY": TEST_API_KEY,
         "COLUMNS": "250",  # rich wraps tables to the terminal's width; keep ids on one line
-    }
+    } | ({"SAGA_API_KEY": api_key} if api_key else {})
     return await asyncio.to_thread(
         subprocess.run,
         [str(SAGA), *args],
@@ -131,6 +130,16 @@ async def test_the_cli_says_when_the_api_cannot_be_reached(system: System) -> No
 
     assert result.returncode == 4
     assert "cannot reach the API" in result.stderr
+
+
+async def test_without_an_api_key_the_cli_is_refused_and_says_which_setting_to_set(
+    system: System,
+) -> None:
+    result = await saga(system, "list", api_key=None)
+
+    assert result.returncode == 1
+    assert "401" in result.stderr
+    assert "SAGA_API_KEY" in result.stderr
 
 
 async def test_a_saga_failed_on_a_compensation_is_reset_to_it_and_ends_compensated(
