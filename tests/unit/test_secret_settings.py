@@ -1,6 +1,8 @@
 """Secrets come from settings: outside development, missing or weak ones are refused at startup
 (common/secrets.py); in development anything goes, and nothing configured means open."""
 
+from typing import Any
+
 import pytest
 from pydantic import SecretStr, ValidationError
 
@@ -24,9 +26,11 @@ WEAK = [
 PAYLOAD_KEYS = new_key_entry("prod-1")
 
 
-def production_orchestrator(**values: object) -> OrchestratorSettings:
-    secrets = {"api_keys": TEST_API_KEY, "service_tokens": TEST_SERVICE_TOKEN} | values
-    return OrchestratorSettings(environment="production", payload_keys=PAYLOAD_KEYS, **secrets)
+def production_orchestrator(**values: str | None) -> OrchestratorSettings:
+    secrets: dict[str, Any] = {"api_keys": TEST_API_KEY, "service_tokens": TEST_SERVICE_TOKEN}
+    return OrchestratorSettings(
+        environment="production", payload_keys=PAYLOAD_KEYS, **(secrets | values)
+    )
 
 
 @pytest.mark.parametrize("variable", ["api_keys", "service_tokens"])
