@@ -7,7 +7,6 @@ and peak memory belong to one mode.
 
 import asyncio
 import contextlib
-import os
 import signal
 import sqlite3
 import sys
@@ -29,10 +28,10 @@ from temporalio.converter import DataConverter
 from bench.floor import FLOOR_STEPS, FloorWorkflow
 from bench.measure import ProcessSample, sample
 from bench.workload import FULL_COURSE, Order, Outcome
+from common.auth import bearer_headers
 from common.database import create_database_engine, create_tables
 from devstack.config import DevstackSettings
 from devstack.processes import ManagedProcess
-from devstack.secrets import development_secrets
 from devstack.stack import Stack
 from orchestrator.config import OrchestratorSettings
 from orchestrator.temporal import connect
@@ -197,7 +196,7 @@ async def bench_stack(concurrency: int) -> AsyncIterator[BenchStack]:
                 temporal_address=settings.temporal_address,
                 temporal_namespace=settings.temporal_namespace,
                 # The stack encrypts payloads with its development key: read them with it.
-                payload_keys=development_secrets(Path(data_dir), os.environ)["PAYLOAD_KEYS"],
+                payload_keys=stack.secrets["PAYLOAD_KEYS"],
             )
             client = await connect(orchestrator)
             floor_config = client.config()
@@ -207,7 +206,10 @@ async def bench_stack(concurrency: int) -> AsyncIterator[BenchStack]:
                 max_connections=concurrency, max_keepalive_connections=concurrency
             )
             api_url = f"http://{settings.host}:{settings.api_port}"
-            async with httpx.AsyncClient(base_url=api_url, limits=limits, timeout=120) as api:
+            headers = bearer_headers(stack.secrets["SAGA_API_KEY"])
+            async with httpx.AsyncClient(
+                base_url=api_url, headers=headers, limits=limits, timeout=120
+            ) as api:
                 floor_client = Client(**floor_config)
                 yield BenchStack(stack, floor_worker, client, api, floor_client, settings.data_dir)
         finally:

@@ -1,15 +1,31 @@
 """Settings every service process shares; each service subclasses this with its own defaults."""
 
 from pathlib import Path
+from typing import Literal, Self
 
-from pydantic_settings import SettingsConfigDict
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from choreography.config import BrokerSettings
+from common.auth import Credentials
+from common.secrets import refuse_weak_secrets, secret_values
 
 DATA_DIR = Path("data")
 
+Environment = Literal["development", "production"]
 
-class ServiceSettings(BrokerSettings):
+
+class EnvironmentSettings(BaseSettings):
+    """ENVIRONMENT: "production" refuses to run without what development mode lets you leave
+    out (secrets, encryption keys) and refuses weak or well-known secrets (common/secrets.py).
+    A refusal never quotes the input: it would print every secret of the process."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", hide_input_in_errors=True)
+
+    environment: Environment = "development"
+
+
+class ServiceSettings(BrokerSettings, EnvironmentSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     database_url: str | None = None
@@ -18,9 +34,29 @@ class ServiceSettings(BrokerSettings):
     port: int = 8001
     # FAULT_INJECTION=1 adds /_faults (common/faults.py): for tests and demos, never production.
     fault_injection: bool = False
+    # Comma-separated; a caller must send one on every request that changes state (see
+    # common/secrets.py for rotation). Required in production; unset in development: open.
+    service_tokens: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def production_requires_strong_service_tokens(self) -> Self:
+        if self.environment != "development":
+            refuse_weak_secrets({"SERVICE_TOKENS": self.service_tokens}, required=True)
+        return self
 
     def database_url_for(self, service_name: str) -> str:
         """DATABASE_URL if set, else a SQLite file of this service's own under the data dir."""
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.data_dir / service_name}.db"
+
+    def credentials(self, service_name: str) -> Credentials:
+        """Reads are open: the services are internal (never published, see docker-compose.yml)
+        and their reads change nothing; every write moves a seat or money and needs a token."""
+        return Credentials(
+            kind="service token",
+            variable="SERVICE_TOKENS",
+            realm=service_name,
+            operators=secret_values(self.service_tokens),
+            public_reads=True,
+        )

@@ -12,7 +12,7 @@ from pydantic import ValidationError
 
 from devstack.config import DevstackSettings
 from devstack.processes import print_line
-from devstack.secrets import SECRETS_FILE
+from devstack.secrets import DevelopmentSecretsError
 from devstack.stack import Stack, StackError, StopRequested, failure_report, how_it_ended
 
 SAMPLE_STUDENT = (
@@ -27,23 +27,27 @@ SAMPLE_CHOREOGRAPHED = SAMPLE_STUDENT[:-1] + ', "mode": "choreography"}'
 def banner(stack: Stack) -> str:
     settings = stack.settings
     api = settings.local_api_url
+    auth = '-H "Authorization: Bearer $SAGA_API_KEY"'
     return f"""
 Saga stack is up; state in {stack.data_dir}. Ctrl-C stops everything.
 
-  Orchestrator API docs  {api}/docs
+  Orchestrator API docs  {api}/docs  (Authorize: paste $SAGA_API_KEY)
   Temporal UI            {settings.temporal_ui_url}  (payloads decoded by the codec server)
   Codec server           {settings.codec_server_url}
-  Dev payload key, codec server token   {stack.data_dir / SECRETS_FILE}
   Enrollment docs        {settings.enrollment_url}/docs
   Billing docs           {settings.billing_url}/docs
+  Development secrets    {settings.secrets_file.resolve()}  (API key, service token, ...)
 
+The API wants its key; the saga CLI and make demo read it from that file, a shell needs:
+  export SAGA_API_KEY={stack.secrets["SAGA_API_KEY"]}
+  (or all of them: set -a; . {settings.secrets_file}; set +a)
 Start a saga, then read its status (student_id is in the answer):
-  curl -s -X POST {api}/students -H 'Content-Type: application/json' \\
-       -d '{SAMPLE_STUDENT}'
-  curl -s {api}/sagas/<student_id>
+  curl -s -X POST {api}/students {auth} \\
+       -H 'Content-Type: application/json' -d '{SAMPLE_STUDENT}'
+  curl -s {api}/sagas/<student_id> {auth}
 The same saga choreographed by events on {settings.effective_broker_url}:
-  curl -s -X POST {api}/students -H 'Content-Type: application/json' \\
-       -d '{SAMPLE_CHOREOGRAPHED}'
+  curl -s -X POST {api}/students {auth} \\
+       -H 'Content-Type: application/json' -d '{SAMPLE_CHOREOGRAPHED}'
 Dead letters: BROKER_URL={settings.effective_broker_url} python -m choreography dead-letters
 Or run three sagas (success, declined card, full course): make demo
 """
@@ -74,7 +78,11 @@ def main() -> int:
     except ValidationError as error:
         print(f"devstack: invalid settings: {settings_problems(error)}", file=sys.stderr)
         return 2
-    stack = Stack(settings)
+    try:
+        stack = Stack(settings)
+    except DevelopmentSecretsError as error:
+        print(f"devstack: {error}", file=sys.stderr)
+        return 1
     stop_on_signals(stack)
     try:
         stack.start()

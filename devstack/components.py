@@ -18,10 +18,11 @@ Every process gets its environment spelled out: the variables that configure one
 (DATABASE_URL, HOST, PORT, TEMPORAL_ADDRESS, ...) are removed from the inherited environment
 first, so a value meant for one process can never reach another.
 
-Payloads are encrypted as in production, with a development key generated on first start
-(devstack/secrets.py); the codec server decodes them for the Web UI, whose codec endpoint
-carries the codec server's token in its path (the UI sends no header of its own); the token
-is thus on the dev server's command line, acceptable for a development stack only.
+Payloads are encrypted and every API authenticated as in production, with development secrets
+made on first start (devstack/secrets.py): the API gets API_KEYS, the services and the worker
+SERVICE_TOKENS. The codec server decodes payloads for the Web UI, whose codec endpoint carries
+the codec server's token in its path (the UI sends no header of its own); the token is thus on
+the dev server's command line, acceptable for a development stack only.
 """
 
 import os
@@ -34,7 +35,6 @@ from pathlib import Path
 from choreography.embedded import health_url, nats_server_command
 from devstack import readiness
 from devstack.config import DevstackSettings
-from devstack.secrets import development_secrets
 from workflows.contracts import SEARCH_ATTRIBUTES
 
 TEMPORAL_CLI = Path(sysconfig.get_path("scripts")) / "temporal"
@@ -61,6 +61,9 @@ PER_PROCESS_VARIABLES = frozenset(
         "FAULT_INJECTION",
         "PAYLOAD_KEYS",
         "CODEC_SERVER_TOKEN",
+        "API_KEYS",
+        "API_READ_ONLY_KEYS",
+        "SERVICE_TOKENS",
     }
 )
 
@@ -77,13 +80,14 @@ class Component:
 
 
 def components(
-    settings: DevstackSettings, data_dir: Path, inherited: Mapping[str, str] | None = None
+    settings: DevstackSettings,
+    data_dir: Path,
+    secrets: Mapping[str, str],
+    inherited: Mapping[str, str] | None = None,
 ) -> list[list[Component]]:
     """The processes in start order, in tiers: a tier starts once the one before it is ready,
-    and tiers stop in reverse order."""
-    environment = os.environ if inherited is None else inherited
-    base = _base_env(environment)
-    secrets = development_secrets(data_dir, environment)
+    and tiers stop in reverse order. `secrets`: devstack/secrets.py's."""
+    base = _base_env(os.environ if inherited is None else inherited)
     first_tier = [
         temporal(settings, data_dir, base, secrets),
         codec_server(settings, base, secrets),
@@ -103,7 +107,7 @@ def components(
                 settings.enrollment_database_url,
                 settings,
                 data_dir,
-                base,
+                base | {"SERVICE_TOKENS": secrets["SERVICE_TOKENS"]},
             ),
             service(
                 "billing",
@@ -111,7 +115,7 @@ def components(
                 settings.billing_database_url,
                 settings,
                 data_dir,
-                base,
+                base | {"SERVICE_TOKENS": secrets["SERVICE_TOKENS"]},
             ),
         ],
         [worker(settings, base, secrets), api(settings, base, secrets)],
@@ -125,7 +129,7 @@ def _base_env(inherited: Mapping[str, str]) -> dict[str, str]:
 
 
 def temporal(
-    settings: DevstackSettings, data_dir: Path, base: dict[str, str], secrets: dict[str, str]
+    settings: DevstackSettings, data_dir: Path, base: dict[str, str], secrets: Mapping[str, str]
 ) -> Component:
     command = [
         str(TEMPORAL_CLI),
@@ -198,17 +202,15 @@ def service(
 
 
 def codec_server(
-    settings: DevstackSettings, base: dict[str, str], secrets: dict[str, str]
+    settings: DevstackSettings, base: dict[str, str], secrets: Mapping[str, str]
 ) -> Component:
-    env = (
-        base
-        | secrets
-        | {
-            "HOST": settings.host,
-            "PORT": str(settings.codec_server_port),
-            "TEMPORAL_UI_URL": settings.temporal_ui_url,
-        }
-    )
+    env = base | {
+        "PAYLOAD_KEYS": secrets["PAYLOAD_KEYS"],
+        "CODEC_SERVER_TOKEN": secrets["CODEC_SERVER_TOKEN"],
+        "HOST": settings.host,
+        "PORT": str(settings.codec_server_port),
+        "TEMPORAL_UI_URL": settings.temporal_ui_url,
+    }
     return Component(
         name="codec",
         command=[sys.executable, "-m", "orchestrator.codec_server"],
@@ -218,10 +220,11 @@ def codec_server(
 
 
 def _orchestrator_env(
-    settings: DevstackSettings, base: dict[str, str], secrets: dict[str, str]
+    settings: DevstackSettings, base: dict[str, str], secrets: Mapping[str, str]
 ) -> dict[str, str]:
     return base | {
         "PAYLOAD_KEYS": secrets["PAYLOAD_KEYS"],
+        "SERVICE_TOKENS": secrets["SERVICE_TOKENS"],
         "TEMPORAL_ADDRESS": settings.temporal_address,
         "TEMPORAL_NAMESPACE": settings.temporal_namespace,
         "TASK_QUEUE": settings.task_queue,
@@ -231,7 +234,9 @@ def _orchestrator_env(
     }
 
 
-def worker(settings: DevstackSettings, base: dict[str, str], secrets: dict[str, str]) -> Component:
+def worker(
+    settings: DevstackSettings, base: dict[str, str], secrets: Mapping[str, str]
+) -> Component:
     return Component(
         name="worker",
         command=[sys.executable, "-m", "orchestrator.worker"],
@@ -242,8 +247,9 @@ def worker(settings: DevstackSettings, base: dict[str, str], secrets: dict[str, 
     )
 
 
-def api(settings: DevstackSettings, base: dict[str, str], secrets: dict[str, str]) -> Component:
+def api(settings: DevstackSettings, base: dict[str, str], secrets: Mapping[str, str]) -> Component:
     env = _orchestrator_env(settings, base, secrets) | {
+        "API_KEYS": secrets["API_KEYS"],
         "HOST": settings.host,
         "PORT": str(settings.api_port),
         "DATA_DIR": str(settings.data_dir.resolve()),  # api.db: choreography outbox, tracker

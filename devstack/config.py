@@ -24,9 +24,10 @@ DATABASE_URL, TEMPORAL_ADDRESS, ...): the dev stack derives those per process fr
     SAGA_STARTUP_TIMEOUT_SECONDS   how long one process may take to be ready   60
     SAGA_STOP_TIMEOUT_SECONDS      grace period after SIGTERM, before SIGKILL  10
     SAGA_FAULT_INJECTION           services serve /_faults (tests, chaos)  false
+    SAGA_SECRETS_FILE              the stack's secrets (devstack/secrets.py)   .env
 
 Every process listens on SAGA_HOST. Anything but a loopback address exposes the Temporal dev
-server, which skips HTTP security checks, and APIs without authentication.
+server, which skips HTTP security checks, to the network.
 """
 
 import socket
@@ -65,6 +66,7 @@ class DevstackSettings(BaseSettings):
     startup_timeout_seconds: PositiveSeconds = 60.0
     stop_timeout_seconds: PositiveSeconds = 10.0
     fault_injection: bool = False
+    secrets_file: Path = Path(".env")
 
     @model_validator(mode="after")
     def ports_are_distinct(self) -> Self:
@@ -77,7 +79,8 @@ class DevstackSettings(BaseSettings):
     @classmethod
     def on_free_ports(cls, **settings: Any) -> Self:
         """A stack whose every port is a distinct free one, for tests, the chaos run and the
-        benchmark: it never collides with `make up` or with services on standard ports."""
+        benchmark: it never collides with `make up` or with services on standard ports, nor
+        with its .env (its secrets stay in its own data dir)."""
         names = [name for name in cls.model_fields if name.endswith("_port")]
         ports: set[int] = set()
         while len(ports) < len(names):
@@ -85,6 +88,8 @@ class DevstackSettings(BaseSettings):
                 probe.bind(("127.0.0.1", 0))
                 ports.add(probe.getsockname()[1])
         values: dict[str, Any] = dict(zip(names, ports, strict=True)) | settings
+        data_dir = Path(values.get("data_dir", cls.model_fields["data_dir"].default))
+        values.setdefault("secrets_file", data_dir / "secrets.env")
         return cls(**values)
 
     def ports(self) -> dict[str, int]:

@@ -23,6 +23,7 @@ from itertools import count
 import httpx
 
 from devstack.config import DevstackSettings
+from orchestrator.config import ApiClientSettings
 from workflows.contracts import TERMINAL_STATUSES, SagaState, SagaStatus, Step
 
 FULL_COURSE = "SEM1"
@@ -167,9 +168,13 @@ def table(sagas: list[Saga]) -> str:
 
 def main() -> int:
     settings = DevstackSettings()
+    # SAGA_API_KEY, from the environment or the .env that `make up` writes.
+    api_headers = ApiClientSettings().headers()
     try:
         with (
-            httpx.Client(base_url=settings.demo_api_url, timeout=HTTP_TIMEOUT_SECONDS) as api,
+            httpx.Client(
+                base_url=settings.demo_api_url, headers=api_headers, timeout=HTTP_TIMEOUT_SECONDS
+            ) as api,
             httpx.Client(base_url=settings.enrollment_url, timeout=HTTP_TIMEOUT_SECONDS) as seats,
         ):
             sagas = Demo(api, seats).run()

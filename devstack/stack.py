@@ -23,6 +23,7 @@ from dotenv import dotenv_values
 from devstack.components import PER_PROCESS_VARIABLES, ReadinessProbe, components
 from devstack.config import DevstackSettings
 from devstack.processes import LogSink, ManagedProcess, print_line, stop_processes
+from devstack.secrets import development_secrets
 
 POLL_SECONDS = 0.2
 OWN_NAME = "devstack"
@@ -47,7 +48,9 @@ class Stack:
         self._tiers: list[list[ManagedProcess]] = []
         self._data_dir_lock: IO[str] | None = None
         self._repo_root = Path(__file__).resolve().parent.parent
-        self._plan = components(settings, self.data_dir)
+        # API_KEYS, SERVICE_TOKENS, ...: what the stack's processes expect of their callers.
+        self.secrets = development_secrets(settings.secrets_file, self.data_dir, os.environ)
+        self._plan = components(settings, self.data_dir, self.secrets)
         self._label_width = max(len(OWN_NAME), *(len(c.name) for tier in self._plan for c in tier))
 
     def __enter__(self) -> Self:

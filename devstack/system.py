@@ -12,7 +12,6 @@ reading a status while no worker answers queries) is retried until a deadline.
 """
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -24,7 +23,6 @@ import httpx
 from temporalio.api.workflowservice.v1 import CountWorkflowExecutionsRequest
 from temporalio.client import Client
 
-from devstack.secrets import development_secrets
 from devstack.stack import Stack
 from orchestrator import sagas
 from orchestrator.config import OrchestratorSettings
@@ -214,8 +212,10 @@ def orchestrator_settings(stack: Stack) -> OrchestratorSettings:
         temporal_ui_url=settings.temporal_ui_url,
         enrollment_url=settings.enrollment_url,
         billing_url=settings.billing_url,
-        # The stack encrypts payloads with its development key: read them with it.
-        payload_keys=development_secrets(stack.data_dir, os.environ)["PAYLOAD_KEYS"],
+        # The stack encrypts payloads with its development key: read them with it; and its
+        # services want its token (for the faults).
+        payload_keys=stack.secrets["PAYLOAD_KEYS"],
+        service_tokens=stack.secrets["SERVICE_TOKENS"],
     )
 
 
@@ -224,8 +224,13 @@ async def running_system(stack: Stack) -> AsyncIterator[System]:
     """A `System` over a started stack."""
     settings = orchestrator_settings(stack)
     temporal = await connect(settings)
+    headers = settings.service_headers()
     async with (
-        httpx.AsyncClient(base_url=settings.enrollment_url, timeout=HTTP_TIMEOUT_SECONDS) as enr,
-        httpx.AsyncClient(base_url=settings.billing_url, timeout=HTTP_TIMEOUT_SECONDS) as bill,
+        httpx.AsyncClient(
+            base_url=settings.enrollment_url, headers=headers, timeout=HTTP_TIMEOUT_SECONDS
+        ) as enr,
+        httpx.AsyncClient(
+            base_url=settings.billing_url, headers=headers, timeout=HTTP_TIMEOUT_SECONDS
+        ) as bill,
     ):
         yield System(stack, temporal, settings, enr, bill)

@@ -1,8 +1,9 @@
 """`saga`: operate student onboarding sagas from a terminal.
 
 start, status, list and retry go through the orchestrator's HTTP API (`--api-url`, default
-$SAGA_API_URL, else the API's own host and port settings), so the CLI starts and sees exactly
-what the API does, with its validation and errors. reset and replay need what only Temporal
+$SAGA_API_URL, else the API's own host and port settings) with the key $SAGA_API_KEY (or from
+the .env `make up` writes), so the CLI starts and sees exactly what the API does, with its
+validation, errors and authorization. reset and replay need what only Temporal
 offers (the reset API, histories) and connect to it with the worker's settings
 (`--address`/$TEMPORAL_ADDRESS, `--namespace`/$TEMPORAL_NAMESPACE).
 
@@ -22,7 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from orchestrator import histories, invariants, recovery
-from orchestrator.config import OrchestratorSettings
+from orchestrator.config import ApiClientSettings, OrchestratorSettings
 from orchestrator.process_exit import run_and_exit
 from orchestrator.sagas import SagaNotFound
 from orchestrator.temporal import connect, workflow_ui_url
@@ -53,7 +54,9 @@ ApiUrlOption = Annotated[
 
 
 def _api(api_url: str | None) -> httpx.Client:
-    return httpx.Client(base_url=api_url or _default_api_url(), timeout=30)
+    return httpx.Client(
+        base_url=api_url or _default_api_url(), headers=ApiClientSettings().headers(), timeout=30
+    )
 
 
 def _call(api_url: str | None, method: str, path: str, **kwargs: Any) -> Any:
@@ -65,6 +68,8 @@ def _call(api_url: str | None, method: str, path: str, **kwargs: Any) -> Any:
             _fail(EXIT_UNREACHABLE, f"cannot reach the API at {api.base_url}: {error}")
     if response.is_error:
         problem = _problem(response)
+        if response.status_code == httpx.codes.UNAUTHORIZED:
+            problem += " (set SAGA_API_KEY to one of the API's API_KEYS)"
         _fail(EXIT_REFUSED, f"{response.status_code} {problem}")
     return response.json()
 

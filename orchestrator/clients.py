@@ -14,8 +14,12 @@ from orchestrator.errors import raise_for_outcome
 
 
 def create_http_client(base_url: str, settings: OrchestratorSettings) -> httpx.AsyncClient:
+    """Every request carries the service token: the services refuse writes without it (401,
+    which errors.py makes a retryable failure: a worker with a wrong token stalls, visibly,
+    rather than completing half a saga)."""
     return httpx.AsyncClient(
         base_url=base_url,
+        headers=settings.service_headers(),
         timeout=httpx.Timeout(settings.http_timeout_seconds),
         limits=httpx.Limits(
             max_connections=settings.http_max_connections,

@@ -1,27 +1,27 @@
 """Settings of the orchestrator's processes (API, worker, codec server), read from the
-environment (plain names: TEMPORAL_ADDRESS, PAYLOAD_KEYS, ...) or a `.env` file."""
+environment (plain names: TEMPORAL_ADDRESS, PAYLOAD_KEYS, ...) or a `.env` file, and of the
+API's clients (SAGA_API_KEY)."""
 
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Self
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from choreography.config import BrokerSettings
+from common.auth import Credentials, bearer_headers
+from common.secrets import refuse_weak_secrets, secret_values
+from common.settings import EnvironmentSettings
 from orchestrator.codec import PayloadKeys, parse_keys
 from workflows.contracts import TASK_QUEUE
 
-Environment = Literal["development", "production"]
 
-
-class PayloadEncryptionSettings(BaseSettings):
+class PayloadEncryptionSettings(EnvironmentSettings):
     """What every process that reads or writes Temporal payloads needs to seal and open them."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
-    # "production" refuses to run without what development mode lets you leave out.
-    environment: Environment = "development"
     # `key-id:base64-key[,...]`, the first seals new payloads (see orchestrator/codec.py).
     # Required in production; in development, without it payloads are stored in plaintext.
     payload_keys: SecretStr | None = None
@@ -72,12 +72,42 @@ class OrchestratorSettings(PayloadEncryptionSettings, BrokerSettings):
     temporal_tls_cert: Path | None = None
     temporal_tls_key: Path | None = None
     temporal_tls_ca: Path | None = None
+    # Comma-separated (rotation: common/secrets.py). API_KEYS may do anything; the optional
+    # API_READ_ONLY_KEYS may only read (GET). Unset in development: the API is open.
+    api_keys: SecretStr | None = None
+    api_read_only_keys: SecretStr | None = None
+    # What the worker sends to the services: the first of their SERVICE_TOKENS.
+    service_tokens: SecretStr | None = None
 
     @model_validator(mode="after")
     def client_certificate_comes_with_its_key(self) -> Self:
         if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
             raise ValueError("TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together (mTLS)")
         return self
+
+    @model_validator(mode="after")
+    def production_requires_strong_credentials(self) -> Self:
+        """The API and the worker share these settings (and, in docker-compose.yml, their
+        environment): outside development both need API_KEYS and SERVICE_TOKENS."""
+        if self.environment != "development":
+            refuse_weak_secrets(
+                {"API_KEYS": self.api_keys, "SERVICE_TOKENS": self.service_tokens}, required=True
+            )
+            refuse_weak_secrets({"API_READ_ONLY_KEYS": self.api_read_only_keys}, required=False)
+        return self
+
+    def api_credentials(self) -> Credentials:
+        return Credentials(
+            kind="API key",
+            variable="API_KEYS",
+            realm="saga-api",
+            operators=secret_values(self.api_keys),
+            readers=secret_values(self.api_read_only_keys),
+        )
+
+    def service_headers(self) -> dict[str, str]:
+        """The header of every call to the services: the first of SERVICE_TOKENS."""
+        return bearer_headers(next(iter(secret_values(self.service_tokens)), None))
 
     def api_base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
@@ -103,6 +133,26 @@ class CodecServerSettings(PayloadEncryptionSettings):
             raise ValueError("the codec server needs PAYLOAD_KEYS: it has nothing to decode with")
         return self
 
+    @model_validator(mode="after")
+    def production_refuses_a_weak_token(self) -> Self:
+        if self.environment != "development":
+            refuse_weak_secrets({"CODEC_SERVER_TOKEN": self.codec_server_token}, required=True)
+        return self
+
     def ui_origin(self) -> str:
         parts = urlsplit(self.temporal_ui_url)
         return f"{parts.scheme}://{parts.netloc}"
+
+
+class ApiClientSettings(BaseSettings):
+    """What a client of the API (the `saga` CLI, `make demo`) sends: SAGA_API_KEY, one of the
+    API's API_KEYS (`make up` writes both to .env)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SAGA_", env_file=".env", extra="ignore", hide_input_in_errors=True
+    )
+
+    api_key: SecretStr | None = None
+
+    def headers(self) -> dict[str, str]:
+        return bearer_headers(self.api_key.get_secret_value() if self.api_key else None)

@@ -3,6 +3,8 @@
 - Business refusals (402 card declined, 404 unknown course, 409 course full or not confirmable)
   are final: the saga compensates, never retries.
 - Transient faults (connection errors, timeouts, 408, 425, 429, 5xx) are retried with backoff.
+- 401/403 (a wrong or revoked service token) are retried too: the service refused before doing
+  anything, and the fix (SERVICE_TOKENS) is an operator's, after which the saga carries on.
 - Any other 4xx means the service cannot accept what we send: a bug, not worth retrying.
 """
 
@@ -13,6 +15,7 @@ from workflows.contracts import ErrorType
 
 REFUSAL_STATUSES = frozenset({402, 404, 409})
 TRANSIENT_STATUSES = frozenset({408, 425, 429})
+NOT_AUTHORIZED_STATUSES = frozenset({401, 403})
 
 
 def _problem_detail(response: httpx.Response) -> str:
@@ -49,6 +52,11 @@ def raise_for_outcome(response: httpx.Response) -> None:
             # An expected business outcome, not a worker problem: logged at DEBUG, not as a
             # WARN traceback, and kept out of the SDK's failure metrics.
             category=ApplicationErrorCategory.BENIGN,
+        )
+    if status in NOT_AUTHORIZED_STATUSES:
+        raise ApplicationError(
+            f"{where} answered {status}: {detail} Check the worker's SERVICE_TOKENS.",
+            type=ErrorType.NOT_AUTHORIZED,
         )
     if status in TRANSIENT_STATUSES or status >= 500:
         raise ApplicationError(

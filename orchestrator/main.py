@@ -11,6 +11,7 @@ from choreography import sagas as choreographed
 from choreography.faults import DeliveryFaults
 from choreography.topology import SUBSCRIPTIONS, TRACKER
 from choreography.tracker import track
+from common.auth import install_authentication
 from common.conventions import install_http_conventions
 from common.database import create_database_engine, create_tables
 from common.health import health_router
@@ -60,4 +61,5 @@ def create_app(
     install_http_conventions(app, api.PROBLEMS)
     app.include_router(health_router(readiness))
     app.include_router(api.router)
+    install_authentication(app, settings.api_credentials())  # last: outermost
     return app

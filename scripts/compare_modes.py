@@ -18,9 +18,9 @@ from pathlib import Path
 
 import httpx
 
+from common.auth import bearer_headers
 from devstack.config import DevstackSettings
 from devstack.stack import Stack
-from tests.support.servers import free_port
 from workflows.contracts import TERMINAL_STATUSES
 
 MODES = ("orchestration", "choreography")
@@ -53,8 +53,9 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
-async def measure(api_url: str, sequential: int, concurrent: int) -> None:
-    async with httpx.AsyncClient(base_url=api_url, timeout=60) as api:
+async def measure(api_url: str, api_key: str, sequential: int, concurrent: int) -> None:
+    headers = bearer_headers(api_key)
+    async with httpx.AsyncClient(base_url=api_url, headers=headers, timeout=60) as api:
         for mode in MODES:
             await one_saga(api, mode)  # warm-up, not counted
             latencies = [await one_saga(api, mode) for _ in range(sequential)]
@@ -73,25 +74,13 @@ def main() -> None:
     parser.add_argument("--sequential", type=int, default=20)
     parser.add_argument("--concurrent", type=int, default=50)
     args = parser.parse_args()
-    ports: set[int] = set()
-    while len(ports) < 7:
-        ports.add(free_port())
-    temporal, ui, enrollment, billing, api, nats, monitor = ports
     with tempfile.TemporaryDirectory() as data_dir:
-        settings = DevstackSettings(
-            temporal_port=temporal,
-            temporal_ui_port=ui,
-            enrollment_port=enrollment,
-            billing_port=billing,
-            api_port=api,
-            nats_port=nats,
-            nats_monitor_port=monitor,
-            data_dir=Path(data_dir),
-        )
+        settings = DevstackSettings.on_free_ports(data_dir=Path(data_dir))
         with Stack(settings, log=lambda _line: None) as stack:
             print("| mode | sequential sagas | p50 ms | p95 ms | burst | burst s | sagas/s |")
             print("| --- | --- | --- | --- | --- | --- | --- |")
-            asyncio.run(measure(stack.settings.local_api_url, args.sequential, args.concurrent))
+            api_url, api_key = stack.settings.local_api_url, stack.secrets["SAGA_API_KEY"]
+            asyncio.run(measure(api_url, api_key, args.sequential, args.concurrent))
 
 
 if __name__ == "__main__":

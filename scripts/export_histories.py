@@ -103,11 +103,11 @@ async def course_full(stack: Stack) -> WorkflowHistory:
 async def confirm_refused(stack: Stack) -> WorkflowHistory:
     """The enrollment is cancelled behind the saga's back while tuition is charged, so the
     confirmation is refused after the money was taken: refund, then cancel."""
-    enrollment_url = stack.services.enrollment
+    enrollment_url, headers = stack.services.enrollment, stack.settings.service_headers()
 
     # The hook runs in the proxy's own thread and event loop, hence its own client.
     async def cancel_the_enrollment_first(charge_request: dict[str, Any]) -> None:
-        async with httpx.AsyncClient(base_url=enrollment_url) as enrollment:
+        async with httpx.AsyncClient(base_url=enrollment_url, headers=headers) as enrollment:
             await enrollment.post(f"/enrollments/{charge_request['enrollment_id']}/cancel")
 
     stack.services.billing_faults.before("POST", "/charges", cancel_the_enrollment_first)

@@ -4,6 +4,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic_settings import BaseSettings
 
 from tests.support.databases import fresh_postgres_database, postgres_admin_url, sqlite_url
 
@@ -19,3 +20,20 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         pytest.skip("PostgreSQL tests need TEST_POSTGRES_URL (CI sets it)")
     with fresh_postgres_database(admin_url) as url:
         yield url
+
+
+@pytest.fixture(autouse=True, scope="session")
+def settings_ignore_the_dotenv_file() -> Iterator[None]:
+    """Settings built in tests never read the repository's .env, where `make up` keeps its
+    development secrets (devstack/secrets.py): a test gets what it configures, nothing else."""
+    with pytest.MonkeyPatch.context() as patch:
+        for settings_class in _subclasses(BaseSettings):
+            patch.setitem(settings_class.model_config, "env_file", None)
+        yield
+
+
+def _subclasses(cls: type[BaseSettings]) -> list[type[BaseSettings]]:
+    found: list[type[BaseSettings]] = []
+    for subclass in cls.__subclasses__():
+        found += [subclass, *_subclasses(subclass)]
+    return found

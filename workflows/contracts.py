@@ -51,6 +51,9 @@ class ErrorType(StrEnum):
     STEP_REFUSED = "StepRefused"  # a business refusal: course full, card declined, ...
     CONTRACT_VIOLATION = "ServiceContractViolation"  # the service rejected our request: a bug
     TRANSIENT_FAULT = "TransientServiceFault"  # timeout, 5xx, 429: retried
+    # 401/403: the worker's service token is wrong or revoked. Retried (the service wrote
+    # nothing), so the saga waits, visibly, until an operator fixes SERVICE_TOKENS.
+    NOT_AUTHORIZED = "ServiceNotAuthorized"
 
 
 class SagaDeadlines(BaseModel):

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from choreography import runtime
 from choreography.faults import DeliveryFaults
 from choreography.topology import BILLING
+from common.auth import install_authentication
 from common.conventions import install_http_conventions
 from common.database import create_database_engine, create_tables, database_is_reachable
 from common.faults import Operations, install_fault_injection
@@ -49,4 +50,6 @@ def create_app(
     app.include_router(api.charges)
     if settings.fault_injection:
         install_fault_injection(app, [api.charges], FAULTY_OPERATIONS)
+    # Last, so outermost: no request without a token reaches a fault or a route.
+    install_authentication(app, settings.credentials(SERVICE_NAME))
     return app

@@ -32,6 +32,7 @@ from tests.support.broker import (
     rabbitmq_url,
     unique_namespace,
 )
+from tests.support.credentials import API_HEADERS, SERVICE_HEADERS
 from tests.support.faulty_proxy import FaultPlan
 from tests.support.servers import free_port, serve_in_thread
 from tests.support.stack import (
@@ -171,9 +172,13 @@ async def deployment(
         async with saga_worker(temporal_env.client, settings):
             with serve_in_thread(create_api(settings, faults=delivery_faults)) as api_url:
                 async with (
-                    httpx.AsyncClient(base_url=api_url, timeout=30) as api,
-                    httpx.AsyncClient(base_url=urls.enrollment, timeout=30) as enrollment,
-                    httpx.AsyncClient(base_url=urls.billing, timeout=30) as billing,
+                    httpx.AsyncClient(base_url=api_url, headers=API_HEADERS, timeout=30) as api,
+                    httpx.AsyncClient(
+                        base_url=urls.enrollment, headers=SERVICE_HEADERS, timeout=30
+                    ) as enrollment,
+                    httpx.AsyncClient(
+                        base_url=urls.billing, headers=SERVICE_HEADERS, timeout=30
+                    ) as billing,
                 ):
                     yield System(
                         api,

@@ -11,6 +11,7 @@ from common.requests import DEFAULT_MAX_BODY_BYTES
 from orchestrator.main import create_app as create_api
 from orchestrator.worker import saga_worker
 from tests.e2e.conftest import System, new_student
+from tests.support.credentials import API_HEADERS
 from tests.support.fuzzing import fuzz
 from tests.support.servers import serve_in_thread
 from tests.support.stack import orchestrator_settings, running_services, start_dev_server
@@ -30,7 +31,7 @@ async def api_of_its_own(tmp_path_factory: pytest.TempPathFactory) -> AsyncItera
 
 async def test_the_api_answers_every_fuzzed_request_as_its_spec_says(api_of_its_own: str) -> None:
     # In a thread: the saga worker runs on this event loop and must keep polling meanwhile.
-    run = await asyncio.to_thread(fuzz, api_of_its_own)
+    run = await asyncio.to_thread(fuzz, api_of_its_own, headers=API_HEADERS)
 
     print(run.report())  # the case counts recorded in docs/reliability.md
     assert run.exit_code == 0, run.report()
@@ -52,7 +53,7 @@ async def test_an_oversized_student_is_refused_with_413_and_starts_no_saga(syste
 async def test_choreography_asked_of_an_api_without_a_broker_is_refused_as_unprocessable(
     api_of_its_own: str,
 ) -> None:
-    async with httpx.AsyncClient(base_url=api_of_its_own) as api:
+    async with httpx.AsyncClient(base_url=api_of_its_own, headers=API_HEADERS) as api:
         response = await api.post("/students", json=new_student() | {"mode": "choreography"})
 
     assert response.status_code == 422

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import System, new_student, run_saga
+from tests.support.credentials import SERVICE_HEADERS, TEST_API_KEY
 from tests.support.faulty_proxy import FaultPlan
 from tests.support.servers import free_port
 from tests.support.temporal import TEST_PAYLOAD_KEYS
@@ -24,15 +25,15 @@ SAGA = Path(sysconfig.get_path("scripts")) / "saga"
 
 
 async def saga(
-    system: System, *args: str, api_url: str | None = None
+    system: System, *args: str, api_url: str | None = None, api_key: str | None = TEST_API_KEY
 ) -> subprocess.CompletedProcess[str]:
     env = {
-        **os.environ,
+        **{name: value for name, value in os.environ.items() if name != "SAGA_API_KEY"},
         "SAGA_API_URL": api_url or str(system.api.base_url),
         "TEMPORAL_ADDRESS": system.temporal.service_client.config.target_host,
         "PAYLOAD_KEYS": TEST_PAYLOAD_KEYS,  # the system's payloads are encrypted
         "COLUMNS": "250",  # rich wraps tables to the terminal's width; keep ids on one line
-    }
+    } | ({"SAGA_API_KEY": api_key} if api_key else {})
     return await asyncio.to_thread(
         subprocess.run,
         [str(SAGA), *args],
@@ -131,6 +132,16 @@ async def test_the_cli_says_when_the_api_cannot_be_reached(system: System) -> No
     assert "cannot reach the API" in result.stderr
 
 
+async def test_without_an_api_key_the_cli_is_refused_and_says_which_setting_to_set(
+    system: System,
+) -> None:
+    result = await saga(system, "list", api_key=None)
+
+    assert result.returncode == 1
+    assert "401" in result.stderr
+    assert "SAGA_API_KEY" in result.stderr
+
+
 async def test_a_saga_failed_on_a_compensation_is_reset_to_it_and_ends_compensated(
     system: System, faults: FaultPlan
 ) -> None:
@@ -139,7 +150,9 @@ async def test_a_saga_failed_on_a_compensation_is_reset_to_it_and_ends_compensat
     # The enrollment is cancelled while tuition is charged, so confirming fails and the saga
     # refunds; billing rejects the refund as malformed (a bug): the saga stops FAILED.
     async def cancel_the_enrollment_first(charge_request: dict[str, Any]) -> None:
-        async with httpx.AsyncClient(base_url=enrollment_url) as enrollment:
+        async with httpx.AsyncClient(
+            base_url=enrollment_url, headers=SERVICE_HEADERS
+        ) as enrollment:
             await enrollment.post(f"/enrollments/{charge_request['enrollment_id']}/cancel")
 
     faults.before("POST", "/charges", cancel_the_enrollment_first)

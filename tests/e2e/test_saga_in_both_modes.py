@@ -17,6 +17,7 @@ from temporalio.api.enums.v1 import EventType
 from choreography.events import Event, SeatReserved
 from choreography.topology import BILLING
 from tests.e2e.conftest import FULL_COURSE, System, new_student, run_saga
+from tests.support.credentials import SERVICE_HEADERS
 from workflows.contracts import SagaStatus, Step, workflow_id_for
 
 EnrollmentCanceller = Callable[[str], Awaitable[None]]
@@ -146,7 +147,9 @@ async def test_a_failed_confirmation_refunds_before_it_cancels(
     # Someone cancels the enrollment while the tuition is being charged, so that the
     # confirmation is refused after the money was taken.
     async def cancel_the_enrollment(enrollment_id: str) -> None:
-        async with httpx.AsyncClient(base_url=enrollment_url) as enrollment:
+        async with httpx.AsyncClient(
+            base_url=enrollment_url, headers=SERVICE_HEADERS
+        ) as enrollment:
             await enrollment.post(f"/enrollments/{enrollment_id}/cancel")
 
     before_the_charge(mode, system, cancel_the_enrollment)

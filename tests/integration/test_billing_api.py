@@ -11,6 +11,7 @@ import pytest
 
 from services.billing.config import BillingSettings
 from services.billing.main import create_app
+from tests.support.credentials import SERVICE_HEADERS, TEST_SERVICE_TOKEN
 from tests.support.servers import serve_in_thread
 
 PROBLEM_JSON = "application/problem+json"
@@ -22,13 +23,17 @@ T = TypeVar("T")
 
 @pytest.fixture
 def billing_url(database_url: str) -> Iterator[str]:
-    with serve_in_thread(create_app(BillingSettings(database_url=database_url))) as url:
+    with serve_in_thread(
+        create_app(BillingSettings(database_url=database_url, service_tokens=TEST_SERVICE_TOKEN))
+    ) as url:
         yield url
 
 
 @pytest.fixture
 def client(billing_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=billing_url, timeout=TIMEOUT_SECONDS) as client:
+    with httpx.Client(
+        base_url=billing_url, headers=SERVICE_HEADERS, timeout=TIMEOUT_SECONDS
+    ) as client:
         yield client
 
 
@@ -162,7 +167,7 @@ def test_concurrent_charges_with_one_key_make_one_charge(billing_url: str) -> No
     key = new_key()
 
     def charge(_: int) -> httpx.Response:
-        headers = {"Idempotency-Key": key}
+        headers = {"Idempotency-Key": key, **SERVICE_HEADERS}
         return httpx.post(
             f"{billing_url}/charges", json=charge_body(), headers=headers, timeout=TIMEOUT_SECONDS
         )
@@ -318,7 +323,9 @@ def test_concurrent_refunds_of_one_charge_refund_it_once(
     paths = [f"/charges/{charge_id}/refund", f"/charges/by-key/{key}/refund"]
 
     responses = in_parallel(
-        lambda n: httpx.post(billing_url + paths[n % 2], timeout=TIMEOUT_SECONDS)
+        lambda n: httpx.post(
+            billing_url + paths[n % 2], headers=SERVICE_HEADERS, timeout=TIMEOUT_SECONDS
+        )
     )
 
     assert {response.status_code for response in responses} == {200}
@@ -374,7 +381,11 @@ def test_concurrent_revocations_of_one_key_all_succeed(billing_url: str) -> None
     key = new_key()
 
     responses = in_parallel(
-        lambda _: httpx.post(f"{billing_url}/charges/by-key/{key}/refund", timeout=TIMEOUT_SECONDS)
+        lambda _: httpx.post(
+            f"{billing_url}/charges/by-key/{key}/refund",
+            headers=SERVICE_HEADERS,
+            timeout=TIMEOUT_SECONDS,
+        )
     )
 
     assert {response.status_code for response in responses} == {204}
@@ -388,14 +399,18 @@ def test_a_charge_racing_the_revocation_of_its_key_never_stays_captured(
     def charge_or_revoke(n: int) -> httpx.Response:
         key = keys[n // 2]
         if n % 2 == 0:
-            headers = {"Idempotency-Key": key}
+            headers = {"Idempotency-Key": key, **SERVICE_HEADERS}
             return httpx.post(
                 f"{billing_url}/charges",
                 json=charge_body(),
                 headers=headers,
                 timeout=TIMEOUT_SECONDS,
             )
-        return httpx.post(f"{billing_url}/charges/by-key/{key}/refund", timeout=TIMEOUT_SECONDS)
+        return httpx.post(
+            f"{billing_url}/charges/by-key/{key}/refund",
+            headers=SERVICE_HEADERS,
+            timeout=TIMEOUT_SECONDS,
+        )
 
     responses = in_parallel(charge_or_revoke)
 

@@ -35,6 +35,8 @@ SECRETS = {
     "RABBITMQ_PASSWORD": "a-rabbitmq-password",
     "PAYLOAD_KEYS": new_key_entry("compose-1"),
     "CODEC_SERVER_TOKEN": "a-codec-server-token-of-some-length",
+    "API_KEYS": "an-api-key-for-compose-3f8a1c6e9b2d",
+    "SERVICE_TOKENS": "a-service-token-for-compose-7d2b5e8a1f4c",
 }
 # Each app process: its module and the settings class it builds from the environment.
 APP_PROCESSES: dict[str, tuple[str, type[BaseSettings]]] = {
@@ -138,8 +140,8 @@ def test_each_app_process_gets_valid_settings_and_no_variable_it_would_ignore(
     for name, value in environment.items():
         monkeypatch.setenv(name, value)
     settings = settings_class(_env_file=None)  # type: ignore[call-arg]  # raises if invalid
+    assert getattr(settings, "environment", None) == "production"
     if isinstance(settings, OrchestratorSettings | CodecServerSettings):
-        assert settings.environment == "production"
         assert settings.parsed_payload_keys() is not None
 
 
@@ -250,3 +252,13 @@ def test_the_image_installs_the_runtime_lock_which_pins_what_ci_tests() -> None:
 def _pins(lock: Path) -> dict[str, str]:
     pins = re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)", lock.read_text(), flags=re.MULTILINE)
     return {name.lower(): version for name, version in pins}
+
+
+def test_the_api_wants_its_keys_and_the_worker_sends_the_token_the_services_accept(
+    compose: dict[str, Any],
+) -> None:
+    services = compose["services"]
+
+    assert services["api"]["environment"]["API_KEYS"] == SECRETS["API_KEYS"]
+    for process in ("worker", "enrollment", "billing"):
+        assert services[process]["environment"]["SERVICE_TOKENS"] == SECRETS["SERVICE_TOKENS"]

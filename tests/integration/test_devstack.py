@@ -14,6 +14,7 @@ from temporalio.api.common.v1 import Payloads, WorkflowExecution
 from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
 from temporalio.client import Client
 
+from common.auth import bearer_headers
 from devstack.config import DevstackSettings
 from devstack.stack import Stack, port_is_free
 from workflows.contracts import TERMINAL_STATUSES, SagaState, SagaStatus, Step, workflow_id_for
@@ -102,7 +103,10 @@ def test_the_stack_completes_a_paid_saga_compensates_a_declined_one_and_stops_cl
     stack: Stack,
 ) -> None:
     settings = stack.settings
-    with httpx.Client(base_url=settings.local_api_url, timeout=10) as api:
+    # The stack's API wants the key `make up` generates; the stack is given it.
+    assert httpx.get(f"{settings.local_api_url}/sagas", timeout=10).status_code == 401
+    api_key = bearer_headers(stack.secrets["SAGA_API_KEY"])
+    with httpx.Client(base_url=settings.local_api_url, headers=api_key, timeout=10) as api:
         paid = start_saga(api, "tok_visa")
         declined = start_saga(api, "tok_declined")
         choreographed = start_saga(api, "tok_visa", mode="choreography")

@@ -10,6 +10,7 @@ import pytest
 
 from services.enrollment.config import EnrollmentSettings
 from services.enrollment.main import create_app
+from tests.support.credentials import SERVICE_HEADERS, TEST_SERVICE_TOKEN
 from tests.support.servers import serve_in_thread
 
 AMPLE_COURSE = "CS101"
@@ -18,13 +19,15 @@ TWO_SEAT_COURSE = "SEM1"
 
 @pytest.fixture
 def enrollment_url(database_url: str) -> Iterator[str]:
-    with serve_in_thread(create_app(EnrollmentSettings(database_url=database_url))) as url:
+    with serve_in_thread(
+        create_app(EnrollmentSettings(database_url=database_url, service_tokens=TEST_SERVICE_TOKEN))
+    ) as url:
         yield url
 
 
 @pytest.fixture
 def client(enrollment_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=enrollment_url, timeout=30) as client:
+    with httpx.Client(base_url=enrollment_url, headers=SERVICE_HEADERS, timeout=30) as client:
         yield client
 
 

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from common.faults import CRASH_EXIT_CODE
 from services.billing.config import BillingSettings
 from services.billing.main import create_app as create_billing
+from tests.support.credentials import SERVICE_HEADERS
 from tests.support.service_processes import ServiceProcess, service_process
 
 
@@ -31,14 +32,14 @@ def billing(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess
 
 @pytest.fixture
 def enrollment_http(enrollment: ServiceProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=enrollment.url, timeout=30) as client:
+    with httpx.Client(base_url=enrollment.url, headers=SERVICE_HEADERS, timeout=30) as client:
         client.delete("/_faults")
         yield client
 
 
 @pytest.fixture
 def billing_http(billing: ServiceProcess) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=billing.url, timeout=30) as client:
+    with httpx.Client(base_url=billing.url, headers=SERVICE_HEADERS, timeout=30) as client:
         client.delete("/_faults")
         yield client
 
@@ -181,7 +182,7 @@ def test_a_crash_exits_the_process_before_the_command_runs_and_a_restart_forgets
     assert enrollment.process.exit_code == CRASH_EXIT_CODE
 
     enrollment.start()
-    with httpx.Client(base_url=enrollment.url, timeout=30) as client:
+    with httpx.Client(base_url=enrollment.url, headers=SERVICE_HEADERS, timeout=30) as client:
         assert client.get("/_faults").json() == []
         assert enrollments_of(client, student) == []
         assert reserve(client, student, f"{student}:reserve").status_code == 201

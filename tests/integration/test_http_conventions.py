@@ -15,6 +15,7 @@ from services.billing.config import BillingSettings
 from services.billing.main import create_app as create_billing
 from services.enrollment.config import EnrollmentSettings
 from services.enrollment.main import create_app as create_enrollment
+from tests.support.credentials import SERVICE_HEADERS, TEST_SERVICE_TOKEN
 from tests.support.servers import serve_in_thread
 
 PROBLEM_JSON = "application/problem+json"
@@ -24,15 +25,17 @@ BODY_ROUTES = {"enrollment": "/enrollments", "billing": "/charges"}
 
 def service_app(service: str, data_dir: Path) -> FastAPI:
     if service == "enrollment":
-        return create_enrollment(EnrollmentSettings(data_dir=data_dir))
-    return create_billing(BillingSettings(data_dir=data_dir))
+        return create_enrollment(
+            EnrollmentSettings(data_dir=data_dir, service_tokens=TEST_SERVICE_TOKEN)
+        )
+    return create_billing(BillingSettings(data_dir=data_dir, service_tokens=TEST_SERVICE_TOKEN))
 
 
 @pytest.fixture(params=sorted(BODY_ROUTES))
 def service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, httpx.Client]]:
     with (
         serve_in_thread(service_app(request.param, tmp_path)) as url,
-        httpx.Client(base_url=url, timeout=30) as client,
+        httpx.Client(base_url=url, headers=SERVICE_HEADERS, timeout=30) as client,
     ):
         yield request.param, client
 
@@ -95,7 +98,7 @@ def test_a_body_within_the_limit_is_not_refused_for_its_size(
 
 def test_a_405_names_every_method_the_path_serves(tmp_path: Path) -> None:
     with serve_in_thread(service_app("enrollment", tmp_path)) as url:
-        response = httpx.delete(f"{url}/enrollments")
+        response = httpx.delete(f"{url}/enrollments", headers=SERVICE_HEADERS)
 
     assert response.status_code == 405
     assert response.headers["content-type"] == PROBLEM_JSON

@@ -11,12 +11,14 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 
+from common.auth import bearer_headers
 from orchestrator.codec_server import create_app as create_codec_server
 from orchestrator.config import CodecServerSettings
 from services.billing.config import BillingSettings
 from services.billing.main import create_app as create_billing
 from services.enrollment.config import EnrollmentSettings
 from services.enrollment.main import create_app as create_enrollment
+from tests.support.credentials import SERVICE_HEADERS, TEST_SERVICE_TOKEN
 from tests.support.databases import fresh_postgres_database, postgres_admin_url, sqlite_url
 from tests.support.fuzzing import fuzz
 from tests.support.servers import serve_in_thread
@@ -35,8 +37,12 @@ def a_database(tmp_path: Path) -> Iterator[str]:
 
 def service_app(service: str, database_url: str) -> FastAPI:
     if service == "enrollment":
-        return create_enrollment(EnrollmentSettings(database_url=database_url))
-    return create_billing(BillingSettings(database_url=database_url))
+        return create_enrollment(
+            EnrollmentSettings(database_url=database_url, service_tokens=TEST_SERVICE_TOKEN)
+        )
+    return create_billing(
+        BillingSettings(database_url=database_url, service_tokens=TEST_SERVICE_TOKEN)
+    )
 
 
 @pytest.mark.parametrize("service", ["enrollment", "billing"])
@@ -47,7 +53,7 @@ def test_the_service_answers_every_fuzzed_request_as_its_spec_says(
         a_database(tmp_path) as database_url,
         serve_in_thread(service_app(service, database_url)) as url,
     ):
-        run = fuzz(url)
+        run = fuzz(url, headers=SERVICE_HEADERS)
 
     print(run.report())  # the case counts recorded in docs/reliability.md
     assert run.exit_code == 0, run.report()
@@ -60,7 +66,7 @@ def test_the_codec_server_answers_every_fuzzed_request_as_its_spec_says() -> Non
     token = "codec-token-for-fuzzing-0123456789"
     settings = CodecServerSettings(codec_server_token=token, payload_keys=TEST_PAYLOAD_KEYS)
     with serve_in_thread(create_codec_server(settings)) as url:
-        run = fuzz(url, "--header", f"Authorization: Bearer {token}")
+        run = fuzz(url, headers=bearer_headers(token))
 
     print(run.report())
     assert run.exit_code == 0, run.report()

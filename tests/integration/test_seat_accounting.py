@@ -20,6 +20,7 @@ from services.enrollment import service
 from services.enrollment.config import EnrollmentSettings
 from services.enrollment.main import create_app
 from services.enrollment.models import TABLES, CourseBase, Enrollment, EnrollmentCreate
+from tests.support.credentials import SERVICE_HEADERS, TEST_SERVICE_TOKEN
 from tests.support.servers import serve_in_thread
 
 LAST_SEATS_COURSE = "LAST5"
@@ -53,7 +54,9 @@ def engine(database_url: str) -> Iterator[Engine]:
 @pytest.fixture
 def enrollment_url(database_url: str, engine: Engine) -> Iterator[str]:
     """The enrollment service, started on the database seeded above."""
-    with serve_in_thread(create_app(EnrollmentSettings(database_url=database_url))) as url:
+    with serve_in_thread(
+        create_app(EnrollmentSettings(database_url=database_url, service_tokens=TEST_SERVICE_TOKEN))
+    ) as url:
         yield url
 
 
@@ -61,7 +64,9 @@ def enrollment_url(database_url: str, engine: Engine) -> Iterator[str]:
 def client(enrollment_url: str) -> Iterator[httpx.Client]:
     """One client shared by all request threads, with a connection per thread."""
     limits = httpx.Limits(max_connections=CLIENT_THREADS, max_keepalive_connections=CLIENT_THREADS)
-    with httpx.Client(base_url=enrollment_url, timeout=120, limits=limits) as client:
+    with httpx.Client(
+        base_url=enrollment_url, headers=SERVICE_HEADERS, timeout=120, limits=limits
+    ) as client:
         yield client
 
 

@@ -10,6 +10,7 @@ rules (402 for a declined card, 404 for an unknown course, 409 for a conflict).
 import re
 import subprocess
 import sysconfig
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,8 +71,12 @@ def fuzz_command(base_url: str, *options: str) -> list[str]:
     ]
 
 
-def fuzz(base_url: str, *options: str) -> FuzzRun:
-    """Run schemathesis against the spec served at `base_url`; blocks until it is done."""
+def fuzz(base_url: str, *options: str, headers: Mapping[str, str] | None = None) -> FuzzRun:
+    """Run schemathesis against the spec served at `base_url`, sending `headers` (credentials)
+    with every request; blocks until it is done. Where the spec declares a security scheme,
+    schemathesis also checks that requests without them are refused (`ignored_auth`)."""
+    for name, value in (headers or {}).items():
+        options += ("--header", f"{name}: {value}")
     result = subprocess.run(
         fuzz_command(base_url, *options), capture_output=True, text=True, timeout=600
     )

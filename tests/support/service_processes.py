@@ -12,6 +12,7 @@ from pathlib import Path
 from devstack.components import PER_PROCESS_VARIABLES, Component, service
 from devstack.config import DevstackSettings
 from devstack.processes import ManagedProcess
+from tests.support.credentials import TEST_SERVICE_TOKEN
 from tests.support.servers import free_port
 
 STARTUP_TIMEOUT_SECONDS = 60.0
@@ -50,10 +51,12 @@ class ServiceProcess:
 def service_process(
     name: str, data_dir: Path, fault_injection: bool = True
 ) -> Iterator[ServiceProcess]:
-    """`python -m services.<name>` on a free port with its SQLite file in `data_dir`."""
+    """`python -m services.<name>` on a free port with its SQLite file in `data_dir`, wanting
+    TEST_SERVICE_TOKEN for every write."""
     port = free_port()
     settings = DevstackSettings(fault_injection=fault_injection)
     inherited = {k: v for k, v in os.environ.items() if k not in PER_PROCESS_VARIABLES}
+    inherited["SERVICE_TOKENS"] = TEST_SERVICE_TOKEN
     component = service(name, port, None, settings, data_dir, inherited)
     running = ServiceProcess(component, f"http://{settings.host}:{port}")
     running.start()

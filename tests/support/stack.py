@@ -26,6 +26,7 @@ from services.enrollment.main import create_app as create_enrollment
 from services.enrollment.models import TABLES as ENROLLMENT_TABLES
 from services.enrollment.models import CourseBase
 from services.enrollment.service import seed_catalogue
+from tests.support.credentials import TEST_API_KEY, TEST_READ_ONLY_API_KEY, TEST_SERVICE_TOKEN
 from tests.support.faulty_proxy import FaultPlan, faulty_proxy
 from tests.support.servers import serve_in_thread
 from tests.support.temporal import TEMPORAL_CLI, TEST_PAYLOAD_KEYS, unique_task_queue
@@ -78,8 +79,9 @@ def running_services(
 ) -> Iterator[ServiceUrls]:
     """Enrollment (with FULL_COURSE seeded) and billing, each on its own SQLite file in
     `data_dir`, plus a fault-injecting proxy in front of billing. With `broker` settings
-    (broker_url, broker_namespace, ...) their choreography consumers run too."""
-    broker = broker or {}
+    (broker_url, broker_namespace, ...) their choreography consumers run too. Both want
+    TEST_SERVICE_TOKEN for every write."""
+    common = {"service_tokens": TEST_SERVICE_TOKEN, **(broker or {})}
     enrollment_db = f"sqlite:///{data_dir / 'enrollment.db'}"
     engine = create_database_engine(enrollment_db)
     create_tables(engine, ENROLLMENT_TABLES)
@@ -90,11 +92,11 @@ def running_services(
     with (
         serve_in_thread(
             create_enrollment(
-                EnrollmentSettings(database_url=enrollment_db, **broker), delivery_faults
+                EnrollmentSettings(database_url=enrollment_db, **common), delivery_faults
             )
         ) as enr,
         serve_in_thread(
-            create_billing(BillingSettings(data_dir=data_dir, **broker), delivery_faults)
+            create_billing(BillingSettings(data_dir=data_dir, **common), delivery_faults)
         ) as billing,
         serve_in_thread(faulty_proxy(billing, plan)) as billing_proxy,
     ):
@@ -105,10 +107,14 @@ def orchestrator_settings(
     env: WorkflowEnvironment, services: ServiceUrls, **overrides: object
 ) -> OrchestratorSettings:
     """Settings for a worker or the API on `env`, calling billing through the proxy, on a task
-    queue of their own, with the payload keys `start_dev_server` uses by default."""
+    queue of their own, with the payload keys `start_dev_server` uses by default and the
+    test credentials (tests/support/credentials.py)."""
     settings = OrchestratorSettings(
         temporal_address=temporal_address(env),
         payload_keys=TEST_PAYLOAD_KEYS,
+        api_keys=TEST_API_KEY,
+        api_read_only_keys=TEST_READ_ONLY_API_KEY,
+        service_tokens=TEST_SERVICE_TOKEN,
         task_queue=unique_task_queue(),
         enrollment_url=services.enrollment,
         billing_url=services.billing_via_proxy,

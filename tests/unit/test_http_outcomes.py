@@ -48,7 +48,16 @@ def test_a_transient_fault_is_retried(status: int) -> None:
     assert "POST /charges answered" in error.message
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 405, 415, 422])
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_refused_service_token_is_retried_and_names_the_setting_to_fix(status: int) -> None:
+    error = outcome_of(answer(status, {"detail": "This service token is not valid here."}))
+
+    assert error.type == ErrorType.NOT_AUTHORIZED
+    assert not error.non_retryable
+    assert "SERVICE_TOKENS" in error.message
+
+
+@pytest.mark.parametrize("status", [400, 405, 415, 422])
 def test_any_other_client_error_is_a_contract_violation_not_worth_retrying(status: int) -> None:
     error = outcome_of(answer(status, {"title": "Unprocessable"}))
 
