@@ -250,39 +250,34 @@ async def test_the_worker_serves_temporal_metrics_and_saga_outcomes_with_their_d
     assert moved("temporal_activity_execution_latency_count", activity_type="reserve_seat") == 2
 
 
-async def test_each_service_counts_its_requests_by_route_template_and_status(
+async def test_the_api_and_each_service_count_their_requests_by_route_template_and_status(
     observed: ObservedSystem,
 ) -> None:
     system = observed.system
-    enrollment_url = str(system.enrollment.base_url.join("/metrics"))
-    billing_url = str(system.billing.base_url.join("/metrics"))
-    confirm = {"method": "POST", "route": "/enrollments/{enrollment_id}/confirm", "status": "200"}
-    before = await _scrape(enrollment_url), await _scrape(billing_url)
+    urls = {
+        name: str(client.base_url.join("/metrics"))
+        for name, client in [
+            ("api", system.api),
+            ("enrollment", system.enrollment),
+            ("billing", system.billing),
+        ]
+    }
+    before = {name: await _scrape(url) for name, url in urls.items()}
 
     await run_saga(system, new_student())
-    enrollment, billing = await _scrape(enrollment_url), await _scrape(billing_url)
+    after = {name: await _scrape(url) for name, url in urls.items()}
 
-    reserve = {"method": "POST", "route": "/enrollments", "status": "201"}
-    charge = {"method": "POST", "route": "/charges", "status": "201"}
-    assert (
-        _value(enrollment, "http_requests_total", **reserve)
-        - _value(before[0], "http_requests_total", **reserve)
-        == 1
-    )
-    assert (
-        _value(enrollment, "http_requests_total", **confirm)
-        - _value(before[0], "http_requests_total", **confirm)
-        == 1
-    )
-    assert (
-        _value(billing, "http_requests_total", **charge)
-        - _value(before[1], "http_requests_total", **charge)
-        == 1
-    )
-    route = {"method": "POST", "route": "/charges"}
-    assert _value(billing, "http_request_duration_seconds_count", **route) > _value(
-        before[1], "http_request_duration_seconds_count", **route
-    )
+    def moved(process: str, name: str, **labels: str) -> float:
+        return _value(after[process], name, **labels) - _value(before[process], name, **labels)
+
+    requests = "http_requests_total"
+    assert moved("api", requests, method="POST", route="/students", status="202") == 1
+    assert moved("enrollment", requests, method="POST", route="/enrollments", status="201") == 1
+    confirm = "/enrollments/{enrollment_id}/confirm"
+    assert moved("enrollment", requests, method="POST", route=confirm, status="200") == 1
+    assert moved("billing", requests, method="POST", route="/charges", status="201") == 1
+    durations = "http_request_duration_seconds_count"
+    assert moved("billing", durations, method="POST", route="/charges") == 1
 
 
 # Logs
