@@ -36,6 +36,9 @@ Saga stack is up; state in {stack.data_dir}. Ctrl-C stops everything.
   Dev payload key, codec server token   {stack.data_dir / SECRETS_FILE}
   Enrollment docs        {settings.enrollment_url}/docs
   Billing docs           {settings.billing_url}/docs
+  Worker metrics         {settings.worker_metrics_url}  (Temporal SDK, saga outcomes)
+  HTTP metrics           {api}/metrics, {settings.enrollment_url}/metrics,
+                         {settings.billing_url}/metrics
 
 Start a saga, then read its status (student_id is in the answer):
   curl -s -X POST {api}/students -H 'Content-Type: application/json' \\

@@ -61,6 +61,7 @@ PER_PROCESS_VARIABLES = frozenset(
         "FAULT_INJECTION",
         "PAYLOAD_KEYS",
         "CODEC_SERVER_TOKEN",
+        "METRICS_PORT",
     }
 )
 
@@ -232,10 +233,11 @@ def _orchestrator_env(
 
 
 def worker(settings: DevstackSettings, base: dict[str, str], secrets: dict[str, str]) -> Component:
+    metrics = {"HOST": settings.host, "METRICS_PORT": str(settings.worker_metrics_port)}
     return Component(
         name="worker",
         command=[sys.executable, "-m", "orchestrator.worker"],
-        env=_orchestrator_env(settings, base, secrets),
+        env=_orchestrator_env(settings, base, secrets) | metrics,
         ready=lambda pid: readiness.worker_polls(
             settings.temporal_address, settings.temporal_namespace, settings.task_queue, pid
         ),
