@@ -23,7 +23,24 @@ from temporalio.worker import (
 
 from common.logs import SagaLogContext, bind_saga
 from orchestrator.config import OrchestratorSettings
-from workflows.contracts import student_id_of
+from workflows.contracts import SAGA_DURATION_METRIC, student_id_of
+
+# The SDK's default buckets end at 10 s; a saga that retries a step or its compensations runs
+# for minutes (step deadline 120 s by default), and one stuck longer is for alerts, not buckets.
+SAGA_DURATION_BUCKETS_MS = (
+    100,
+    250,
+    500,
+    1_000,
+    2_500,
+    5_000,
+    10_000,
+    30_000,
+    60_000,
+    120_000,
+    300_000,
+    900_000,
+)
 
 
 def tracing_interceptor(tracer_provider: TracerProvider) -> TracingInterceptor:
@@ -48,7 +65,10 @@ def metrics_runtime(settings: OrchestratorSettings) -> Runtime | None:
     which Temporal's published dashboards expect."""
     if settings.metrics_port is None:
         return None
-    prometheus = PrometheusConfig(bind_address=f"{settings.host}:{settings.metrics_port}")
+    prometheus = PrometheusConfig(
+        bind_address=f"{settings.host}:{settings.metrics_port}",
+        histogram_bucket_overrides={SAGA_DURATION_METRIC: SAGA_DURATION_BUCKETS_MS},
+    )
     return Runtime(telemetry=TelemetryConfig(metrics=prometheus))
 
 

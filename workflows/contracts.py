@@ -17,6 +17,11 @@ def workflow_id_for(student_id: str) -> str:
     return f"{WORKFLOW_ID_PREFIX}{student_id}"
 
 
+# The saga's own metrics, recorded by the workflow (workflows/saga.py) on the worker's endpoint.
+SAGA_OUTCOMES_METRIC = "saga_outcomes"
+SAGA_DURATION_METRIC = "saga_duration"
+
+
 def student_id_of(workflow_id: str) -> str | None:
     """The inverse of `workflow_id_for`; None for a workflow that is not a saga."""
     if not workflow_id.startswith(WORKFLOW_ID_PREFIX):

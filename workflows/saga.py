@@ -25,6 +25,8 @@ with workflow.unsafe.imports_passed_through():
 
     from workflows.contracts import (
         COURSE_ID,
+        SAGA_DURATION_METRIC,
+        SAGA_OUTCOMES_METRIC,
         SAGA_STATUS,
         STUDENT_ID,
         ChargeReceipt,
@@ -240,11 +242,11 @@ class StudentOnboardingSaga:
             "failed_step": state.failed_step.value if state.failed_step else "none",
         }
         meter = workflow.metric_meter()
-        meter.create_counter("saga_outcomes", "Sagas ended, by outcome and failed step.").add(
+        meter.create_counter(SAGA_OUTCOMES_METRIC, "Sagas ended, by outcome and failed step.").add(
             1, attributes
         )
         meter.create_histogram_timedelta(
-            "saga_duration", "Time from a saga run's start to its end.", unit="ms"
+            SAGA_DURATION_METRIC, "Time from a saga run's start to its end.", unit="ms"
         ).record(workflow.now() - workflow.info().start_time, attributes)
         workflow.logger.info("saga ended: %s", outcome, extra=self._ids())
 
