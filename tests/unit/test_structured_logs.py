@@ -14,6 +14,7 @@ from common.logs import (
     current_saga,
     saga_logging,
 )
+from common.settings import ObservabilitySettings
 
 SAGA = SagaLogContext("stu 1/é", "student-onboarding-stu 1/é", "run-1")
 
@@ -98,3 +99,9 @@ async def test_a_request_carrying_saga_baggage_is_handled_with_the_saga_bound() 
 
     assert seen == [SAGA, None]
     assert current_saga() is None
+
+
+def test_the_log_settings_read_a_level_in_any_case() -> None:
+    settings = ObservabilitySettings.model_validate({"log_level": "debug", "log_format": "json"})
+
+    assert (settings.log_level, settings.log_format) == ("DEBUG", "json")
