@@ -19,16 +19,18 @@ from opentelemetry.trace import SpanKind
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from choreography.config import BrokerConfig
 from common.logs import JsonFormatter
 from orchestrator.config import OrchestratorSettings
-from orchestrator.telemetry import metrics_runtime
+from orchestrator.telemetry import metrics_runtime, tracing_interceptor
 from tests.e2e.conftest import System, deployment, new_student, run_saga
 from tests.support.broker import EmbeddedNats, unique_namespace
 from tests.support.servers import free_port
 from tests.support.stack import Observation, temporal_address
 from workflows.contracts import workflow_id_for
+from workflows.saga import StudentOnboardingSaga
 
 Span = ReadableSpan
 
@@ -199,6 +201,34 @@ async def test_a_compensated_saga_shows_its_compensation_in_the_same_trace(
     )
     _served_through(trace, cancel, "enrollment", cancel_route)
     assert _traces_naming(observed.spans, workflow_id) == {start.context.trace_id}
+
+
+async def test_a_traced_saga_replays_deterministically_and_emits_no_span_again(
+    observed: ObservedSystem,
+) -> None:
+    """The worker's tracing interceptor runs inside the workflow: replaying a history recorded
+    with it (as a worker does after a crash) must neither diverge nor trace the saga twice."""
+    student = new_student(payment_token="tok_declined")
+    workflow_id = workflow_id_for(student["student_id"])
+    await run_saga(observed.system, student)
+    temporal = observed.system.temporal
+    history = await temporal.get_workflow_handle(workflow_id).fetch_history()
+    replay_spans = InMemorySpanExporter()
+    provider = Observation(replay_spans).tracer_provider("saga-worker")
+    assert provider is not None
+    replayer = Replayer(
+        workflows=[StudentOnboardingSaga],
+        data_converter=temporal.data_converter,
+        interceptors=[tracing_interceptor(provider)],
+    )
+
+    result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
+
+    assert result.replay_failure is None
+    # Recorded with the trace context in its header, so the interceptor had a parent to use.
+    started = history.events[0].workflow_execution_started_event_attributes
+    assert "_tracer-data" in started.header.fields
+    assert replay_spans.get_finished_spans() == ()
 
 
 # Metrics
