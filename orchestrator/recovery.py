@@ -269,6 +269,8 @@ async def reset_saga(client: Client, student_id: str, step: Step, reason: str) -
             identity=client.identity,
         )
     )
+    saga = SagaLogContext(student_id, latest.workflow_id, response.run_id)
+    log.info("saga reset to %s after run %s", step, latest.run_id, extra=saga.extra())
     return NewRun(student_id, latest.workflow_id, latest.run_id, response.run_id)
 
 
