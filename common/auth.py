@@ -5,9 +5,11 @@ without a valid credential is answered 401 before anything else looks at it (the
 limit, fault injection, validation), and gets no hint of what it would have met.
 
 What needs a credential, per process (`Credentials`):
-- the health routes (/healthz, /readyz) and the API description (/docs, /redoc, /openapi.json)
-  never do: orchestrators probe health without secrets, and the spec is no secret (it is in
-  this repository); /docs is where a user pastes a key (Authorize button);
+- the health routes (/healthz, /readyz), the metrics (/metrics) and the API description (/docs,
+  /redoc, /openapi.json) never do: orchestrators probe health and Prometheus scrapes without
+  secrets (metrics carry counts by route template, never ids: keep them off the public edge by
+  network policy, docs/deployment.md), and the spec is no secret (it is in this repository);
+  /docs is where a user pastes a key (Authorize button);
 - reads (GET, HEAD) need none where `public_reads` is set (the services: see their main.py),
   except the fault-injection routes, which change how the service behaves;
 - everything else needs one. A reader credential (read-only API keys) may only read: 403 on
@@ -36,7 +38,7 @@ from common.problems import ProblemSpec, problem_response
 log = logging.getLogger(__name__)
 
 PUBLIC_PATHS = frozenset(
-    {"/healthz", "/readyz", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+    {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
 )
 READ_METHODS = frozenset({"GET", "HEAD"})
 SECURITY_SCHEME = "bearerAuth"

@@ -36,6 +36,9 @@ Saga stack is up; state in {stack.data_dir}. Ctrl-C stops everything.
   Codec server           {settings.codec_server_url}
   Enrollment docs        {settings.enrollment_url}/docs
   Billing docs           {settings.billing_url}/docs
+  Worker metrics         {settings.worker_metrics_url}  (Temporal SDK, saga outcomes)
+  HTTP metrics           {api}/metrics, {settings.enrollment_url}/metrics,
+                         {settings.billing_url}/metrics
   Development secrets    {settings.secrets_file.resolve()}  (API key, service token, ...)
 
 The API wants its key; the saga CLI and make demo read it from that file, a shell needs:

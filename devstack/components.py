@@ -64,6 +64,7 @@ PER_PROCESS_VARIABLES = frozenset(
         "API_KEYS",
         "API_READ_ONLY_KEYS",
         "SERVICE_TOKENS",
+        "METRICS_PORT",
     }
 )
 
@@ -237,10 +238,11 @@ def _orchestrator_env(
 def worker(
     settings: DevstackSettings, base: dict[str, str], secrets: Mapping[str, str]
 ) -> Component:
+    metrics = {"HOST": settings.host, "METRICS_PORT": str(settings.worker_metrics_port)}
     return Component(
         name="worker",
         command=[sys.executable, "-m", "orchestrator.worker"],
-        env=_orchestrator_env(settings, base, secrets),
+        env=_orchestrator_env(settings, base, secrets) | metrics,
         ready=lambda pid: readiness.worker_polls(
             settings.temporal_address, settings.temporal_namespace, settings.task_queue, pid
         ),

@@ -10,6 +10,7 @@ DATABASE_URL, TEMPORAL_ADDRESS, ...): the dev stack derives those per process fr
     SAGA_BILLING_PORT              billing service                        8002
     SAGA_API_PORT                  orchestrator API                       8000
     SAGA_CODEC_SERVER_PORT         codec server the Temporal UI decodes with   8081
+    SAGA_WORKER_METRICS_PORT       the worker's Prometheus /metrics       9464
     SAGA_DATA_DIR                  temporal.db and the services' SQLite   data
     SAGA_TEMPORAL_NAMESPACE        namespace the dev server creates       default
     SAGA_TASK_QUEUE                the worker's task queue                student-onboarding
@@ -53,6 +54,7 @@ class DevstackSettings(BaseSettings):
     billing_port: Port = 8002
     api_port: Port = 8000
     codec_server_port: Port = 8081
+    worker_metrics_port: Port = 9464
     data_dir: Path = Path("data")
     temporal_namespace: str = "default"
     task_queue: str = TASK_QUEUE
@@ -101,6 +103,7 @@ class DevstackSettings(BaseSettings):
             "SAGA_BILLING_PORT": self.billing_port,
             "SAGA_API_PORT": self.api_port,
             "SAGA_CODEC_SERVER_PORT": self.codec_server_port,
+            "SAGA_WORKER_METRICS_PORT": self.worker_metrics_port,
         } | (
             {}
             if self.broker_url
@@ -134,6 +137,10 @@ class DevstackSettings(BaseSettings):
     @property
     def billing_url(self) -> str:
         return f"http://{self.host}:{self.billing_port}"
+
+    @property
+    def worker_metrics_url(self) -> str:
+        return f"http://{self.host}:{self.worker_metrics_port}/metrics"
 
     @property
     def codec_server_url(self) -> str:

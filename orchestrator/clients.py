@@ -2,22 +2,29 @@
 
 Each holds a pooled `httpx.AsyncClient` (keep-alive connections reused across activities).
 Connection errors and timeouts propagate as httpx exceptions, which Temporal retries.
+Every request of an activity names its saga in the W3C `baggage` header, for the services'
+logs (common/logs.py), and, with tracing on, continues the activity's trace in `traceparent`.
 """
 
 from typing import Any
 from urllib.parse import quote
 
 import httpx
+from opentelemetry.sdk.trace import TracerProvider
 
+from common.logs import current_saga
+from common.tracing import instrument_http_client
 from orchestrator.config import OrchestratorSettings
 from orchestrator.errors import raise_for_outcome
 
 
-def create_http_client(base_url: str, settings: OrchestratorSettings) -> httpx.AsyncClient:
+def create_http_client(
+    base_url: str, settings: OrchestratorSettings, tracer_provider: TracerProvider | None = None
+) -> httpx.AsyncClient:
     """Every request carries the service token: the services refuse writes without it (401,
     which errors.py makes a retryable failure: a worker with a wrong token stalls, visibly,
     rather than completing half a saga)."""
-    return httpx.AsyncClient(
+    client = httpx.AsyncClient(
         base_url=base_url,
         headers=settings.service_headers(),
         timeout=httpx.Timeout(settings.http_timeout_seconds),
@@ -25,7 +32,16 @@ def create_http_client(base_url: str, settings: OrchestratorSettings) -> httpx.A
             max_connections=settings.http_max_connections,
             max_keepalive_connections=settings.http_max_connections,
         ),
+        event_hooks={"request": [_name_the_saga]},
     )
+    instrument_http_client(client, tracer_provider)
+    return client
+
+
+async def _name_the_saga(request: httpx.Request) -> None:
+    saga = current_saga()
+    if saga is not None:
+        request.headers["baggage"] = saga.baggage()
 
 
 class EnrollmentClient:

@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from choreography.config import BrokerSettings
 from common.auth import Credentials, bearer_headers
 from common.secrets import refuse_weak_secrets, secret_values
-from common.settings import EnvironmentSettings
+from common.settings import EnvironmentSettings, ObservabilitySettings
 from orchestrator.codec import PayloadKeys, parse_keys
 from workflows.contracts import TASK_QUEUE
 
@@ -48,7 +48,7 @@ class PayloadEncryptionSettings(EnvironmentSettings):
         return parse_keys(self.payload_keys.get_secret_value())
 
 
-class OrchestratorSettings(PayloadEncryptionSettings, BrokerSettings):
+class OrchestratorSettings(PayloadEncryptionSettings, BrokerSettings, ObservabilitySettings):
     """With BROKER_URL set, the API also runs choreographed sagas: its own database (DATABASE_URL,
     default DATA_DIR/api.db) holds their registry, its outbox and the saga tracker."""
 
@@ -64,6 +64,9 @@ class OrchestratorSettings(PayloadEncryptionSettings, BrokerSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = None
+    # The worker serves Prometheus metrics (Temporal SDK's and the saga's) on HOST:METRICS_PORT
+    # at /metrics; unset: no metrics endpoint. The API serves its own on its PORT.
+    metrics_port: Annotated[int, Field(ge=1, le=65535)] | None = None
     database_url: str | None = None
     data_dir: Path = Path("data")
     # Temporal Cloud or a TLS cluster: an API key (TLS is then implied), or mTLS with a client

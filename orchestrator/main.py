@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from opentelemetry.sdk.trace import TracerProvider
 from temporalio.client import Client
 
 from choreography import runtime
@@ -15,24 +16,30 @@ from common.auth import install_authentication
 from common.conventions import install_http_conventions
 from common.database import create_database_engine, create_tables
 from common.health import health_router
+from common.observability import install_observability
 from orchestrator import api
 from orchestrator.config import OrchestratorSettings
+from orchestrator.telemetry import traced_client
 from orchestrator.temporal import connect
+
+SERVICE_NAME = "saga-api"
 
 
 def create_app(
     settings: OrchestratorSettings | None = None,
     client: Client | None = None,
     faults: DeliveryFaults | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
     """`client` lets tests share one connection; otherwise one is made at startup.
-    `faults` arms failures on the saga tracker's consumer (tests)."""
+    `faults` arms failures on the saga tracker's consumer (tests); `tracer_provider` collects
+    the spans instead of the one the settings configure (tests)."""
     settings = settings or OrchestratorSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
-        app.state.temporal = client or await connect(settings)
+        app.state.temporal = traced_client(client or await connect(settings), tracer_provider)
         app.state.choreography = None
         if settings.broker_url is None:
             yield
@@ -59,6 +66,7 @@ def create_app(
         lifespan=lifespan,
     )
     install_http_conventions(app, api.PROBLEMS)
+    tracer_provider = install_observability(app, settings, SERVICE_NAME, tracer_provider)
     app.include_router(health_router(readiness))
     app.include_router(api.router)
     install_authentication(app, settings.api_credentials())  # last: outermost

@@ -11,6 +11,7 @@ is right for a saga stuck or failed on a bug, once the fix is deployed, and wron
 already undid its steps (the resources under those keys are cancelled); then retry instead.
 """
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from common.logs import SagaLogContext
 from orchestrator.sagas import SagaNotFound, initial_search_attributes
 from workflows.contracts import (
     SAGA_STATUS,
@@ -37,6 +39,7 @@ from workflows.contracts import (
 )
 from workflows.saga import StudentOnboardingSaga
 
+log = logging.getLogger(__name__)
 ALL_SAGAS = 'WorkflowType = "StudentOnboardingSaga"'
 RETRYABLE_STATUSES = frozenset({SagaStatus.COMPENSATED, SagaStatus.FAILED})
 COMPENSATIONS = frozenset({Step.CANCEL_ENROLLMENT, Step.REFUND_CHARGE})
@@ -224,6 +227,8 @@ async def _start_new_chain(
             f"The saga of '{latest.student_id}' was started again meanwhile; it is running."
         ) from error
     assert handle.result_run_id is not None
+    saga = SagaLogContext(latest.student_id, latest.workflow_id, handle.result_run_id)
+    log.info("saga retried after run %s", latest.run_id, extra=saga.extra())
     return NewRun(latest.student_id, latest.workflow_id, latest.run_id, handle.result_run_id)
 
 
@@ -264,6 +269,8 @@ async def reset_saga(client: Client, student_id: str, step: Step, reason: str) -
             identity=client.identity,
         )
     )
+    saga = SagaLogContext(student_id, latest.workflow_id, response.run_id)
+    log.info("saga reset to %s after run %s", step, latest.run_id, extra=saga.extra())
     return NewRun(student_id, latest.workflow_id, latest.run_id, response.run_id)
 
 

@@ -1,5 +1,6 @@
 """Saga use cases behind the orchestrator API: start one, read its status, list them."""
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -13,6 +14,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from common.logs import SagaLogContext
 from workflows.contracts import (
     COURSE_ID,
     SAGA_STATUS,
@@ -25,6 +27,8 @@ from workflows.contracts import (
     workflow_id_for,
 )
 from workflows.saga import StudentOnboardingSaga
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -72,8 +76,12 @@ async def start_saga(
         )
     except WorkflowAlreadyStartedError:
         description = await client.get_workflow_handle(workflow_id).describe()
+        saga = SagaLogContext(event.student_id, workflow_id, description.run_id)
+        log.info("saga already started, not started again", extra=saga.extra())
         return StartedSaga(workflow_id, description.run_id, created=False)
     assert handle.result_run_id is not None
+    saga = SagaLogContext(event.student_id, workflow_id, handle.result_run_id)
+    log.info("saga started for course %s", event.course_id, extra=saga.extra())
     return StartedSaga(workflow_id, handle.result_run_id, created=True)
 
 

@@ -7,6 +7,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
+from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from orchestrator.codec import EncryptionCodec, PayloadKeys
@@ -14,7 +15,8 @@ from orchestrator.config import OrchestratorSettings
 from workflows.contracts import SEARCH_ATTRIBUTES
 
 
-async def connect(settings: OrchestratorSettings) -> Client:
+async def connect(settings: OrchestratorSettings, runtime: Runtime | None = None) -> Client:
+    """`runtime` carries the worker's metrics endpoint (orchestrator/telemetry.py)."""
     api_key = settings.temporal_api_key
     return await Client.connect(
         settings.temporal_address,
@@ -22,6 +24,7 @@ async def connect(settings: OrchestratorSettings) -> Client:
         api_key=api_key.get_secret_value() if api_key else None,
         tls=tls_config(settings),
         data_converter=data_converter(settings.parsed_payload_keys()),
+        runtime=runtime,
     )
 
 

@@ -6,24 +6,36 @@ import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from opentelemetry.sdk.trace import TracerProvider
+from temporalio import activity, workflow
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
+from common.logs import configure_logging
+from common.tracing import create_tracer_provider
 from orchestrator.activities import SagaActivities
 from orchestrator.clients import BillingClient, EnrollmentClient, create_http_client
 from orchestrator.config import OrchestratorSettings
+from orchestrator.telemetry import SagaLogInterceptor, metrics_runtime, tracing_interceptor
 from orchestrator.temporal import connect
 from workflows.saga import StudentOnboardingSaga
 
 log = logging.getLogger("orchestrator.worker")
+SERVICE_NAME = "saga-worker"
 
 
 @asynccontextmanager
-async def saga_worker(client: Client, settings: OrchestratorSettings) -> AsyncIterator[Worker]:
-    """A running worker for the saga, with its HTTP clients; stopped and closed on exit."""
+async def saga_worker(
+    client: Client, settings: OrchestratorSettings, tracer_provider: TracerProvider | None = None
+) -> AsyncIterator[Worker]:
+    """A running worker for the saga, with its HTTP clients; stopped and closed on exit.
+    With `tracer_provider`, workflows, activities and their HTTP calls are traced."""
+    interceptors: list[Interceptor] = [SagaLogInterceptor()]
+    if tracer_provider is not None:
+        interceptors.append(tracing_interceptor(tracer_provider))
     async with (
-        create_http_client(settings.enrollment_url, settings) as enrollment_http,
-        create_http_client(settings.billing_url, settings) as billing_http,
+        create_http_client(settings.enrollment_url, settings, tracer_provider) as enrollment_http,
+        create_http_client(settings.billing_url, settings, tracer_provider) as billing_http,
     ):
         activities = SagaActivities(EnrollmentClient(enrollment_http), BillingClient(billing_http))
         worker = Worker(
@@ -31,28 +43,37 @@ async def saga_worker(client: Client, settings: OrchestratorSettings) -> AsyncIt
             task_queue=settings.task_queue,
             workflows=[StudentOnboardingSaga],
             activities=activities.all(),
+            interceptors=interceptors,
         )
         async with worker:
             yield worker
 
 
 async def run(settings: OrchestratorSettings) -> None:
-    client = await connect(settings)
+    client = await connect(settings, metrics_runtime(settings))
+    tracer_provider = create_tracer_provider(settings, SERVICE_NAME)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
-    async with saga_worker(client, settings):
+    async with saga_worker(client, settings, tracer_provider):
         log.info(
             "worker polling task queue %r on %s", settings.task_queue, settings.temporal_address
         )
+        if settings.metrics_port is not None:
+            log.info("metrics at http://%s:%d/metrics", settings.host, settings.metrics_port)
         await stop.wait()
     log.info("worker stopped")
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    asyncio.run(run(OrchestratorSettings()))
+    settings = OrchestratorSettings()
+    configure_logging(settings)
+    if settings.log_format == "json":
+        # The ids are fields of the JSON line already; keep the messages free of them.
+        workflow.logger.workflow_info_on_message = False
+        activity.logger.activity_info_on_message = False
+    asyncio.run(run(settings))
 
 
 if __name__ == "__main__":

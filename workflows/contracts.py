@@ -17,6 +17,18 @@ def workflow_id_for(student_id: str) -> str:
     return f"{WORKFLOW_ID_PREFIX}{student_id}"
 
 
+# The saga's own metrics, recorded by the workflow (workflows/saga.py) on the worker's endpoint.
+SAGA_OUTCOMES_METRIC = "saga_outcomes"
+SAGA_DURATION_METRIC = "saga_duration"
+
+
+def student_id_of(workflow_id: str) -> str | None:
+    """The inverse of `workflow_id_for`; None for a workflow that is not a saga."""
+    if not workflow_id.startswith(WORKFLOW_ID_PREFIX):
+        return None
+    return workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
+
+
 # Custom search attributes, registered on the server by `make up` and the tests.
 STUDENT_ID = SearchAttributeKey.for_keyword("StudentId")
 COURSE_ID = SearchAttributeKey.for_keyword("CourseId")

@@ -25,6 +25,8 @@ with workflow.unsafe.imports_passed_through():
 
     from workflows.contracts import (
         COURSE_ID,
+        SAGA_DURATION_METRIC,
+        SAGA_OUTCOMES_METRIC,
         SAGA_STATUS,
         STUDENT_ID,
         ChargeReceipt,
@@ -79,6 +81,9 @@ class StudentOnboardingSaga:
             self._state.failed_step = failure.step
             self._state.failure_reason = failure.reason
             self._record_failure()
+            workflow.logger.warning(
+                "step %s failed, compensating: %s", failure.step, failure.reason, extra=self._ids()
+            )
             await self._compensate_shielded()
         except BaseException as error:
             if not is_cancelled_exception(error):
@@ -87,7 +92,9 @@ class StudentOnboardingSaga:
             self._state.failure_reason = "The saga was cancelled."
             self._record_failure()
             await self._compensate_shielded()
+            self._record_outcome("cancelled")
             raise
+        self._record_outcome(self._state.status.lower())
         return self._state
 
     async def _run_steps(self, saga: SagaInput) -> None:
@@ -225,6 +232,32 @@ class StudentOnboardingSaga:
         failed_step = state.failed_step.value if state.failed_step else None
         # A None value removes the key: a cancelled saga has no failed step.
         workflow.upsert_memo({"failed_step": failed_step, "failure_reason": state.failure_reason})
+
+    def _record_outcome(self, outcome: str) -> None:
+        """Count the saga's end and time it, on the worker's metrics endpoint; log it. Both are
+        replay-safe: the SDK drops metric records and log lines while replaying a history."""
+        state = self._require_state()
+        attributes = {
+            "outcome": outcome,
+            "failed_step": state.failed_step.value if state.failed_step else "none",
+        }
+        meter = workflow.metric_meter()
+        meter.create_counter(SAGA_OUTCOMES_METRIC, "Sagas ended, by outcome and failed step.").add(
+            1, attributes
+        )
+        meter.create_histogram_timedelta(
+            SAGA_DURATION_METRIC, "Time from a saga run's start to its end.", unit="ms"
+        ).record(workflow.now() - workflow.info().start_time, attributes)
+        workflow.logger.info("saga ended: %s", outcome, extra=self._ids())
+
+    def _ids(self) -> dict[str, str]:
+        """The saga's ids for a log line (common/logs.py)."""
+        info = workflow.info()
+        return {
+            "student_id": self._require_state().student_id,
+            "workflow_id": info.workflow_id,
+            "run_id": info.run_id,
+        }
 
     def _idempotency_key(self, step: Step) -> str:
         # Stable across activity retries, worker restarts and resets (which keep the first run

@@ -4,6 +4,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from opentelemetry.sdk.trace import TracerProvider
 
 from choreography import runtime
 from choreography.faults import DeliveryFaults
@@ -13,6 +14,7 @@ from common.conventions import install_http_conventions
 from common.database import create_database_engine, create_tables, database_is_reachable
 from common.faults import Operations, install_fault_injection
 from common.health import health_router
+from common.observability import install_observability
 from services.billing import api, consumers
 from services.billing.config import BillingSettings
 from services.billing.models import TABLES
@@ -27,9 +29,12 @@ FAULTY_OPERATIONS: Operations = {
 
 
 def create_app(
-    settings: BillingSettings | None = None, faults: DeliveryFaults | None = None
+    settings: BillingSettings | None = None,
+    faults: DeliveryFaults | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
-    """`faults` arms failures on the choreography consumer (tests, demos)."""
+    """`faults` arms failures on the choreography consumer (tests, demos); `tracer_provider`
+    collects this app's spans instead of the one the settings configure (tests)."""
     settings = settings or BillingSettings()
 
     @asynccontextmanager
@@ -46,6 +51,7 @@ def create_app(
 
     app = FastAPI(title="Billing service", version="0.1.0", lifespan=lifespan)
     install_http_conventions(app, api.PROBLEMS)
+    install_observability(app, settings, SERVICE_NAME, tracer_provider)
     app.include_router(health_router(readiness))
     app.include_router(api.charges)
     if settings.fault_injection:

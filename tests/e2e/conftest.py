@@ -37,6 +37,7 @@ from tests.support.faulty_proxy import FaultPlan
 from tests.support.servers import free_port, serve_in_thread
 from tests.support.stack import (
     FULL_COURSE,
+    Observation,
     ServiceUrls,
     orchestrator_settings,
     running_services,
@@ -154,9 +155,14 @@ async def deployment(
     broker: BrokerConfig,
     temporal_ui_url: str | None = None,
     nats: EmbeddedNats | None = None,
+    observation: Observation | None = None,
+    worker_client: Client | None = None,
 ) -> AsyncIterator[System]:
     """Services, worker and API, with both modes on: orchestrated over Temporal, choreographed
-    over `broker` (consumers in the services, tracker and outbox in the API)."""
+    over `broker` (consumers in the services, tracker and outbox in the API). `observation`
+    collects every process's spans; `worker_client` (e.g. one whose runtime serves metrics)
+    replaces the environment's client for the worker."""
+    observation = observation or Observation()
     broker_settings = {
         "broker_url": broker.url,
         "broker_namespace": broker.namespace,
@@ -164,13 +170,22 @@ async def deployment(
     }
     delivery_faults = DeliveryFaults()
     api_database_url = f"sqlite:///{data_dir / 'api.db'}"
-    with running_services(data_dir, broker_settings, delivery_faults) as urls:
+    with running_services(data_dir, broker_settings, delivery_faults, observation) as urls:
         overrides: dict[str, Any] = {**broker_settings, "database_url": api_database_url}
         if temporal_ui_url is not None:
             overrides["temporal_ui_url"] = temporal_ui_url
         settings = orchestrator_settings(temporal_env, urls, **overrides)
-        async with saga_worker(temporal_env.client, settings):
-            with serve_in_thread(create_api(settings, faults=delivery_faults)) as api_url:
+        async with saga_worker(
+            worker_client or temporal_env.client,
+            settings,
+            observation.tracer_provider("saga-worker"),
+        ):
+            api_app = create_api(
+                settings,
+                faults=delivery_faults,
+                tracer_provider=observation.tracer_provider("saga-api"),
+            )
+            with serve_in_thread(api_app) as api_url:
                 async with (
                     httpx.AsyncClient(base_url=api_url, headers=API_HEADERS, timeout=30) as api,
                     httpx.AsyncClient(

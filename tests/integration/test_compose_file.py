@@ -183,6 +183,14 @@ def test_the_worker_can_be_scaled(compose: dict[str, Any]) -> None:
     assert "ports" not in worker
 
 
+def test_each_worker_replica_serves_metrics_on_the_network_without_publishing_a_port(
+    compose: dict[str, Any],
+) -> None:
+    worker = compose["services"]["worker"]
+    assert worker["environment"]["HOST"] == "0.0.0.0"
+    assert worker["environment"]["METRICS_PORT"] in {str(port) for port in worker["expose"]}
+
+
 def test_the_ui_decodes_with_the_codec_server_and_the_codec_server_lets_the_ui_in(
     compose: dict[str, Any],
 ) -> None:

@@ -127,6 +127,16 @@ def test_the_stack_completes_a_paid_saga_compensates_a_declined_one_and_stops_cl
     assert b"ada@example.com" not in stored.SerializeToString()
     assert "ada@example.com" in decoded_by_the_ui_codec_endpoint(settings, stored)
 
+    # The worker serves Prometheus metrics: the SDK's own and the sagas' outcomes.
+    metrics = httpx.get(settings.worker_metrics_url, timeout=10).text
+    assert "temporal_workflow_completed" in metrics
+    assert any(
+        line.startswith("saga_outcomes")
+        and 'outcome="compensated"' in line
+        and 'failed_step="charge_tuition"' in line
+        for line in metrics.splitlines()
+    )
+
     # Each child leads its own process group, so an empty group means nothing is left behind.
     groups = {process.name: process.pid for process in stack.processes}
     assert set(groups) == {"temporal", "codec", "nats", "enrollment", "billing", "worker", "api"}

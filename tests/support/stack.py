@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from sqlmodel import Session
 from temporalio.testing import WorkflowEnvironment
 
@@ -36,6 +40,21 @@ from workflows.contracts import SEARCH_ATTRIBUTES
 FULL_COURSE = CourseBase(
     course_id="FULL0", title="Always full", capacity=0, tuition_cents=10_000, currency="USD"
 )
+
+
+@dataclass
+class Observation:
+    """The spans of every process of a deployment in one in-memory exporter, each process with
+    a tracer provider of its own, so that spans name their service as in production."""
+
+    spans: InMemorySpanExporter | None = None
+
+    def tracer_provider(self, service_name: str) -> TracerProvider | None:
+        if self.spans is None:
+            return None
+        provider = TracerProvider(resource=Resource.create({SERVICE_NAME: service_name}))
+        provider.add_span_processor(SimpleSpanProcessor(self.spans))
+        return provider
 
 
 @dataclass
@@ -76,11 +95,13 @@ def running_services(
     data_dir: Path,
     broker: dict[str, Any] | None = None,
     delivery_faults: DeliveryFaults | None = None,
+    observation: Observation | None = None,
 ) -> Iterator[ServiceUrls]:
     """Enrollment (with FULL_COURSE seeded) and billing, each on its own SQLite file in
     `data_dir`, plus a fault-injecting proxy in front of billing. With `broker` settings
-    (broker_url, broker_namespace, ...) their choreography consumers run too. Both want
-    TEST_SERVICE_TOKEN for every write."""
+    (broker_url, broker_namespace, ...) their choreography consumers run too; with
+    `observation`, their spans are collected. Both want TEST_SERVICE_TOKEN for every write."""
+    observation = observation or Observation()
     common = {"service_tokens": TEST_SERVICE_TOKEN, **(broker or {})}
     enrollment_db = f"sqlite:///{data_dir / 'enrollment.db'}"
     engine = create_database_engine(enrollment_db)
@@ -92,11 +113,17 @@ def running_services(
     with (
         serve_in_thread(
             create_enrollment(
-                EnrollmentSettings(database_url=enrollment_db, **common), delivery_faults
+                EnrollmentSettings(database_url=enrollment_db, **common),
+                delivery_faults,
+                observation.tracer_provider("enrollment"),
             )
         ) as enr,
         serve_in_thread(
-            create_billing(BillingSettings(data_dir=data_dir, **common), delivery_faults)
+            create_billing(
+                BillingSettings(data_dir=data_dir, **common),
+                delivery_faults,
+                observation.tracer_provider("billing"),
+            )
         ) as billing,
         serve_in_thread(faulty_proxy(billing, plan)) as billing_proxy,
     ):
