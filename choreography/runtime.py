@@ -15,8 +15,8 @@ from choreography.events import Event
 from choreography.faults import DeliveryFaults
 from choreography.inbox import ProcessedEvent, Reaction, handle_once
 from choreography.outbox import OutboxMessage, OutboxRelay
-from common.database import create_tables
 
+# In the schema of every database on the bus (SCHEMA of each service, API_SCHEMA of the API).
 TABLES = (OutboxMessage, ProcessedEvent)
 
 
@@ -36,7 +36,6 @@ class Choreography:
         self._consumer = consumer
         self._reactions = dict(reactions or {})
         self._faults = faults
-        create_tables(engine, TABLES)
         if consumer is not None:
             self.bus.subscribe(consumer, self._handle)
 

@@ -2,17 +2,16 @@
 environment (plain names: TEMPORAL_ADDRESS, PAYLOAD_KEYS, ...) or a `.env` file."""
 
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Self
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from choreography.config import BrokerSettings
+from common.settings import Environment, MigrationSettings
 from orchestrator.codec import PayloadKeys, parse_keys
 from workflows.contracts import TASK_QUEUE
-
-Environment = Literal["development", "production"]
 
 
 class PayloadEncryptionSettings(BaseSettings):
@@ -48,7 +47,7 @@ class PayloadEncryptionSettings(BaseSettings):
         return parse_keys(self.payload_keys.get_secret_value())
 
 
-class OrchestratorSettings(PayloadEncryptionSettings, BrokerSettings):
+class OrchestratorSettings(PayloadEncryptionSettings, MigrationSettings, BrokerSettings):
     """With BROKER_URL set, the API also runs choreographed sagas: its own database (DATABASE_URL,
     default DATA_DIR/api.db) holds their registry, its outbox and the saga tracker."""
 
