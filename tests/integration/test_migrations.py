@@ -3,9 +3,9 @@ the models' tables, downgrades undo it, a production start migrates (replicas at
 development start creates and stamps, databases made by create_all before migrations existed
 are adopted, and `check` mode refuses a database behind the code."""
 
+import multiprocessing
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -135,30 +135,31 @@ def test_a_development_start_on_an_empty_database_creates_the_tables_and_stamps_
     assert revisions(engine, schema) == head(schema)
 
 
+def start_replica(database_url: str, everyone_ready: Any) -> None:
+    """What a replica of the enrollment service does to its database at start in production."""
+    engine = create_database_engine(database_url)
+    everyone_ready.wait()
+    prepare_database(engine, ENROLLMENT_SCHEMA, "upgrade", development=False)
+    engine.dispose()
+
+
 def test_replicas_starting_at_once_on_an_empty_database_all_start(
     engine: Engine, database_url: str
 ) -> None:
-    """PostgreSQL serialises them on an advisory lock, SQLite on its write lock."""
-    everyone_ready = threading.Barrier(REPLICAS)
-    failures: list[BaseException] = []
-
-    def start_replica() -> None:
-        replica = create_database_engine(database_url)
-        try:
-            everyone_ready.wait()
-            prepare_database(replica, ENROLLMENT_SCHEMA, "upgrade", development=False)
-        except BaseException as error:
-            failures.append(error)
-        finally:
-            replica.dispose()
-
-    replicas = [threading.Thread(target=start_replica) for _ in range(REPLICAS)]
+    """Processes, as replicas are (forked: no imports to wait for, and each its own Alembic):
+    PostgreSQL serialises them on an advisory lock, SQLite on its write lock."""
+    processes = multiprocessing.get_context("fork")
+    everyone_ready = processes.Barrier(REPLICAS)
+    replicas = [
+        processes.Process(target=start_replica, args=(database_url, everyone_ready))
+        for _ in range(REPLICAS)
+    ]
     for replica in replicas:
         replica.start()
     for replica in replicas:
-        replica.join()
+        replica.join(timeout=120)
 
-    assert failures == []
+    assert [replica.exitcode for replica in replicas] == [0] * REPLICAS
     assert differences(engine, ENROLLMENT_SCHEMA) == []
     with engine.connect() as connection:
         versions = connection.execute(text(f"SELECT * FROM {ENROLLMENT_SCHEMA.version_table}"))
