@@ -14,6 +14,7 @@ development, proposes to drop the other's. Each schema also keeps its revision i
 At start a process calls `prepare_database` (see docs/deployment.md, "Database migrations").
 """
 
+import importlib.util
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -76,6 +77,13 @@ def alembic_config(
     config.set_main_option("version_locations", str(schema.versions))
     config.set_main_option("path_separator", "os")
     config.attributes.update(schema=schema, database_url=database_url, connection=connection)
+    if importlib.util.find_spec("ruff") is not None:  # a development tool: not in the image
+        # New revisions come out formatted like the rest of the code.
+        hooks = "post_write_hooks"
+        config.set_section_option(hooks, "hooks", "ruff")
+        config.set_section_option(hooks, "ruff.type", "module")
+        config.set_section_option(hooks, "ruff.module", "ruff")
+        config.set_section_option(hooks, "ruff.options", "format REVISION_SCRIPT_FILENAME")
     return config
 
 

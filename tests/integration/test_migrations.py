@@ -20,6 +20,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Column, Engine, Integer, MetaData, inspect, text
 from sqlmodel import Session, SQLModel, select
 
+from choreography.runtime import TABLES as CHOREOGRAPHY_TABLES
 from common.database import create_database_engine, create_tables
 from common.migrations import (
     DatabaseBehindCode,
@@ -184,6 +185,20 @@ def test_a_database_made_by_create_all_before_migrations_is_adopted_with_its_dat
     assert revisions(engine, ENROLLMENT_SCHEMA) == head(ENROLLMENT_SCHEMA)
     with Session(engine) as session:
         assert [course.title for course in session.exec(select(Course))] == ["Kept"]
+
+
+@pytest.mark.parametrize("with_broker", [True, False], ids=["with-broker", "without-broker"])
+def test_every_database_made_by_create_all_before_migrations_is_adopted(
+    engine: Engine, schema: Schema, with_broker: bool
+) -> None:
+    """Without a broker a process made no outbox or inbox; the API made no database at all."""
+    made = [table for table in schema.tables if with_broker or table not in CHOREOGRAPHY_TABLES]
+    create_tables(engine, made)
+
+    prepare_database(engine, schema, "upgrade", development=True)
+
+    assert differences(engine, schema) == []
+    assert revisions(engine, schema) == head(schema)
 
 
 def test_check_mode_refuses_a_database_behind_the_code_and_accepts_one_at_head(
