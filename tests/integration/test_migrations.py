@@ -215,8 +215,8 @@ def test_check_mode_refuses_a_database_behind_the_code_and_accepts_one_at_head(
 def test_services_started_in_production_mode_on_an_empty_database_migrate_and_serve(
     database_url: str,
 ) -> None:
-    """Both services on one database, as `make up` runs them when DATABASE_URL is set: each
-    keeps its own revision and sees only its own tables."""
+    """Both services on one database (a DATABASE_URL in .env reaches both under `make up`):
+    each keeps its own revision and sees only its own tables."""
     enrollment = EnrollmentSettings(environment="production", database_url=database_url)
     billing = BillingSettings(environment="production", database_url=database_url)
     with (
