@@ -27,6 +27,7 @@ from alembic.autogenerate.api import AutogenContext
 from alembic.config import CommandLine, Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Connection, Engine, inspect
 from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString, UTCDateTime
@@ -35,6 +36,8 @@ from common.database import create_database_engine, lock_for_transaction
 
 ENVIRONMENT_DIRECTORY = Path(__file__).parent / "alembic_env"
 DATABASE_COMMAND = "db"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -100,10 +103,22 @@ def prepare_database(
     apply to it like to any other. Everywhere else, and always in production, the revisions
     themselves run. A database made by create_all before migrations existed is adopted by the
     first revision, which creates only the tables it lacks.
+
+    A database at a revision this code does not know is newer than the code (a rollback of the
+    code without a downgrade): the process starts on it, with a warning, and changes nothing.
+    Revisions written to be tolerated by the code before them (docs/deployment.md) make that
+    safe, and an incident's rollback should not be blocked on a downgrade.
     """
     with engine.connect() as connection, exclusive_transaction(connection, schema):
         config = alembic_config(schema, connection=connection)
-        if migrations == "check":
+        if unknown := unknown_revisions(connection, config):
+            logger.warning(
+                "the %s database is at revision %s, which this code does not know (newer "
+                "code migrated it?): starting without migrating",
+                schema.name,
+                ", ".join(sorted(unknown)),
+            )
+        elif migrations == "check":
             ensure_at_head(connection, config)
         elif development and is_empty(connection, schema):
             tables = [SQLModel.metadata.tables[name] for name in schema.table_names]
@@ -134,6 +149,18 @@ def is_empty(connection: Connection, schema: Schema) -> bool:
 def current_revisions(connection: Connection, schema: Schema) -> tuple[str, ...]:
     context = MigrationContext.configure(connection, opts={"version_table": schema.version_table})
     return tuple(context.get_current_heads())
+
+
+def unknown_revisions(connection: Connection, config: Config) -> set[str]:
+    """The database's revisions that are not among this code's."""
+    script = ScriptDirectory.from_config(config)
+    unknown: set[str] = set()
+    for revision in current_revisions(connection, config.attributes["schema"]):
+        try:
+            script.get_revision(revision)
+        except CommandError:
+            unknown.add(revision)
+    return unknown
 
 
 def ensure_at_head(connection: Connection, config: Config) -> None:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import pytest
@@ -210,6 +210,24 @@ def test_check_mode_refuses_a_database_behind_the_code_and_accepts_one_at_head(
 
     command.upgrade(cli_config(engine, BILLING_SCHEMA), "head")
     prepare_database(engine, BILLING_SCHEMA, "check", development=False)
+
+
+@pytest.mark.parametrize("migrations", ["upgrade", "check"])
+def test_code_older_than_its_database_starts_on_it_and_changes_nothing(
+    engine: Engine, migrations: Literal["upgrade", "check"], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A rollback of the code without a downgrade: the database is at a revision it lacks."""
+    command.upgrade(cli_config(engine, BILLING_SCHEMA), "head")
+    newer = "f00dfeed"
+    with engine.begin() as connection:
+        connection.execute(
+            text(f"UPDATE {BILLING_SCHEMA.version_table} SET version_num = '{newer}'")
+        )
+
+    prepare_database(engine, BILLING_SCHEMA, migrations, development=False)
+
+    assert revisions(engine, BILLING_SCHEMA) == (newer,)
+    assert f"at revision {newer}, which this code does not know" in caplog.text
 
 
 def test_services_started_in_production_mode_on_an_empty_database_migrate_and_serve(
