@@ -33,6 +33,7 @@ from sqlmodel import SQLModel
 from sqlmodel.sql.sqltypes import AutoString, UTCDateTime
 
 from common.database import create_database_engine, lock_for_transaction
+from common.settings import MigrationMode
 
 ENVIRONMENT_DIRECTORY = Path(__file__).parent / "alembic_env"
 DATABASE_COMMAND = "db"
@@ -93,7 +94,7 @@ def alembic_config(
 def prepare_database(
     engine: Engine,
     schema: Schema,
-    migrations: Literal["upgrade", "check"],
+    migrations: MigrationMode,
     development: bool,
 ) -> None:
     """Bring the database to the head revision, or with `check` refuse to start unless it is.

@@ -11,6 +11,8 @@ DATA_DIR = Path("data")
 
 # "production" refuses to run without what development mode lets you leave out.
 Environment = Literal["development", "production"]
+# What a process does to its database's schema at start (common/migrations.py).
+MigrationMode = Literal["upgrade", "check"]
 
 
 class MigrationSettings(BaseSettings):
@@ -22,7 +24,7 @@ class MigrationSettings(BaseSettings):
     # upgrade: apply pending migrations at start (replicas take turns on a lock).
     # check: change nothing, refuse to start unless the database is at the code's revision
     # (for deployments that migrate in a separate step, with a role allowed to alter tables).
-    database_migrations: Literal["upgrade", "check"] = "upgrade"
+    database_migrations: MigrationMode = "upgrade"
 
 
 class ServiceSettings(MigrationSettings, BrokerSettings):

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import httpx
 import pytest
@@ -29,6 +29,7 @@ from common.migrations import (
     current_revisions,
     prepare_database,
 )
+from common.settings import MigrationMode
 from orchestrator.main import API_SCHEMA
 from services.billing.config import BillingSettings
 from services.billing.main import SCHEMA as BILLING_SCHEMA
@@ -214,7 +215,7 @@ def test_check_mode_refuses_a_database_behind_the_code_and_accepts_one_at_head(
 
 @pytest.mark.parametrize("migrations", ["upgrade", "check"])
 def test_code_older_than_its_database_starts_on_it_and_changes_nothing(
-    engine: Engine, migrations: Literal["upgrade", "check"], caplog: pytest.LogCaptureFixture
+    engine: Engine, migrations: MigrationMode, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A rollback of the code without a downgrade: the database is at a revision it lacks."""
     command.upgrade(cli_config(engine, BILLING_SCHEMA), "head")
