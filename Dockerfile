@@ -1,6 +1,7 @@
 # One image for every app process of docker-compose.yml; the command picks the process:
 #   python -m services.enrollment | services.billing | orchestrator | orchestrator.worker
 #   | orchestrator.codec_server
+# and `python -m services.enrollment db upgrade head` (or services.billing, orchestrator) migrates.
 FROM python:3.11.10-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
@@ -14,8 +15,11 @@ WORKDIR /app
 COPY requirements.runtime.lock .
 RUN pip install --no-deps -r requirements.runtime.lock
 
+# The code, with each database's migrations (services/*/migrations, orchestrator/migrations,
+# common/alembic_env): the apps apply them at start.
 COPY common ./common
 COPY workflows ./workflows
+COPY choreography ./choreography
 COPY services ./services
 COPY orchestrator ./orchestrator
 

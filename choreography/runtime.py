@@ -16,8 +16,8 @@ from choreography.faults import DeliveryFaults
 from choreography.inbox import ProcessedEvent, Reaction, handle_once
 from choreography.outbox import OutboxMessage, OutboxRelay
 from choreography.topology import SUBSCRIPTIONS
-from common.database import create_tables
 
+# In the schema of every database on the bus (SCHEMA of each service, API_SCHEMA of the API).
 TABLES = (OutboxMessage, ProcessedEvent)
 
 
@@ -39,7 +39,6 @@ class Choreography:
         if consumer is not None:
             check_reactions(consumer, self._reactions)
         self._faults = faults
-        create_tables(engine, TABLES)
         if consumer is not None:
             self.bus.subscribe(consumer, self._handle)
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, Table, event, text
+from sqlalchemy import Connection, Engine, Table, event, text
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -85,8 +85,12 @@ def lock_idempotency_key(session: Session, idempotency_key: str) -> None:
     transaction-scoped advisory lock prevents that and is released when the transaction ends.
     SQLite needs nothing: `BEGIN IMMEDIATE` already serialises every transaction.
     """
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"),
-            {"key": idempotency_key},
-        )
+    lock_for_transaction(session, idempotency_key)
+
+
+def lock_for_transaction(bind: Session | Connection, key: str) -> None:
+    """Hold an exclusive PostgreSQL advisory lock on `key` until the current transaction ends;
+    on SQLite, nothing (its transactions begin with `BEGIN IMMEDIATE`, see on_begin)."""
+    dialect = bind.dialect if isinstance(bind, Connection) else bind.get_bind().dialect
+    if dialect.name == "postgresql":
+        bind.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})

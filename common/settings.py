@@ -13,6 +13,8 @@ from common.secrets import refuse_weak_secrets, secret_values
 DATA_DIR = Path("data")
 
 Environment = Literal["development", "production"]
+# What a process does to its database's schema at start (common/migrations.py).
+MigrationMode = Literal["upgrade", "check"]
 
 
 class EnvironmentSettings(BaseSettings):
@@ -23,6 +25,18 @@ class EnvironmentSettings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", hide_input_in_errors=True)
 
     environment: Environment = "development"
+
+
+class MigrationSettings(BaseSettings):
+    """How a process that owns a database brings its schema up to date at start
+    (common/migrations.py, docs/deployment.md "Database migrations")."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    # upgrade: apply pending migrations at start (replicas take turns on a lock).
+    # check: change nothing, refuse to start unless the database is at the code's revision
+    # (for deployments that migrate in a separate step, with a role allowed to alter tables).
+    database_migrations: MigrationMode = "upgrade"
 
 
 class ObservabilitySettings(BaseSettings):
@@ -54,9 +68,14 @@ class ObservabilitySettings(BaseSettings):
         return self.otel_traces_exporter == "otlp" and bool(self.otel_exporter_otlp_endpoint)
 
 
-class ServiceSettings(BrokerSettings, EnvironmentSettings, ObservabilitySettings):
+class ServiceSettings(
+    MigrationSettings, BrokerSettings, EnvironmentSettings, ObservabilitySettings
+):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
+    # ENVIRONMENT (EnvironmentSettings) also decides the schema: in development a new, empty
+    # database is created from the models (create_all) and stamped at the head revision; in
+    # production the migrations themselves build it.
     database_url: str | None = None
     data_dir: Path = DATA_DIR
     host: str = "127.0.0.1"

@@ -1,14 +1,26 @@
-"""`python -m orchestrator`: serve the orchestrator API with uvicorn."""
+"""`python -m orchestrator`: serve the orchestrator API with uvicorn.
+
+`python -m orchestrator db <command>` runs an Alembic command on its database instead
+(`db upgrade head`, `db current`, `db downgrade -1`, ...; docs/deployment.md).
+"""
+
+import sys
 
 import uvicorn
 
 from common.logs import configure_logging
+from common.migrations import is_database_command, run_database_command
 from orchestrator.config import OrchestratorSettings
-from orchestrator.main import create_app
+from orchestrator.main import API_SCHEMA, create_app
 
 
 def main() -> None:
     settings = OrchestratorSettings()
+    if is_database_command(sys.argv[1:]):
+        run_database_command(
+            "orchestrator", API_SCHEMA, settings.database_url_for_api(), sys.argv[1:]
+        )
+        return
     configure_logging(settings)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
 

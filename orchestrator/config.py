@@ -12,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from choreography.config import BrokerSettings
 from common.auth import Credentials, bearer_headers
 from common.secrets import refuse_weak_secrets, secret_values
-from common.settings import EnvironmentSettings, ObservabilitySettings
+from common.settings import EnvironmentSettings, MigrationSettings, ObservabilitySettings
 from orchestrator.codec import PayloadKeys, parse_keys
 from workflows.contracts import TASK_QUEUE
 
@@ -48,7 +48,9 @@ class PayloadEncryptionSettings(EnvironmentSettings):
         return parse_keys(self.payload_keys.get_secret_value())
 
 
-class OrchestratorSettings(PayloadEncryptionSettings, BrokerSettings, ObservabilitySettings):
+class OrchestratorSettings(
+    PayloadEncryptionSettings, MigrationSettings, BrokerSettings, ObservabilitySettings
+):
     """With BROKER_URL set, the API also runs choreographed sagas: its own database (DATABASE_URL,
     default DATA_DIR/api.db) holds their registry, its outbox and the saga tracker."""
 

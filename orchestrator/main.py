@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
@@ -14,8 +15,9 @@ from choreography.topology import SUBSCRIPTIONS, TRACKER
 from choreography.tracker import track
 from common.auth import install_authentication
 from common.conventions import install_http_conventions
-from common.database import create_database_engine, create_tables
+from common.database import create_database_engine
 from common.health import health_router
+from common.migrations import Schema, prepare_database
 from common.observability import install_observability
 from orchestrator import api
 from orchestrator.config import OrchestratorSettings
@@ -23,6 +25,12 @@ from orchestrator.telemetry import traced_client
 from orchestrator.temporal import connect
 
 SERVICE_NAME = "saga-api"
+
+# The API's own database, used only for choreographed sagas (BROKER_URL set): their registry, the
+# saga tracker, and the outbox and inbox of the API's place on the bus.
+API_SCHEMA = Schema(
+    "api", Path(__file__).parent / "migrations", (*choreographed.TABLES, *runtime.TABLES)
+)
 
 
 def create_app(
@@ -45,7 +53,9 @@ def create_app(
             yield
             return
         engine = create_database_engine(settings.database_url_for_api())
-        create_tables(engine, choreographed.TABLES)
+        prepare_database(
+            engine, API_SCHEMA, settings.database_migrations, settings.environment == "development"
+        )
         reactions = {event_type: track for event_type in SUBSCRIPTIONS[TRACKER]}
         async with runtime.running(settings, engine, TRACKER, reactions, faults) as choreography:
             app.state.choreography = choreography

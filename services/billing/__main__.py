@@ -1,14 +1,26 @@
-"""`python -m services.billing`: serve the billing API with uvicorn."""
+"""`python -m services.billing`: serve the billing API with uvicorn.
+
+`python -m services.billing db <command>` runs an Alembic command on its database instead
+(`db upgrade head`, `db current`, `db downgrade -1`, ...; docs/deployment.md).
+"""
+
+import sys
 
 import uvicorn
 
 from common.logs import configure_logging
+from common.migrations import is_database_command, run_database_command
 from services.billing.config import BillingSettings
-from services.billing.main import create_app
+from services.billing.main import SCHEMA, SERVICE_NAME, create_app
 
 
 def main() -> None:
     settings = BillingSettings()
+    if is_database_command(sys.argv[1:]):
+        run_database_command(
+            "services.billing", SCHEMA, settings.database_url_for(SERVICE_NAME), sys.argv[1:]
+        )
+        return
     configure_logging(settings)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
 

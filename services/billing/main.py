@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
@@ -11,15 +12,18 @@ from choreography.faults import DeliveryFaults
 from choreography.topology import BILLING
 from common.auth import install_authentication
 from common.conventions import install_http_conventions
-from common.database import create_database_engine, create_tables, database_is_reachable
+from common.database import create_database_engine, database_is_reachable
 from common.faults import Operations, install_fault_injection
 from common.health import health_router
+from common.migrations import Schema, prepare_database
 from common.observability import install_observability
 from services.billing import api, consumers
 from services.billing.config import BillingSettings
 from services.billing.models import TABLES
 
 SERVICE_NAME = "billing"
+# The service's database: its own tables and the choreography's outbox and inbox.
+SCHEMA = Schema(SERVICE_NAME, Path(__file__).parent / "migrations", (*TABLES, *runtime.TABLES))
 
 # The commands faults can be injected into, by the routes that serve them.
 FAULTY_OPERATIONS: Operations = {
@@ -40,7 +44,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_database_engine(settings.database_url_for(SERVICE_NAME))
-        create_tables(engine, TABLES)
+        prepare_database(
+            engine, SCHEMA, settings.database_migrations, settings.environment == "development"
+        )
         app.state.engine = engine
         async with runtime.running(settings, engine, BILLING, consumers.REACTIONS, faults):
             yield

@@ -10,6 +10,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 import sysconfig
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,14 @@ import pytest
 from pydantic_settings import BaseSettings
 from sqlalchemy.engine import make_url
 
+from common.migrations import ENVIRONMENT_DIRECTORY
 from orchestrator.codec import new_key_entry
 from orchestrator.config import CodecServerSettings, OrchestratorSettings
+from orchestrator.main import API_SCHEMA
 from services.billing.config import BillingSettings
+from services.billing.main import SCHEMA as BILLING_SCHEMA
 from services.enrollment.config import EnrollmentSettings
+from services.enrollment.main import SCHEMA as ENROLLMENT_SCHEMA
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = REPOSITORY / "docker-compose.yml"
@@ -46,6 +51,7 @@ APP_PROCESSES: dict[str, tuple[str, type[BaseSettings]]] = {
     "worker": ("orchestrator.worker", OrchestratorSettings),
     "codec-server": ("orchestrator.codec_server", CodecServerSettings),
 }
+SCHEMAS = (ENROLLMENT_SCHEMA, BILLING_SCHEMA, API_SCHEMA)
 ONE_SHOT = {"temporal-schema", "temporal-init"}
 # A worker serves no HTTP (see docs/deployment.md); the admin tools container is an idle shell.
 WITHOUT_HEALTHCHECK = {"worker", "temporal-admin-tools"} | ONE_SHOT
@@ -270,3 +276,51 @@ def test_the_api_wants_its_keys_and_the_worker_sends_the_token_the_services_acce
     assert services["api"]["environment"]["API_KEYS"] == SECRETS["API_KEYS"]
     for process in ("worker", "enrollment", "billing"):
         assert services[process]["environment"]["SERVICE_TOKENS"] == SECRETS["SERVICE_TOKENS"]
+
+
+def test_the_services_migrate_their_databases_at_start_in_production(
+    compose: dict[str, Any],
+) -> None:
+    for service in ("enrollment", "billing"):
+        environment = compose["services"][service]["environment"]
+        assert environment["ENVIRONMENT"] == "production", service
+        assert environment["DATABASE_MIGRATIONS"] == "upgrade", service
+
+
+def test_the_image_holds_every_package_the_processes_import_and_the_migrations() -> None:
+    """What the apps import from this repository, found by importing them in a clean process,
+    must be copied into the image (and not excluded by .dockerignore)."""
+    modules = [_entry_point(module) for module, _ in APP_PROCESSES.values()]
+    program = (
+        "import importlib, sys\n"
+        f"for name in {modules!r}: importlib.import_module(name)\n"
+        "for module in list(sys.modules.values()): print(getattr(module, '__file__', None) or '')"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], cwd=REPOSITORY, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    files = [Path(line) for line in result.stdout.splitlines() if line]
+    imported = {
+        file.relative_to(REPOSITORY).parts[0]
+        for file in files
+        if file.is_relative_to(REPOSITORY)
+        and not file.relative_to(REPOSITORY).parts[0].startswith(".")
+    }
+    dockerfile = (REPOSITORY / "Dockerfile").read_text()
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", dockerfile, flags=re.MULTILINE))
+    ignored = set((REPOSITORY / ".dockerignore").read_text().split())
+
+    assert {"services", "choreography"} <= imported <= copied - ignored
+    # Loaded by path when Alembic runs, not imported: each database's revisions and the
+    # environment that runs them.
+    for folder in (ENVIRONMENT_DIRECTORY, *(schema.versions for schema in SCHEMAS)):
+        assert folder.relative_to(REPOSITORY).parts[0] in copied
+        assert any(folder.glob("*.py"))
+
+
+def _entry_point(module: str) -> str:
+    """What `python -m module` runs: its __main__ if it is a package."""
+    spec = importlib.util.find_spec(module)
+    assert spec is not None, module
+    return f"{module}.__main__" if spec.submodule_search_locations else module
