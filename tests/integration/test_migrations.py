@@ -149,9 +149,11 @@ def start_replica(database_url: str, everyone_ready: Any) -> None:
 def test_replicas_starting_at_once_on_an_empty_database_all_start(
     engine: Engine, database_url: str
 ) -> None:
-    """Processes, as replicas are (forked: no imports to wait for, and each its own Alembic):
-    PostgreSQL serialises them on an advisory lock, SQLite on its write lock."""
-    processes = multiprocessing.get_context("fork")
+    """Processes, as replicas are (each its own Alembic), released together by a barrier:
+    PostgreSQL serialises them on an advisory lock, SQLite on its write lock. Spawned, not
+    forked: a fork of this multi-threaded test process (servers, Temporal's runtime) can
+    inherit a lock held by another thread and die or hang for reasons of its own."""
+    processes = multiprocessing.get_context("spawn")
     everyone_ready = processes.Barrier(REPLICAS)
     replicas = [
         processes.Process(target=start_replica, args=(database_url, everyone_ready))
@@ -237,13 +239,12 @@ def test_services_started_in_production_mode_on_an_empty_database_migrate_and_se
 ) -> None:
     """Both services on one database (a DATABASE_URL in .env reaches both under `make up`):
     each keeps its own revision and sees only its own tables."""
-    production = {
-        "environment": "production",
-        "database_url": database_url,
-        "service_tokens": TEST_SERVICE_TOKEN,
-    }
-    enrollment = EnrollmentSettings(**production)
-    billing = BillingSettings(**production)
+    enrollment = EnrollmentSettings(
+        environment="production", database_url=database_url, service_tokens=TEST_SERVICE_TOKEN
+    )
+    billing = BillingSettings(
+        environment="production", database_url=database_url, service_tokens=TEST_SERVICE_TOKEN
+    )
     with (
         serve_in_thread(create_enrollment(enrollment)) as enrollment_url,
         serve_in_thread(create_billing(billing)) as billing_url,
