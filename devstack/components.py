@@ -114,7 +114,13 @@ def components(
                 base,
             ),
         ],
-        [worker(settings, base, secrets), api(settings, base, secrets)],
+        [
+            *(
+                worker(settings, base, secrets, number)
+                for number in range(settings.worker_processes)
+            ),
+            api(settings, base, secrets),
+        ],
     ]
 
 
@@ -231,9 +237,11 @@ def _orchestrator_env(
     }
 
 
-def worker(settings: DevstackSettings, base: dict[str, str], secrets: dict[str, str]) -> Component:
+def worker(
+    settings: DevstackSettings, base: dict[str, str], secrets: dict[str, str], number: int = 0
+) -> Component:
     return Component(
-        name="worker",
+        name="worker" if number == 0 else f"worker-{number + 1}",
         command=[sys.executable, "-m", "orchestrator.worker"],
         env=_orchestrator_env(settings, base, secrets),
         ready=lambda pid: readiness.worker_polls(

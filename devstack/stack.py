@@ -14,6 +14,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -37,7 +38,13 @@ class StopRequested(Exception):
 
 
 class Stack:
-    def __init__(self, settings: DevstackSettings, log: LogSink = print_line) -> None:
+    def __init__(
+        self,
+        settings: DevstackSettings,
+        log: LogSink = print_line,
+        environment: Mapping[str, str] | None = None,
+    ) -> None:
+        """`environment`: what the processes inherit, os.environ if None (see components)."""
         self.settings = settings
         self.data_dir = settings.data_dir.resolve()
         self._log = log
@@ -47,7 +54,7 @@ class Stack:
         self._tiers: list[list[ManagedProcess]] = []
         self._data_dir_lock: IO[str] | None = None
         self._repo_root = Path(__file__).resolve().parent.parent
-        self._plan = components(settings, self.data_dir)
+        self._plan = components(settings, self.data_dir, environment)
         self._label_width = max(len(OWN_NAME), *(len(c.name) for tier in self._plan for c in tier))
 
     def __enter__(self) -> Self:
