@@ -15,7 +15,6 @@ single sign-on. Browsers may call it only from the Temporal UI's origin (CORS).
 import secrets
 from typing import Any
 
-import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from google.protobuf import json_format
@@ -26,6 +25,7 @@ from common.conventions import install_http_conventions
 from common.health import health_router
 from common.problems import ProblemError, ProblemMap, ProblemSpec, problem_responses
 from common.requests import JsonBody
+from common.serving import serve
 from orchestrator.codec import EncryptionCodec, PayloadKeyError
 from orchestrator.config import CodecServerSettings
 
@@ -136,7 +136,7 @@ def create_app(settings: CodecServerSettings | None = None) -> FastAPI:
 def main() -> None:
     settings = CodecServerSettings()  # type: ignore[call-arg]  # from the env
     # No access log: it would write the token of every /<token>/decode call into the logs.
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, access_log=False)
+    serve(create_app(settings), settings.host, settings.port, access_log=False)
 
 
 if __name__ == "__main__":

@@ -1,14 +1,13 @@
 """`python -m services.billing`: serve the billing API with uvicorn."""
 
-import uvicorn
-
+from common.serving import serve
 from services.billing.config import BillingSettings
 from services.billing.main import create_app
 
 
 def main() -> None:
     settings = BillingSettings()
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+    serve(create_app(settings), settings.host, settings.port)
 
 
 if __name__ == "__main__":
