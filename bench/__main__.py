@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench import report
-from bench.park import PARKED_ENVIRONMENT, ParkResult, park
+from bench.park import ParkResult, park
 from bench.run import Mode, RunResult, bench_stack, run
 from bench.workload import DEFAULT_MIX, orders
 
@@ -65,7 +65,7 @@ async def bench_mode(
 
 
 async def bench_park(sagas: int, workers: int, progress: Progress) -> ParkResult:
-    async with bench_stack(10, workers, True, PARKED_ENVIRONMENT) as stack:
+    async with bench_stack(10, workers, fault_injection=True) as stack:
         return await park(stack, sagas, workers, progress)
 
 

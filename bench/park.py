@@ -27,14 +27,11 @@ from workflows.contracts import SagaDeadlines, StudentCreated
 
 PARKED_CHARGE_MS = 600_000  # longer than any park: the charge is only released by the restart
 # The step's deadline is long enough for N sagas to be started and held: a parked saga must
-# not give up its step. An attempt's is not: a held attempt times out and is queued again
-# (one per activity slot every 5 minutes, negligible), and an attempt whose answer is lost
-# after the release costs 5 minutes, not the whole park (docs/benchmarks.md).
-PARKED_DEADLINES = SagaDeadlines(step_seconds=3600, attempt_seconds=300)
-# The worker's HTTP timeout (10 s by default) would end a held charge long before that, and
-# its retry would keep the worker and Temporal busy: the park stack's worker waits as long as
-# an attempt may take.
-PARKED_ENVIRONMENT = {"HTTP_TIMEOUT_SECONDS": str(PARKED_DEADLINES.attempt_seconds)}
+# not give up its step. A held charge itself ends at the worker's HTTP timeout (10 s) and is
+# retried: that keeps the worker's activity slots free for the reserves of sagas still being
+# started (held for longer, they would fill every slot and stall the start). An attempt whose
+# answer is lost costs the attempt deadline, 2 minutes (docs/benchmarks.md).
+PARKED_DEADLINES = SagaDeadlines(step_seconds=3600, attempt_seconds=120)
 PARKED_WINDOW_SECONDS = 10.0  # how long the parked stack is watched
 POLL_SECONDS = 1.0
 

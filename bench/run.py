@@ -189,10 +189,8 @@ async def bench_stack(
     concurrency: int,
     workers: int = 1,
     fault_injection: bool = False,
-    environment: dict[str, str] | None = None,
 ) -> AsyncIterator[BenchStack]:
-    """A fresh stack with `workers` saga worker processes; `fault_injection` adds /_faults;
-    `environment` adds variables every process inherits."""
+    """A fresh stack with `workers` saga worker processes; `fault_injection` adds /_faults."""
     with tempfile.TemporaryDirectory(prefix="saga-bench-") as data_dir:
         settings = DevstackSettings.on_free_ports(
             data_dir=Path(data_dir), worker_processes=workers, fault_injection=fault_injection
@@ -200,7 +198,7 @@ async def bench_stack(
         _seed_bench_courses(settings)
         # The fixture behind the "confirm failure" outcome (bench/workload.py).
         closed = {"UNCONFIRMABLE_COURSES": json.dumps([CLOSED_COURSE.course_id])}
-        stack = Stack(settings, log=_discard, environment=os.environ | closed | (environment or {}))
+        stack = Stack(settings, log=_discard, environment=os.environ | closed)
         # Its readiness probes run their own event loops: start and stop it off this one.
         await asyncio.to_thread(stack.start)
         floor_worker = _start_floor_worker(settings)
