@@ -32,7 +32,7 @@ chaos: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Orchestration vs the bare-Temporal floor (and choreography once it lands); BENCH_ARGS to tune.
+# Orchestration, choreography and the bare-Temporal floor side by side; BENCH_ARGS to tune.
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

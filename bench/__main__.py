@@ -1,12 +1,15 @@
 """`make bench` / `python -m bench`: every mode on a fresh local stack, then one report.
 
 python -m bench --sagas 1000 --concurrency 100 --sweep 1,10,100,500 --sweep-sagas 200
+python -m bench --modes orchestration --workers 2       # horizontal: two saga workers
+python -m bench --modes '' --park 2000                  # in-flight capacity only
 """
 
 import asyncio
 import os
 import shlex
 import sys
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench import report
+from bench.park import ParkResult, park
 from bench.run import Mode, RunResult, bench_stack, run
 from bench.workload import DEFAULT_MIX, orders
 
@@ -35,10 +39,12 @@ async def bench_mode(
     sweep_sagas: int,
     warmup: int,
     seed: int,
+    workers: int,
     progress: Progress,
 ) -> tuple[RunResult, list[RunResult]]:
     widest = max([concurrency, *sweep])
-    async with bench_stack(widest) as stack:
+    # More saga workers only where they work; the other modes keep the stack's default.
+    async with bench_stack(widest, workers if mode is Mode.ORCHESTRATION else 1) as stack:
         # Connections, caches and the floor worker's first poll, before anything is measured.
         await run(stack, mode, orders(warmup, DEFAULT_MIX, seed, "warm"), min(warmup, 10))
         main = await run(
@@ -58,6 +64,11 @@ async def bench_mode(
     return main, swept
 
 
+async def bench_park(sagas: int, workers: int, progress: Progress) -> ParkResult:
+    async with bench_stack(10, workers, fault_injection=True) as stack:
+        return await park(stack, sagas, workers, progress)
+
+
 @app.command()
 def main(
     sagas: Annotated[int, typer.Option(min=1, help="Sagas in each mode's main run.")] = 1000,
@@ -71,9 +82,19 @@ def main(
     ] = "orchestration,choreography,floor",
     warmup: Annotated[int, typer.Option(min=1, help="Unmeasured sagas first.")] = 20,
     seed: Annotated[int, typer.Option(help="Shuffles the outcome mix.")] = 7,
+    workers: Annotated[
+        int, typer.Option(min=1, max=16, help="Saga worker processes (orchestration).")
+    ] = 1,
+    park_sagas: Annotated[
+        int,
+        typer.Option(
+            "--park", min=0, help="Then park this many sagas at the charge and drain them."
+        ),
+    ] = 0,
     out: Annotated[Path, typer.Option(file_okay=False)] = Path("bench/results"),
 ) -> None:
     """Drive sagas through each mode and write bench/results/<timestamp>.{json,md,png}."""
+    began = time.monotonic()
     chosen = [Mode(name.strip()) for name in modes.split(",") if name.strip()]
     levels = _levels(sweep)
     main_results: list[RunResult] = []
@@ -87,16 +108,20 @@ def main(
     with Progress(*columns, console=console) as progress:
         for mode in chosen:
             result, swept = asyncio.run(
-                bench_mode(mode, sagas, concurrency, levels, sweep_sagas, warmup, seed, progress)
+                bench_mode(
+                    mode, sagas, concurrency, levels, sweep_sagas, warmup, seed, workers, progress
+                )
             )
             main_results.append(result)
             sweep_results += swept
+        parked = asyncio.run(bench_park(park_sagas, workers, progress)) if park_sagas else None
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     command = "python -m bench " + shlex.join(sys.argv[1:])
-    paths = report.write(out, stamp, command, main_results, sweep_results)
+    paths = report.write(out, stamp, command, main_results, sweep_results, parked)
     console.print(paths["markdown"].read_text(), markup=False)
     for kind, path in paths.items():
         console.print(f"{kind:<12} {path}")
+    console.print(f"benchmark took {time.monotonic() - began:.0f} s")
 
 
 if __name__ == "__main__":

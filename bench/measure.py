@@ -12,6 +12,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 class ProcessSample:
     cpu_seconds: float  # user + system, since the process started
     peak_rss_mb: float  # VmHWM: the highest resident set size so far
+    rss_mb: float  # VmRSS: the resident set size now
 
 
 def sample(pid: int) -> ProcessSample:
@@ -19,11 +20,12 @@ def sample(pid: int) -> ProcessSample:
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat[stat.rindex(")") + 2 :].split()
     cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-    peak_kb = 0
+    memory_kb = {"VmHWM:": 0, "VmRSS:": 0}
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            peak_kb = int(line.split()[1])
-    return ProcessSample(cpu, peak_kb / 1024)
+        key = line.split(maxsplit=1)[0] if line else ""
+        if key in memory_kb:
+            memory_kb[key] = int(line.split()[1])
+    return ProcessSample(cpu, memory_kb["VmHWM:"] / 1024, memory_kb["VmRSS:"] / 1024)
 
 
 def percentile(sorted_values: list[float], fraction: float) -> float:

@@ -13,6 +13,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
 from bench.measure import Latencies
+from bench.park import ParkResult
 from bench.run import Mode, RunResult
 from bench.workload import Outcome
 
@@ -96,19 +97,12 @@ def markdown(main: list[dict[str, Any]], sweep: list[dict[str, Any]]) -> str:
             f"{choreography['latency_ms']['p50'] / orchestration['latency_ms']['p50']:.2f}x"
         )
     lines += ["", *ratios, ""]
-    lines += ["CPU ms per saga, by process:", ""]
     processes = sorted({name for row in main for name in row["cpu_ms_per_saga"]})
-    lines.append("| mode | " + " | ".join(processes) + " |")
-    lines.append("| --- |" + " ---: |" * len(processes))
-    for row in main:
-        cells = [str(row["cpu_ms_per_saga"].get(name, "-")) for name in processes]
-        lines.append(f"| {row['mode']} | " + " | ".join(cells) + " |")
+    by_mode_name = [row["mode"] for row in main]
+    lines += ["CPU ms per saga, by process:", ""]
+    lines += process_table(by_mode_name, [row["cpu_ms_per_saga"] for row in main], processes)
     lines += ["", "Peak RSS MB, by process:", ""]
-    lines.append("| mode | " + " | ".join(processes) + " |")
-    lines.append("| --- |" + " ---: |" * len(processes))
-    for row in main:
-        cells = [str(row["peak_rss_mb"].get(name, "-")) for name in processes]
-        lines.append(f"| {row['mode']} | " + " | ".join(cells) + " |")
+    lines += process_table(by_mode_name, [row["peak_rss_mb"] for row in main], processes)
     lines += ["", "History events per saga, by outcome:", ""]
     for row in main:
         if row["history_events_per_saga"]:
@@ -128,6 +122,42 @@ def markdown(main: list[dict[str, Any]], sweep: list[dict[str, Any]]) -> str:
                 f"| {row['mode']} | {row['concurrency']} | {row['sagas']} | "
                 f"{row['sagas_per_second']} | {latency['p50']} | {latency['p99']} |"
             )
+    return "\n".join(lines) + "\n"
+
+
+def process_table(
+    labels: list[str], rows: list[dict[str, float]], processes: list[str], first: str = "mode"
+) -> list[str]:
+    """A markdown table: one row per label, one column per process ("-" where absent)."""
+    lines = [f"| {first} | " + " | ".join(processes) + " |", "| --- |" + " ---: |" * len(processes)]
+    for label, row in zip(labels, rows, strict=True):
+        lines.append(
+            f"| {label} | " + " | ".join(str(row.get(name, "-")) for name in processes) + " |"
+        )
+    return lines
+
+
+def park_markdown(park: dict[str, Any]) -> str:
+    """The in-flight capacity run: what each process held and spent while parked and draining."""
+    lines = [
+        f"In-flight capacity: {park['sagas']} sagas parked at the charge, "
+        f"{park['workers']} worker process(es).",
+        "",
+        f"- started and held in {park['start_seconds']:.1f} s; drained in "
+        f"{park['drain_seconds']:.1f} s ({park['sagas'] / park['drain_seconds']:.1f} sagas/s), "
+        f"{park['confirmed']} confirmed",
+        "",
+    ]
+    phases = {
+        "RSS MB, parked": park["parked_rss_mb"],
+        "CPU % of a core, parked": park["parked_cpu_percent"],
+        "CPU ms/saga, starting": park["start_cpu_ms_per_saga"],
+        "CPU ms/saga, draining": park["drain_cpu_ms_per_saga"],
+        "RSS MB, drained": park["drained_rss_mb"],
+        "peak RSS MB": park["peak_rss_mb"],
+    }
+    processes = sorted({name for row in phases.values() for name in row})
+    lines += process_table(list(phases), list(phases.values()), processes, first="")
     return "\n".join(lines) + "\n"
 
 
@@ -167,7 +197,12 @@ def plot_throughput(results: list[RunResult], path: Path) -> None:
 
 
 def write(
-    out: Path, stamp: str, command: str, main: list[RunResult], sweep: list[RunResult]
+    out: Path,
+    stamp: str,
+    command: str,
+    main: list[RunResult],
+    sweep: list[RunResult],
+    park: ParkResult | None = None,
 ) -> dict[str, Path]:
     out.mkdir(parents=True, exist_ok=True)
     main_rows = [summary(result) for result in main]
@@ -178,9 +213,22 @@ def write(
         "latency_cdf": out / f"{stamp}-latency-cdf.png",
         "throughput": out / f"{stamp}-throughput.png",
     }
-    record = {"command": command, "machine": machine(), "main": main_rows, "sweep": sweep_rows}
+    park_row = asdict(park) if park else None
+    record = {
+        "command": command,
+        "machine": machine(),
+        "main": main_rows,
+        "sweep": sweep_rows,
+        "park": park_row,
+    }
     paths["json"].write_text(json.dumps(record, indent=2) + "\n")
-    paths["markdown"].write_text(markdown(main_rows, sweep_rows))
-    plot_latency_cdf(main, paths["latency_cdf"])
-    plot_throughput(main, paths["throughput"])
+    table = markdown(main_rows, sweep_rows) if main_rows else ""
+    if park_row:
+        table += ("\n" if table else "") + park_markdown(park_row)
+    paths["markdown"].write_text(table)
+    if main:
+        plot_latency_cdf(main, paths["latency_cdf"])
+        plot_throughput(main, paths["throughput"])
+    else:
+        del paths["latency_cdf"], paths["throughput"]
     return paths

@@ -7,6 +7,8 @@ and peak memory belong to one mode.
 
 import asyncio
 import contextlib
+import json
+import os
 import signal
 import sqlite3
 import sys
@@ -27,7 +29,7 @@ from temporalio.converter import DataConverter
 
 from bench.floor import FLOOR_STEPS, FloorWorkflow
 from bench.measure import ProcessSample, sample
-from bench.workload import FULL_COURSE, Order, Outcome
+from bench.workload import BENCH_COURSES, CLOSED_COURSE, Order, Outcome
 from common.auth import bearer_headers
 from common.database import create_database_engine, create_tables
 from devstack.config import DevstackSettings
@@ -183,11 +185,20 @@ class BenchStack:
 
 
 @contextlib.asynccontextmanager
-async def bench_stack(concurrency: int) -> AsyncIterator[BenchStack]:
+async def bench_stack(
+    concurrency: int,
+    workers: int = 1,
+    fault_injection: bool = False,
+) -> AsyncIterator[BenchStack]:
+    """A fresh stack with `workers` saga worker processes; `fault_injection` adds /_faults."""
     with tempfile.TemporaryDirectory(prefix="saga-bench-") as data_dir:
-        settings = _stack_settings(Path(data_dir))
-        _seed_full_course(settings)
-        stack = Stack(settings, log=_discard)
+        settings = DevstackSettings.on_free_ports(
+            data_dir=Path(data_dir), worker_processes=workers, fault_injection=fault_injection
+        )
+        _seed_bench_courses(settings)
+        # The fixture behind the "confirm failure" outcome (bench/workload.py).
+        closed = {"UNCONFIRMABLE_COURSES": json.dumps([CLOSED_COURSE.course_id])}
+        stack = Stack(settings, log=_discard, environment=os.environ | closed)
         # Its readiness probes run their own event loops: start and stop it off this one.
         await asyncio.to_thread(stack.start)
         floor_worker = _start_floor_worker(settings)
@@ -292,15 +303,11 @@ def _discard(_line: str) -> None:
     """The processes' log lines: not wanted on the benchmark's terminal."""
 
 
-def _stack_settings(data_dir: Path) -> DevstackSettings:
-    return DevstackSettings.on_free_ports(data_dir=data_dir)
-
-
-def _seed_full_course(settings: DevstackSettings) -> None:
+def _seed_bench_courses(settings: DevstackSettings) -> None:
     engine = create_database_engine(f"sqlite:///{settings.data_dir / 'enrollment.db'}")
     create_tables(engine, ENROLLMENT_TABLES)
     with Session(engine) as session:
-        seed_catalogue(session, [FULL_COURSE])
+        seed_catalogue(session, BENCH_COURSES)
     engine.dispose()
 
 

@@ -11,18 +11,36 @@ from services.enrollment.models import CourseBase
 FULL_COURSE = CourseBase(
     course_id="BENCHFULL", title="Always full", capacity=0, tuition_cents=10_000, currency="USD"
 )
+# A course with seats whose enrollments the enrollment service refuses to confirm: the bench
+# names it in UNCONFIRMABLE_COURSES (EnrollmentSettings), a fixture for "confirm failure": the
+# seat is held and the tuition charged, then the confirmation is refused (refund, then cancel).
+CLOSED_COURSE = CourseBase(
+    course_id="BENCHCLOSED",
+    title="Closed to confirmations",
+    capacity=1_000_000,
+    tuition_cents=10_000,
+    currency="USD",
+)
+BENCH_COURSES = (FULL_COURSE, CLOSED_COURSE)
 
 
 class Outcome(StrEnum):
     SUCCESS = "success"
     DECLINED = "declined"
     COURSE_FULL = "course_full"
+    CONFIRM_FAILURE = "confirm_failure"
 
 
-# The mix is 80/10/5/5 with 5% confirm failures. A confirm failure needs the
-# enrollment cancelled between charge and confirm, which only a fault proxy can arrange; it
-# would put a proxy on the measured path, so its 5% run as successes here (docs/benchmarks.md).
-DEFAULT_MIX = {Outcome.SUCCESS: 0.85, Outcome.DECLINED: 0.10, Outcome.COURSE_FULL: 0.05}
+DEFAULT_MIX = {
+    Outcome.SUCCESS: 0.80,
+    Outcome.DECLINED: 0.10,
+    Outcome.COURSE_FULL: 0.05,
+    Outcome.CONFIRM_FAILURE: 0.05,
+}
+COURSE_OF = {
+    Outcome.COURSE_FULL: FULL_COURSE.course_id,
+    Outcome.CONFIRM_FAILURE: CLOSED_COURSE.course_id,
+}
 
 
 @dataclass(frozen=True)
@@ -44,7 +62,7 @@ def orders(count: int, mix: dict[Outcome, float], seed: int, prefix: str) -> lis
 
 
 def _order(student_id: str, outcome: Outcome) -> Order:
-    course = FULL_COURSE.course_id if outcome is Outcome.COURSE_FULL else "CS101"
+    course = COURSE_OF.get(outcome, "CS101")
     token = "tok_declined" if outcome is Outcome.DECLINED else "tok_visa"
     body = {
         "student_id": student_id,

@@ -119,7 +119,13 @@ def components(
                 base | {"SERVICE_TOKENS": secrets["SERVICE_TOKENS"]},
             ),
         ],
-        [worker(settings, base, secrets), api(settings, base, secrets)],
+        [
+            *(
+                worker(settings, base, secrets, number)
+                for number in range(settings.worker_processes)
+            ),
+            api(settings, base, secrets),
+        ],
     ]
 
 
@@ -236,13 +242,15 @@ def _orchestrator_env(
 
 
 def worker(
-    settings: DevstackSettings, base: dict[str, str], secrets: Mapping[str, str]
+    settings: DevstackSettings, base: dict[str, str], secrets: Mapping[str, str], number: int = 0
 ) -> Component:
+    # One metrics port on the stack: only the first worker serves it (the others are the
+    # benchmark's horizontal run, measured from /proc, not scraped).
     metrics = {"HOST": settings.host, "METRICS_PORT": str(settings.worker_metrics_port)}
     return Component(
-        name="worker",
+        name="worker" if number == 0 else f"worker-{number + 1}",
         command=[sys.executable, "-m", "orchestrator.worker"],
-        env=_orchestrator_env(settings, base, secrets) | metrics,
+        env=_orchestrator_env(settings, base, secrets) | (metrics if number == 0 else {}),
         ready=lambda pid: readiness.worker_polls(
             settings.temporal_address, settings.temporal_namespace, settings.task_queue, pid
         ),

@@ -69,6 +69,9 @@ class DevstackSettings(BaseSettings):
     stop_timeout_seconds: PositiveSeconds = 10.0
     fault_injection: bool = False
     secrets_file: Path = Path(".env")
+    # Worker processes on the task queue; more than one shares the saga load between them
+    # (the benchmark's horizontal run). The first is "worker", the others "worker-2", ...
+    worker_processes: int = Field(default=1, ge=1, le=16)
 
     @model_validator(mode="after")
     def ports_are_distinct(self) -> Self:

@@ -14,6 +14,7 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
@@ -38,7 +39,13 @@ class StopRequested(Exception):
 
 
 class Stack:
-    def __init__(self, settings: DevstackSettings, log: LogSink = print_line) -> None:
+    def __init__(
+        self,
+        settings: DevstackSettings,
+        log: LogSink = print_line,
+        environment: Mapping[str, str] | None = None,
+    ) -> None:
+        """`environment`: what the processes inherit, os.environ if None (see components)."""
         self.settings = settings
         self.data_dir = settings.data_dir.resolve()
         self._log = log
@@ -49,8 +56,9 @@ class Stack:
         self._data_dir_lock: IO[str] | None = None
         self._repo_root = Path(__file__).resolve().parent.parent
         # API_KEYS, SERVICE_TOKENS, ...: what the stack's processes expect of their callers.
-        self.secrets = development_secrets(settings.secrets_file, self.data_dir, os.environ)
-        self._plan = components(settings, self.data_dir, self.secrets)
+        inherited = os.environ if environment is None else environment
+        self.secrets = development_secrets(settings.secrets_file, self.data_dir, inherited)
+        self._plan = components(settings, self.data_dir, self.secrets, inherited)
         self._label_width = max(len(OWN_NAME), *(len(c.name) for tier in self._plan for c in tier))
 
     def __enter__(self) -> Self:

@@ -6,10 +6,9 @@
 
 import sys
 
-import uvicorn
-
 from common.logs import configure_logging
 from common.migrations import is_database_command, run_database_command
+from common.serving import serve
 from orchestrator.config import OrchestratorSettings
 from orchestrator.main import API_SCHEMA, create_app
 
@@ -22,7 +21,7 @@ def main() -> None:
         )
         return
     configure_logging(settings)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    serve(create_app(settings), settings.host, settings.port)
 
 
 if __name__ == "__main__":

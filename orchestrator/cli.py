@@ -258,6 +258,19 @@ app.command("replay")(histories.replay_command)
 app.command("check")(invariants.check_command)
 
 
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def bench(context: typer.Context) -> None:
+    """The benchmark (`make bench`): orchestration, choreography and the floor on fresh local
+    stacks; every option of `saga bench --help` is python -m bench's."""
+    # Imported here: the benchmark and its plotting are development tools, not in the image.
+    from bench.__main__ import app as bench_app
+
+    bench_app(args=context.args, prog_name="saga bench")
+
+
 def main() -> None:
     run_and_exit(app)
 

@@ -15,7 +15,6 @@ single sign-on. Browsers may call it only from the Temporal UI's origin (CORS).
 import secrets
 from typing import Any
 
-import uvicorn
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.middleware.cors import CORSMiddleware
 from google.protobuf import json_format
@@ -24,8 +23,11 @@ from temporalio.api.common.v1 import Payloads
 
 from common.conventions import install_http_conventions
 from common.health import health_router
+from common.logs import configure_logging
 from common.problems import ProblemError, ProblemMap, ProblemSpec, problem_responses
 from common.requests import JsonBody
+from common.serving import serve
+from common.settings import ObservabilitySettings
 from orchestrator.codec import EncryptionCodec, PayloadKeyError
 from orchestrator.config import CodecServerSettings
 
@@ -135,8 +137,9 @@ def create_app(settings: CodecServerSettings | None = None) -> FastAPI:
 
 def main() -> None:
     settings = CodecServerSettings()  # type: ignore[call-arg]  # from the env
+    configure_logging(ObservabilitySettings())
     # No access log: it would write the token of every /<token>/decode call into the logs.
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, access_log=False)
+    serve(create_app(settings), settings.host, settings.port, access_log=False)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import APIRouter, Path, Query, Request, Response, status
 
 from common.deps import SessionDep
 from common.idempotency import IdempotencyKeyReused
@@ -115,9 +115,12 @@ def get_enrollment(enrollment_id: EnrollmentId, session: SessionDep) -> Enrollme
 
 
 @enrollments.post("/{enrollment_id}/confirm", responses=problem_responses(404, 409))
-def confirm_enrollment(enrollment_id: EnrollmentId, session: SessionDep) -> EnrollmentPublic:
+def confirm_enrollment(
+    enrollment_id: EnrollmentId, session: SessionDep, request: Request
+) -> EnrollmentPublic:
     """Confirm a PENDING enrollment (idempotent); a cancelled one is 409."""
-    return _public(service.confirm_enrollment(session, enrollment_id))
+    closed = request.app.state.unconfirmable_courses
+    return _public(service.confirm_enrollment(session, enrollment_id, closed))
 
 
 @enrollments.post("/{enrollment_id}/cancel", responses=problem_responses(404))

@@ -2,7 +2,8 @@
 use case as the HTTP API and say which event follows. Runs inside choreography.inbox.handle_once,
 so the effect, the inbox record and the follow-up event commit together."""
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from functools import partial
 
 from sqlmodel import Session
 
@@ -56,10 +57,12 @@ def on_student_created(session: Session, event: Event) -> Sequence[Event]:
     ]
 
 
-def on_payment_captured(session: Session, event: Event) -> Sequence[Event]:
+def on_payment_captured(
+    session: Session, event: Event, closed_courses: Collection[str] = ()
+) -> Sequence[Event]:
     assert isinstance(event, PaymentCaptured)
     try:
-        service.confirm_enrollment(session, event.enrollment_id)
+        service.confirm_enrollment(session, event.enrollment_id, closed_courses)
     except EnrollmentNotConfirmable as refusal:
         return [
             EnrollmentConfirmationFailed.following(
@@ -79,9 +82,11 @@ def on_payment_failed_or_refunded(session: Session, event: Event) -> Sequence[Ev
     return [EnrollmentCancelled.following(event, enrollment_id=event.enrollment_id)]
 
 
-REACTIONS: dict[type[Event], Reaction] = {
-    StudentCreated: on_student_created,
-    PaymentCaptured: on_payment_captured,
-    PaymentDeclined: on_payment_failed_or_refunded,
-    PaymentRefunded: on_payment_failed_or_refunded,
-}
+def reactions(closed_courses: Collection[str] = ()) -> dict[type[Event], Reaction]:
+    """What this service does on each event; `closed_courses`: see confirm_enrollment."""
+    return {
+        StudentCreated: on_student_created,
+        PaymentCaptured: partial(on_payment_captured, closed_courses=closed_courses),
+        PaymentDeclined: on_payment_failed_or_refunded,
+        PaymentRefunded: on_payment_failed_or_refunded,
+    }

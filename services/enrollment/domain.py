@@ -28,8 +28,8 @@ class CourseFull(Exception):
 
 
 class EnrollmentNotConfirmable(Exception):
-    def __init__(self, enrollment_id: str, status: str) -> None:
-        super().__init__(f"Enrollment '{enrollment_id}' is {status} and cannot be confirmed.")
+    def __init__(self, enrollment_id: str, state: str) -> None:
+        super().__init__(f"Enrollment '{enrollment_id}' is {state} and cannot be confirmed.")
 
 
 class ReservationRevoked(Exception):
@@ -40,10 +40,15 @@ class ReservationRevoked(Exception):
         super().__init__(f"The reservation with idempotency key '{idempotency_key}' was cancelled.")
 
 
-def confirmed(enrollment_id: str, status: EnrollmentStatus) -> EnrollmentStatus:
-    """The status after a confirm; confirming twice is a no-op, a cancelled one is refused."""
+def confirmed(
+    enrollment_id: str, status: EnrollmentStatus, course_confirms: bool = True
+) -> EnrollmentStatus:
+    """The status after a confirm; confirming twice is a no-op, a cancelled one is refused, and
+    so is any one in a course closed to confirmations (see EnrollmentSettings)."""
     if status is EnrollmentStatus.CANCELLED:
         raise EnrollmentNotConfirmable(enrollment_id, status)
+    if not course_confirms and status is not EnrollmentStatus.CONFIRMED:
+        raise EnrollmentNotConfirmable(enrollment_id, "in a course closed to confirmations")
     return EnrollmentStatus.CONFIRMED
 
 

@@ -42,6 +42,7 @@ def create_app(
     """`faults` arms failures on the choreography consumer (tests, demos); `tracer_provider`
     collects this app's spans instead of the one the settings configure (tests)."""
     settings = settings or EnrollmentSettings()
+    closed = settings.unconfirmable_courses
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -52,7 +53,9 @@ def create_app(
         with Session(engine) as session:
             service.seed_catalogue(session)
         app.state.engine = engine
-        async with runtime.running(settings, engine, ENROLLMENT, consumers.REACTIONS, faults):
+        async with runtime.running(
+            settings, engine, ENROLLMENT, consumers.reactions(closed), faults
+        ):
             yield
         engine.dispose()
 
@@ -60,6 +63,7 @@ def create_app(
         return None if database_is_reachable(app.state.engine) else "Database unreachable."
 
     app = FastAPI(title="Enrollment service", version="0.1.0", lifespan=lifespan)
+    app.state.unconfirmable_courses = closed
     install_http_conventions(app, api.PROBLEMS)
     install_observability(app, settings, SERVICE_NAME, tracer_provider)
     app.include_router(health_router(readiness))

@@ -9,7 +9,7 @@ serialise its answer; a lock held across that wait can leave every worker thread
 """
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import update
@@ -146,9 +146,17 @@ def list_enrollments(
     return enrollments
 
 
-def confirm_enrollment(session: Session, enrollment_id: str) -> Enrollment:
+def confirm_enrollment(
+    session: Session, enrollment_id: str, closed_courses: Collection[str] = ()
+) -> Enrollment:
+    """Confirm a held seat; refused if the enrollment was cancelled or its course is one of
+    `closed_courses` (EnrollmentSettings.unconfirmable_courses)."""
     enrollment = _lock_enrollment(session, enrollment_id)
-    new_status = domain.confirmed(enrollment_id, EnrollmentStatus(enrollment.status))
+    new_status = domain.confirmed(
+        enrollment_id,
+        EnrollmentStatus(enrollment.status),
+        course_confirms=enrollment.course_id not in closed_courses,
+    )
     if new_status != enrollment.status:
         _set_status(enrollment, new_status)
     session.commit()

@@ -11,6 +11,8 @@ REPOSITORY = Path(__file__).resolve().parents[2]
 
 def test_the_benchmark_runs_every_mode_and_writes_json_markdown_and_plots(tmp_path: Path) -> None:
     tiny = ["--sagas", "20", "--concurrency", "5", "--sweep", "2", "--sweep-sagas", "4"]
+    # Two saga workers, then 10 sagas parked at the charge and drained.
+    tiny += ["--workers", "2", "--park", "10"]
     result = subprocess.run(
         [sys.executable, "-m", "bench", *tiny, "--warmup", "2", "--out", str(tmp_path)],
         cwd=REPOSITORY,
@@ -24,24 +26,31 @@ def test_the_benchmark_runs_every_mode_and_writes_json_markdown_and_plots(tmp_pa
     record = json.loads(record_file.read_text())
     main = {row["mode"]: row for row in record["main"]}
     assert set(main) == {"orchestration", "choreography", "floor"}
-    # 20 students: 17 succeed, 2 are declined, 1 asks for a full course.
-    assert main["orchestration"]["statuses"] == {"COMPLETED": 17, "COMPENSATED": 3}
-    assert main["choreography"]["statuses"] == {"COMPLETED": 17, "COMPENSATED": 3}
-    # StudentCreated, SeatReserved, PaymentCaptured, EnrollmentConfirmed for a success.
+    # 20 students: 16 succeed, 2 are declined, 1 asks for a full course, 1 is not confirmed.
+    assert main["orchestration"]["statuses"] == {"COMPLETED": 16, "COMPENSATED": 4}
+    assert main["choreography"]["statuses"] == {"COMPLETED": 16, "COMPENSATED": 4}
+    # StudentCreated, SeatReserved, PaymentCaptured, EnrollmentConfirmed for a success;
+    # ..., PaymentCaptured, EnrollmentConfirmationFailed, PaymentRefunded, EnrollmentCancelled.
     assert main["choreography"]["broker_messages_per_saga"]["success"] == 4
+    assert main["choreography"]["broker_messages_per_saga"]["confirm_failure"] == 6
     assert main["floor"]["statuses"] == {"COMPLETED": 20}
     assert all(row["unexpected_outcomes"] == 0 for row in record["main"])
     assert main["orchestration"]["history_events_per_saga"].keys() == {
         "success",
         "declined",
         "course_full",
+        "confirm_failure",
     }
+    # A second saga worker process ran alongside the first (and was measured).
+    assert "worker-2" in main["orchestration"]["cpu_ms_per_saga"]
     assert all(row["cpu_ms_per_saga"]["temporal"] > 0 for row in record["main"])
     assert [(row["mode"], row["concurrency"]) for row in record["sweep"]] == [
         ("orchestration", 2),
         ("choreography", 2),
         ("floor", 2),
     ]
+    assert record["park"]["confirmed"] == 10
+    assert record["park"]["parked_rss_mb"]["temporal"] > 0
     assert len(list(tmp_path.glob("*.png"))) == 2
     table = record_file.with_suffix(".md").read_text()
     assert "orchestration/floor: throughput" in table

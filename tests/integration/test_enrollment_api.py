@@ -282,6 +282,27 @@ def test_a_cancelled_enrollment_cannot_be_confirmed(client: httpx.Client) -> Non
     assert client.get(f"/enrollments/{enrollment_id}").json()["status"] == "CANCELLED"
 
 
+def test_a_course_closed_to_confirmations_holds_seats_but_refuses_to_confirm_them(
+    database_url: str,
+) -> None:
+    settings = EnrollmentSettings(
+        database_url=database_url, unconfirmable_courses=frozenset({TWO_SEAT_COURSE})
+    )
+    with (
+        serve_in_thread(create_app(settings)) as url,
+        httpx.Client(base_url=url, timeout=30) as client,
+    ):
+        closed_id = reserved(client, course_id=TWO_SEAT_COURSE)["enrollment_id"]
+        open_id = reserved(client, "student-2")["enrollment_id"]
+
+        refused = client.post(f"/enrollments/{closed_id}/confirm")
+        accepted = client.post(f"/enrollments/{open_id}/confirm")
+
+        assert_problem(refused, 409, "enrollment-not-confirmable")
+        assert client.get(f"/enrollments/{closed_id}").json()["status"] == "PENDING"
+        assert accepted.json()["status"] == "CONFIRMED"
+
+
 @pytest.mark.parametrize("confirm_first", [False, True], ids=["pending", "confirmed"])
 def test_cancelling_releases_the_seat_exactly_once(
     client: httpx.Client, confirm_first: bool

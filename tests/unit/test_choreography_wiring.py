@@ -11,14 +11,14 @@ from services.enrollment import consumers as enrollment
 
 @pytest.mark.parametrize(
     ("consumer", "reactions"),
-    [(ENROLLMENT, enrollment.REACTIONS), (BILLING, billing.REACTIONS)],
+    [(ENROLLMENT, enrollment.reactions()), (BILLING, billing.REACTIONS)],
 )
 def test_each_service_reacts_to_exactly_its_subscriptions(consumer, reactions):
     check_reactions(consumer, reactions)
 
 
 def test_a_subscribed_event_without_a_reaction_is_refused_at_startup():
-    reactions = dict(enrollment.REACTIONS)
+    reactions = enrollment.reactions()
     del reactions[StudentCreated]
     with pytest.raises(ValueError, match=r"missing \['StudentCreated'\]"):
         check_reactions(ENROLLMENT, reactions)

@@ -26,6 +26,17 @@ def test_a_cancelled_enrollment_is_not_confirmable() -> None:
         confirmed("enrollment-1", EnrollmentStatus.CANCELLED)
 
 
+def test_a_pending_enrollment_in_a_course_closed_to_confirmations_is_not_confirmable() -> None:
+    with pytest.raises(EnrollmentNotConfirmable, match="closed to confirmations"):
+        confirmed("enrollment-1", EnrollmentStatus.PENDING, course_confirms=False)
+
+
+def test_an_enrollment_confirmed_before_its_course_closed_stays_confirmed() -> None:
+    status = confirmed("enrollment-1", EnrollmentStatus.CONFIRMED, course_confirms=False)
+
+    assert status is EnrollmentStatus.CONFIRMED
+
+
 @pytest.mark.parametrize("status", [EnrollmentStatus.PENDING, EnrollmentStatus.CONFIRMED])
 def test_cancelling_releases_the_seat_while_it_is_held(status: EnrollmentStatus) -> None:
     assert cancellation_releases_seat(status)

@@ -1,0 +1,34 @@
+"""What the dev stack would start: extra worker processes share the first one's configuration."""
+
+from pathlib import Path
+
+from devstack.components import components
+from devstack.config import DevstackSettings
+from devstack.secrets import development_secrets
+
+
+def test_a_second_worker_process_runs_the_same_worker_on_the_same_task_queue(
+    tmp_path: Path,
+) -> None:
+    settings = DevstackSettings.on_free_ports(data_dir=tmp_path, worker_processes=2)
+
+    plan = components(settings, tmp_path, secrets_in(tmp_path), inherited={})
+
+    workers = [c for tier in plan for c in tier if c.name.startswith("worker")]
+    assert [worker.name for worker in workers] == ["worker", "worker-2"]
+    assert workers[0].command == workers[1].command
+    # ...but only the first serves the stack's one metrics port
+    metrics_port = {"HOST": settings.host, "METRICS_PORT": str(settings.worker_metrics_port)}
+    assert workers[0].env == workers[1].env | metrics_port
+    assert workers[0].env["TASK_QUEUE"] == settings.task_queue
+
+
+def test_the_stack_runs_one_worker_process_by_default(tmp_path: Path) -> None:
+    settings = DevstackSettings.on_free_ports(data_dir=tmp_path)
+    plan = components(settings, tmp_path, secrets_in(tmp_path), inherited={})
+
+    assert [c.name for tier in plan for c in tier if c.name.startswith("worker")] == ["worker"]
+
+
+def secrets_in(data_dir: Path) -> dict[str, str]:
+    return development_secrets(data_dir / ".env", data_dir, {})
