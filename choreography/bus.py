@@ -45,6 +45,7 @@ from pydantic import ValidationError
 from choreography.config import BrokerConfig
 from choreography.events import Event, from_json
 from choreography.topology import SUBSCRIPTIONS, subscribed_types
+from common.logs import SagaLogContext, saga_logging
 
 logger = logging.getLogger(__name__)
 
@@ -133,23 +134,25 @@ class _Consuming:
             # Retrying cannot make an unknown type or version parseable: dead-letter it now.
             await send_to_dead_letters(self._headers(consumer, attempt, f"unparseable: {error}"))
             return
-        try:
-            await handler(event)
-        except Exception as error:
-            if attempt < self.config.max_attempts:
-                delay = retry_delay(attempt)
-                logger.warning(
-                    "%s: attempt %d on %s failed: %r; again in %.1fs",
-                    consumer,
-                    attempt,
-                    event,
-                    error,
-                    delay,
-                )
-                await redeliver_after(delay)
-                return
-            logger.error("%s: dead-lettering %s after %d attempts", consumer, event, attempt)
-            await send_to_dead_letters(self._headers(consumer, attempt, repr(error)))
+        # Every line logged about this delivery, the handler's own included, names the saga.
+        with saga_logging(SagaLogContext(event.student_id)):
+            try:
+                await handler(event)
+            except Exception as error:
+                if attempt < self.config.max_attempts:
+                    delay = retry_delay(attempt)
+                    logger.warning(
+                        "%s: attempt %d on %s failed: %r; again in %.1fs",
+                        consumer,
+                        attempt,
+                        event,
+                        error,
+                        delay,
+                    )
+                    await redeliver_after(delay)
+                    return
+                logger.error("%s: dead-lettering %s after %d attempts", consumer, event, attempt)
+                await send_to_dead_letters(self._headers(consumer, attempt, repr(error)))
 
     @staticmethod
     def _headers(consumer: str, attempt: int, error: str) -> dict[str, str]:

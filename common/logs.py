@@ -33,31 +33,36 @@ BAGGAGE_PREFIX = "saga."
 
 @dataclass(frozen=True)
 class SagaLogContext:
+    """A choreographed saga has no workflow: its lines carry the student id alone."""
+
     student_id: str
-    workflow_id: str
-    run_id: str
+    workflow_id: str | None = None
+    run_id: str | None = None
+
+    def fields(self) -> dict[str, str]:
+        return {name: value for name, value in asdict(self).items() if value is not None}
 
     def extra(self) -> dict[str, str]:
         """For a logger call's `extra`, where no context is bound."""
-        return asdict(self)
+        return self.fields()
 
     def baggage(self) -> str:
         """The ids as W3C baggage entries (`saga.student_id=...,...`), values percent-encoded."""
         return ",".join(
             f"{BAGGAGE_PREFIX}{name}={quote(value, safe='')}"
-            for name, value in asdict(self).items()
+            for name, value in self.fields().items()
         )
 
     @classmethod
     def from_baggage(cls, header: str) -> "SagaLogContext | None":
-        """The ids from a `baggage` header; None unless all three are there."""
+        """The ids from a `baggage` header; None without a student id."""
         found: dict[str, str] = {}
         for member in header.split(","):
             key, _, value = member.partition(";")[0].partition("=")
             name = key.strip().removeprefix(BAGGAGE_PREFIX)
             if key.strip().startswith(BAGGAGE_PREFIX) and name in SAGA_FIELDS:
                 found[name] = unquote(value.strip())
-        if set(found) != set(SAGA_FIELDS):
+        if "student_id" not in found:
             return None
         return cls(**found)
 
@@ -107,7 +112,7 @@ def saga_fields(record: logging.LogRecord) -> dict[str, str]:
     fields = {name: getattr(record, name) for name in SAGA_FIELDS if hasattr(record, name)}
     bound = current_saga()
     if bound is not None:
-        fields = asdict(bound) | fields
+        fields = bound.fields() | fields
     workflow = getattr(record, "temporal_workflow", None) or {}
     activity = getattr(record, "temporal_activity", None) or {}
     temporal = {

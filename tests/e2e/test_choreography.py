@@ -25,6 +25,7 @@ from choreography.tracker import all_views
 from common.database import create_database_engine
 from tests.e2e.conftest import FULL_COURSE, System, new_student, run_saga
 from tests.support.broker import drop_rabbitmq_connections
+from tests.support.logs import json_log_lines
 from workflows.contracts import SagaStatus
 
 CHOREOGRAPHY = "choreography"
@@ -111,26 +112,32 @@ async def test_an_event_that_keeps_failing_ends_in_the_dead_letters(
     assert system.broker is not None
     system.delivery_faults.fail_next(ENROLLMENT, "StudentCreated", times=1_000)
     student = new_student()
-    response = await system.api.post("/students", json={**student, "mode": CHOREOGRAPHY})
-    assert response.status_code == 202
+    with json_log_lines() as lines:
+        response = await system.api.post("/students", json={**student, "mode": CHOREOGRAPHY})
+        assert response.status_code == 202
 
-    bus = create_bus(system.broker)
-    await bus.start()
-    try:
+        bus = create_bus(system.broker)
+        await bus.start()
+        try:
 
-        async def dead_lettered() -> bool:
-            letters = await bus.dead_letters()
-            return any(letter.student_id == student["student_id"] for letter in letters)
+            async def dead_lettered() -> bool:
+                letters = await bus.dead_letters()
+                return any(letter.student_id == student["student_id"] for letter in letters)
 
-        await wait_until(dead_lettered)
-    finally:
-        await bus.close()
+            await wait_until(dead_lettered)
+        finally:
+            await bus.close()
 
     letters = await list_dead_letters(system.broker)
     [letter] = [letter for letter in letters if letter.student_id == student["student_id"]]
     assert (letter.consumer, letter.event_type) == (ENROLLMENT, "StudentCreated")
     assert letter.attempts == system.broker.max_attempts
     assert "injected failure" in letter.error
+    # Each failed attempt and the dead-lettering were logged, naming the saga's student.
+    failures = [line for line in lines if line["logger"] == "choreography.bus"]
+    about_it = [line for line in failures if student["student_id"] in line["message"]]
+    assert len(about_it) == letter.attempts
+    assert all(line.get("student_id") == student["student_id"] for line in about_it)
     assert system.delivery_faults.count(ENROLLMENT, "StudentCreated") == letter.attempts
     assert await system.enrollments_of(student["student_id"]) == []
     saga = (await system.api.get(f"/sagas/{student['student_id']}")).json()

@@ -5,11 +5,8 @@ spans of all of them (each from a tracer provider of its own, naming its service
 
 import asyncio
 import json
-import logging
-from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import httpx
 import pytest
@@ -22,11 +19,11 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from choreography.config import BrokerConfig
-from common.logs import JsonFormatter
 from orchestrator.config import OrchestratorSettings
 from orchestrator.telemetry import metrics_runtime, tracing_interceptor
 from tests.e2e.conftest import System, deployment, new_student, run_saga
 from tests.support.broker import EmbeddedNats, unique_namespace
+from tests.support.logs import json_log_lines
 from tests.support.servers import free_port
 from tests.support.stack import Observation, temporal_address
 from workflows.contracts import workflow_id_for
@@ -313,37 +310,6 @@ async def test_the_api_and_each_service_count_their_requests_by_route_template_a
 # Logs
 
 
-class _JsonLines(logging.Handler):
-    """Formats each record as the processes do with LOG_FORMAT=json, when it is emitted (the
-    saga ids are read from the emitting context)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setFormatter(JsonFormatter())
-        self.lines: list[dict[str, Any]] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(json.loads(self.format(record)))
-
-
-@contextmanager
-def _json_log_lines() -> Iterator[list[dict[str, Any]]]:
-    """Every INFO line of this process, the services' access log included (uvicorn's access
-    logger does not propagate in the test servers, so it gets the handler too)."""
-    handler = _JsonLines()
-    loggers = [logging.getLogger(), logging.getLogger("uvicorn.access")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.INFO)
-        logger.addHandler(handler)
-    try:
-        yield handler.lines
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.removeHandler(handler)
-            logger.setLevel(level)
-
-
 async def test_every_log_line_about_a_saga_carries_its_student_workflow_and_run_ids(
     observed: ObservedSystem,
 ) -> None:
@@ -352,7 +318,7 @@ async def test_every_log_line_about_a_saga_carries_its_student_workflow_and_run_
     student_id = student["student_id"]
     workflow_id = workflow_id_for(student_id)
 
-    with _json_log_lines() as lines:
+    with json_log_lines() as lines:
         started = await system.api.post("/students", json=student)
         saga = await system.wait_for_terminal(student_id)
     run_id = started.json()["run_id"]

@@ -31,9 +31,18 @@ def test_the_saga_ids_survive_a_trip_through_a_baggage_header_among_other_member
     assert SagaLogContext.from_baggage(header) == SAGA
 
 
-def test_baggage_without_all_three_ids_names_no_saga() -> None:
-    assert SagaLogContext.from_baggage("saga.student_id=s,saga.workflow_id=w") is None
+def test_baggage_without_a_student_id_names_no_saga() -> None:
+    assert SagaLogContext.from_baggage("saga.workflow_id=w,saga.run_id=r") is None
     assert SagaLogContext.from_baggage("") is None
+
+
+def test_a_choreographed_saga_is_named_by_its_student_id_alone() -> None:
+    choreographed = SagaLogContext("stu-2")
+
+    assert SagaLogContext.from_baggage(choreographed.baggage()) == choreographed
+    with saga_logging(choreographed):
+        line = json.loads(JsonFormatter().format(_record("reserving")))
+    assert (line["student_id"], "workflow_id" in line) == ("stu-2", False)
 
 
 def test_a_json_line_carries_the_ids_bound_in_its_context() -> None:
