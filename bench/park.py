@@ -22,6 +22,7 @@ from rich.progress import Progress, TaskID
 
 from bench.measure import ProcessSample
 from bench.run import BenchStack
+from common.auth import bearer_headers
 from orchestrator.sagas import start_saga
 from workflows.contracts import SagaDeadlines, StudentCreated
 
@@ -58,7 +59,9 @@ async def park(
     settings = bench.stack.settings
     billing = f"http://{settings.host}:{settings.billing_port}"
     rule = {"operation": "charge", "kind": "latency", "latency_ms": PARKED_CHARGE_MS}
-    async with httpx.AsyncClient(base_url=billing) as client:
+    # The fault routes want a service token, like every write (the stack's first).
+    token = bench.stack.secrets["SERVICE_TOKENS"].split(",")[0]
+    async with httpx.AsyncClient(base_url=billing, headers=bearer_headers(token)) as client:
         (await client.post("/_faults", json=rule)).raise_for_status()
 
     enrollment_db = bench.data_dir / "enrollment.db"
