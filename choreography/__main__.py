@@ -15,7 +15,9 @@ from rich.table import Table
 
 from choreography.operations import list_dead_letters, rebuild_tracker
 from common.database import create_database_engine
+from common.migrations import prepare_database
 from orchestrator.config import OrchestratorSettings
+from orchestrator.main import API_SCHEMA
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 console = Console()
@@ -56,6 +58,10 @@ def rebuild() -> None:
     assert config is not None
     engine = create_database_engine(settings.database_url_for_api())
     try:
+        # The API's database, brought to its schema the way the API does at start.
+        prepare_database(
+            engine, API_SCHEMA, settings.database_migrations, settings.environment == "development"
+        )
         replayed = asyncio.run(rebuild_tracker(config, engine))
     finally:
         engine.dispose()

@@ -16,7 +16,6 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from choreography import events as ev
 from choreography.events import Event, from_json, to_json
-from common.database import create_tables
 from workflows.contracts import TERMINAL_STATUSES, SagaState, SagaStatus, Step
 
 
@@ -103,10 +102,10 @@ def all_views(engine: Engine) -> dict[str, SagaState]:
 
 
 def clear(engine: Engine) -> None:
-    """Drop what the tracker knows (its inbox included), before a rebuild."""
+    """Drop what the tracker knows (its inbox included), before a rebuild. The tables must
+    exist: the database is migrated like the API's own (`prepare_database` with API_SCHEMA)."""
     from choreography.inbox import ProcessedEvent
 
-    create_tables(engine, (*TABLES, ProcessedEvent))
     with Session(engine, expire_on_commit=False) as session:
         for table in (TrackedEvent, SagaView, ProcessedEvent):
             session.execute(delete(table))

@@ -5,7 +5,7 @@ new, so every idempotency key (`<workflow id>:<first run id>:<step>`) is new and
 previous run made, and compensated, is reused. The event (name, email, ...) is read from the
 previous run's input; only the payment token and the course can be corrected.
 
-A **reset** (Temporal's reset API) replays the latest run up to the workflow task that scheduled
+A **reset** (Temporal's reset API) replays the latest run up to the workflow task that first tried
 a chosen step and runs the saga on from there, in the same chain: the keys stay the same. That
 is right for a saga stuck or failed on a bug, once the fix is deployed, and wrong after the run
 already undid its steps (the resources under those keys are cancelled); then retry instead.
@@ -27,6 +27,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from common.logs import SagaLogContext
+from orchestrator.history_steps import step_tries, unfinished_workflow_task
 from orchestrator.sagas import SagaNotFound, initial_search_attributes
 from workflows.contracts import (
     SAGA_STATUS,
@@ -252,7 +253,7 @@ async def _matching_workflow_ids(
 async def reset_saga(client: Client, student_id: str, step: Step, reason: str) -> NewRun:
     """Reset the saga's latest run to the start of `step`: the equivalent of
     `temporal workflow reset --workflow-id <id> --event-id <workflow task completed event id>`
-    with the workflow task that scheduled the step's first attempt."""
+    with the workflow task that first tried the step."""
     latest = await latest_run(client, workflow_id_for(student_id))
     handle = client.get_workflow_handle(latest.workflow_id, run_id=latest.run_id)
     events = [event async for event in handle.fetch_history_events()]
@@ -275,17 +276,15 @@ async def reset_saga(client: Client, student_id: str, step: Step, reason: str) -
 
 
 def reset_point(events: Sequence[HistoryEvent], step: Step, student_id: str) -> int:
-    """The id of the WorkflowTaskCompleted event whose commands scheduled `step`: resetting
-    to it discards that task's commands, so the new run schedules the step again."""
-    scheduled = {
-        event.event_id: event.activity_task_scheduled_event_attributes
-        for event in events
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-    }
+    """The id of the event that ended the workflow task in which `step` was first tried (its
+    local try's marker, or the regular activity's scheduling): resetting to it discards that
+    task's commands, so the new run tries the step again. Steps the same task had already
+    done are run again too, under the same idempotency keys, so the services answer them with
+    what they did the first time (docs/operations.md, "Reset")."""
+    tries = step_tries(events)
+    scheduled = {attempt.event_id: attempt.step for attempt in tries if not attempt.local}
     undone = {
-        scheduled[
-            event.activity_task_completed_event_attributes.scheduled_event_id
-        ].activity_type.name
+        scheduled[event.activity_task_completed_event_attributes.scheduled_event_id]
         for event in events
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
     } & COMPENSATIONS
@@ -295,9 +294,14 @@ def reset_point(events: Sequence[HistoryEvent], step: Step, student_id: str) -> 
             f"{step} again under the same idempotency keys would meet cancelled resources. "
             "Retry the saga instead (a new run with new keys)."
         )
-    for attributes in scheduled.values():
-        if attributes.activity_type.name == step:
-            return attributes.workflow_task_completed_event_id
+    for attempt in tries:
+        if attempt.step == step:
+            return attempt.workflow_task_completed_event_id
+    # The run ended inside a workflow task: its local tries, maybe of this step, were never
+    # recorded. That task is the latest point before the step.
+    unfinished = unfinished_workflow_task(events)
+    if unfinished is not None and step not in COMPENSATIONS:
+        return unfinished
     raise SagaNotResettable(
         f"The latest run of '{student_id}' never scheduled {step}; there is no such point."
     )

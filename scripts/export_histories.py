@@ -145,9 +145,9 @@ async def retried(stack: Stack) -> WorkflowHistory:
 
 async def worker_crash(stack: Stack) -> WorkflowHistory:
     """The worker process is killed (SIGKILL) while billing holds its charge request; a new
-    worker takes over. The lost attempt times out and is retried by the new worker (billing
-    answers it idempotently), and the workflow task sent to the dead worker's sticky queue
-    times out, so the new worker replays the history from the start and finishes the saga."""
+    worker takes over. The dead worker's workflow task, inside which it was trying the steps
+    as local activities, times out; the new worker runs that task again from the start
+    (reserve and charge answered idempotently under the same keys) and finishes the saga."""
     settings = stack.settings.model_copy(update={"task_queue": unique_task_queue()})
     charge_reached = threading.Event()
     release_charge = threading.Event()
@@ -204,6 +204,8 @@ def _worker_process(settings: OrchestratorSettings) -> subprocess.Popen[bytes]:
         "BILLING_URL": settings.billing_url,
     }
     environment.pop("PAYLOAD_KEYS", None)
+    if settings.service_tokens is not None:
+        environment["SERVICE_TOKENS"] = settings.service_tokens.get_secret_value()
     if settings.payload_keys is not None:
         environment["PAYLOAD_KEYS"] = settings.payload_keys.get_secret_value()
     return subprocess.Popen(
@@ -222,10 +224,12 @@ def _task_timed_out(history: WorkflowHistory) -> bool:
 
 
 def _worker_identities(history: WorkflowHistory) -> set[str]:
+    # Started, not completed: the dead worker's task, with the steps it ran locally, never
+    # completed.
     return {
-        event.workflow_task_completed_event_attributes.identity
+        event.workflow_task_started_event_attributes.identity
         for event in history.events
-        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED
     }
 
 

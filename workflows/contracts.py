@@ -76,6 +76,9 @@ class SagaDeadlines(BaseModel):
     attempt_seconds: float = Field(default=15.0, gt=0)
     max_retry_interval_seconds: float = Field(default=10.0, gt=0)
     max_compensation_retry_interval_seconds: float = Field(default=30.0, gt=0)
+    # A forward step's first try runs as a local activity for at most this long (and never
+    # longer than an attempt); a step not settled by then goes on as a regular activity.
+    local_attempt_seconds: float = Field(default=5.0, gt=0)
 
 
 class StudentCreated(BaseModel):

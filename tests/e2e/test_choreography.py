@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 from choreography.bus import NatsBus, create_bus
 from choreography.config import BrokerConfig
 from choreography.events import Event, StudentCreated, to_json
-from choreography.operations import list_dead_letters, rebuild_tracker
+from choreography.operations import list_dead_letters
 from choreography.topology import BILLING, ENROLLMENT
 from choreography.tracker import all_views
 from common.database import create_database_engine
@@ -148,15 +148,23 @@ async def test_an_event_that_keeps_failing_ends_in_the_dead_letters(
 
 
 def dead_letters_command(broker: BrokerConfig) -> subprocess.CompletedProcess[str]:
+    return choreography_command(broker, "dead-letters")
+
+
+def choreography_command(
+    broker: BrokerConfig, command: str, **settings: str
+) -> subprocess.CompletedProcess[str]:
+    """`python -m choreography <command>` as an operator runs it, on the test's broker."""
     env = {
         **os.environ,
         "BROKER_URL": broker.url,
         "BROKER_NAMESPACE": broker.namespace,
         "BROKER_MAX_ATTEMPTS": str(broker.max_attempts),
         "COLUMNS": "400",
+        **settings,
     }
-    command = [sys.executable, "-m", "choreography", "dead-letters"]
-    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=60)
+    arguments = [sys.executable, "-m", "choreography", command]
+    return subprocess.run(arguments, env=env, capture_output=True, text=True, timeout=60)
 
 
 async def test_a_saga_started_while_the_broker_is_down_runs_once_it_is_back(
@@ -248,11 +256,15 @@ async def test_the_tracker_rebuilt_by_replaying_the_stream_equals_the_live_one(
     ):
         await run_saga(system, student, CHOREOGRAPHY)
     live_engine = create_database_engine(system.api_database_url)
-    rebuilt_engine = create_database_engine(f"sqlite:///{tmp_path / 'rebuilt.db'}")
+    rebuilt_url = f"sqlite:///{tmp_path / 'rebuilt.db'}"  # empty: the command migrates it
 
-    replayed = await rebuild_tracker(system.broker, rebuilt_engine)
+    rebuilt_command = await asyncio.to_thread(
+        choreography_command, system.broker, "rebuild-tracker", DATABASE_URL=rebuilt_url
+    )
 
-    live, rebuilt = _views(live_engine), _views(rebuilt_engine)
+    assert rebuilt_command.returncode == 0, rebuilt_command.stderr
+    replayed = int(rebuilt_command.stdout.split("Tracker rebuilt from ")[1].split(" ")[0])
+    live, rebuilt = _views(live_engine), _views(create_database_engine(rebuilt_url))
     assert replayed >= 3 * 2
     assert len(live) >= 3
     assert rebuilt == live

@@ -23,8 +23,10 @@ from workflows.contracts import SagaStatus, Step, workflow_id_for
 
 HISTORY_SCREENSHOT = "temporal-ui-compensated-saga.png"
 FILTER_SCREENSHOT = "temporal-ui-saga-status-filter.png"
-# What a declined card leaves in the history: two steps scheduled, then the undo of the first.
-SCHEDULED = (Step.RESERVE_SEAT, Step.CHARGE_TUITION, Step.CANCEL_ENROLLMENT)
+# What a declined card leaves in the history: two steps tried as local activities, then the
+# undo of the first as a regular activity.
+LOCAL = (Step.RESERVE_SEAT, Step.CHARGE_TUITION)
+SCHEDULED = (*LOCAL, Step.CANCEL_ENROLLMENT)
 
 
 @pytest.fixture
@@ -43,8 +45,13 @@ def screenshot_dir(tmp_path: Path) -> Path:
 
 
 def activity_in_history(name: str, text: str) -> bool:
-    """An ActivityTaskScheduled row of the history table names its activity type."""
+    """A row of the history table (Activity Task Scheduled, or Local Activity for a local
+    activity's marker) names its activity type."""
     return re.search(rf"Activity Type\s+{name}\b", text) is not None
+
+
+def local_activity_in_history(name: str, text: str) -> bool:
+    return re.search(rf"Local Activity\s+Activity Type\s+{name}\b", text) is not None
 
 
 async def test_a_compensated_saga_is_found_by_status_and_its_history_shows_the_undo(
@@ -85,6 +92,8 @@ async def test_a_compensated_saga_is_found_by_status_and_its_history_shows_the_u
 
     assert 'SagaStatus = "COMPENSATED"' in listed  # the filter, as the UI shows it
     assert all(activity_in_history(step, history) for step in SCHEDULED)
+    assert all(local_activity_in_history(step, history) for step in LOCAL)
+    assert not local_activity_in_history(Step.CANCEL_ENROLLMENT, history)
     assert not activity_in_history(Step.REFUND_CHARGE, history)  # nothing was charged
     assert "Card declined" in history
     assert '"SagaStatus": "COMPENSATED"' in attributes

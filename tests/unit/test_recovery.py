@@ -11,6 +11,7 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowExecutionStatus
 
 from orchestrator.histories import load_history
+from orchestrator.history_steps import step_tries, unfinished_workflow_task
 from orchestrator.recovery import (
     FailureFilter,
     LatestRun,
@@ -64,16 +65,86 @@ def events(name: str) -> list[HistoryEvent]:
     return list(load_history(HISTORIES / f"{name}.json").events)
 
 
+def task_end(history: list[HistoryEvent], event_id: int) -> EventType.ValueType:
+    return {event.event_id: event for event in history}[event_id].event_type
+
+
 @pytest.mark.parametrize("step", [Step.RESERVE_SEAT, Step.CHARGE_TUITION, Step.CONFIRM_ENROLLMENT])
-def test_a_step_is_reset_to_the_workflow_task_that_scheduled_it(step: Step) -> None:
+def test_a_step_tried_locally_is_reset_to_the_workflow_task_that_recorded_its_try(
+    step: Step,
+) -> None:
     history = events("completed")
 
     event_id = reset_point(history, step, "ada")
 
-    by_id = {event.event_id: event for event in history}
-    assert by_id[event_id].event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
-    scheduled = by_id[event_id + 1].activity_task_scheduled_event_attributes
-    assert scheduled.activity_type.name == step
+    [local_try] = [attempt for attempt in step_tries(history) if attempt.step == step]
+    assert local_try.local
+    assert event_id == local_try.workflow_task_completed_event_id
+    assert task_end(history, event_id) == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+
+
+def test_a_step_handed_to_a_regular_activity_is_reset_to_its_first_local_try() -> None:
+    history = events("transient-billing-outage")
+
+    event_id = reset_point(history, Step.CHARGE_TUITION, "ada")
+
+    charge_tries = [a for a in step_tries(history) if a.step == Step.CHARGE_TUITION]
+    assert [a.local for a in charge_tries] == [True, False]
+    assert event_id == charge_tries[0].workflow_task_completed_event_id
+
+
+@pytest.mark.parametrize("step", [Step.RESERVE_SEAT, Step.CHARGE_TUITION, Step.CONFIRM_ENROLLMENT])
+def test_a_step_of_a_run_recorded_before_local_steps_is_reset_to_the_task_that_scheduled_it(
+    step: Step,
+) -> None:
+    history = events("pre-local-forward-steps/completed")
+
+    event_id = reset_point(history, step, "ada")
+
+    assert task_end(history, event_id) == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    scheduled = {e.event_id: e for e in history}[event_id + 1]
+    assert scheduled.activity_task_scheduled_event_attributes.activity_type.name == step
+
+
+def ended_mid_task(history: list[HistoryEvent]) -> list[HistoryEvent]:
+    """The run's first workflow task started, and the run was terminated before it ended: the
+    server then records the task as failed, then the termination (seen in
+    tests/e2e/test_saga_recovery.py)."""
+    first_task_started = next(
+        e for e in history if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED
+    )
+    kept = [e for e in history if e.event_id <= first_task_started.event_id]
+    ends = [
+        EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+        EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+    ]
+    return kept + [
+        HistoryEvent(event_id=first_task_started.event_id + 1 + i, event_type=end)
+        for i, end in enumerate(ends)
+    ]
+
+
+def test_a_run_ended_inside_a_workflow_task_is_reset_to_that_task() -> None:
+    """Its local tries were never recorded: the unfinished task is the latest point before
+    any step it may have tried."""
+    history = ended_mid_task(events("completed"))
+
+    event_id = reset_point(history, Step.CHARGE_TUITION, "ada")
+
+    assert task_end(history, event_id) == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
+
+
+def test_a_task_that_timed_out_and_was_run_again_leaves_nothing_unfinished() -> None:
+    worker_crash = events("worker-crash")
+    assert any(e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT for e in worker_crash)
+
+    assert unfinished_workflow_task(worker_crash) is None
+    assert unfinished_workflow_task(events("completed")) is None
+
+
+def test_a_compensation_is_never_guessed_from_an_unfinished_task() -> None:
+    with pytest.raises(SagaNotResettable, match="never scheduled refund_charge"):
+        reset_point(ended_mid_task(events("completed")), Step.REFUND_CHARGE, "ada")
 
 
 def test_a_compensation_can_be_run_again_from_the_task_that_scheduled_it() -> None:

@@ -1,11 +1,14 @@
 """Recorded saga histories replay on the current workflow code (a determinism check in CI).
 
-The histories in tests/histories were recorded on real parts by `scripts/export_histories.py`;
-those under `pre-record-failure-in-memo/` were recorded before `workflow.patched` guarded the
-memo upsert, and must keep replaying for as long as such runs may still be open.
+The histories in tests/histories were recorded on real parts by `scripts/export_histories.py`.
+Older shapes sit beside them and must keep replaying for as long as such runs may be open:
+`pre-local-forward-steps/` was recorded when every step was a regular activity, and
+`pre-record-failure-in-memo/` before that, when no failure was written into the memo.
 """
 
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio import workflow
@@ -15,11 +18,12 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from orchestrator.histories import from_files, history_files, load_history, replay
-from workflows.contracts import SagaInput, SagaState
-from workflows.saga import RECORD_FAILURE_IN_MEMO, StudentOnboardingSaga
+from workflows.contracts import SagaInput, SagaState, Step
+from workflows.saga import LOCAL_FORWARD_STEPS, RECORD_FAILURE_IN_MEMO, StudentOnboardingSaga
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 PRE_PATCH = HISTORIES / "pre-record-failure-in-memo"
+PRE_LOCAL = HISTORIES / "pre-local-forward-steps"
 SCENARIOS = {
     "completed",
     "declined",
@@ -36,13 +40,27 @@ def _history(path: Path) -> WorkflowHistory:
     return load_history(path, HISTORIES)
 
 
-def _patch_markers(history: WorkflowHistory) -> int:
-    return sum(event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED for event in history.events)
+def _patch_markers(history: WorkflowHistory, patch_id: str) -> int:
+    return sum(
+        event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED
+        and event.marker_recorded_event_attributes.marker_name == "core_patch"
+        and patch_id.encode()
+        in event.marker_recorded_event_attributes.details["patch-data"].payloads[0].data
+        for event in history.events
+    )
 
 
-def test_every_scenario_has_a_history_recorded_by_the_current_and_the_pre_patch_code() -> None:
-    assert {path.stem for path in HISTORIES.glob("*.json")} == SCENARIOS
-    assert {path.stem for path in PRE_PATCH.glob("*.json")} == SCENARIOS
+def _scheduled_steps(history: WorkflowHistory) -> list[str]:
+    return [
+        event.activity_task_scheduled_event_attributes.activity_type.name
+        for event in history.events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+    ]
+
+
+def test_every_scenario_has_a_history_recorded_by_the_current_and_each_older_code() -> None:
+    for directory in (HISTORIES, PRE_LOCAL, PRE_PATCH):
+        assert {path.stem for path in directory.glob("*.json")} == SCENARIOS, directory
 
 
 @pytest.mark.parametrize(
@@ -57,8 +75,21 @@ async def test_a_recorded_history_replays_on_the_current_workflow_code(path: Pat
 
 @pytest.mark.parametrize("scenario", FAILED_SCENARIOS)
 def test_failed_sagas_recorded_after_the_patch_carry_its_marker(scenario: str) -> None:
-    assert _patch_markers(_history(HISTORIES / f"{scenario}.json")) == 1
-    assert _patch_markers(_history(PRE_PATCH / f"{scenario}.json")) == 0
+    assert _patch_markers(_history(HISTORIES / f"{scenario}.json"), RECORD_FAILURE_IN_MEMO) == 1
+    assert _patch_markers(_history(PRE_LOCAL / f"{scenario}.json"), RECORD_FAILURE_IN_MEMO) == 1
+    assert _patch_markers(_history(PRE_PATCH / f"{scenario}.json"), RECORD_FAILURE_IN_MEMO) == 0
+
+
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+def test_sagas_recorded_since_local_steps_carry_that_patch_and_schedule_fewer_activities(
+    scenario: str,
+) -> None:
+    current = _history(HISTORIES / f"{scenario}.json")
+    before = _history(PRE_LOCAL / f"{scenario}.json")
+
+    assert _patch_markers(current, LOCAL_FORWARD_STEPS) == 1
+    assert _patch_markers(before, LOCAL_FORWARD_STEPS) == 0
+    assert len(_scheduled_steps(current)) < len(_scheduled_steps(before))
 
 
 # Unsandboxed: the sandbox would re-import this test module, whose constants read the disk.
@@ -73,6 +104,20 @@ class SagaRecordingFailureWithoutPatch(StudentOnboardingSaga):
     def _record_failure(self) -> None:
         state = self._require_state()
         workflow.upsert_memo({"failure_reason": state.failure_reason})
+
+
+@workflow.defn(name="StudentOnboardingSaga", sandboxed=False)
+class SagaWithLocalStepsWithoutPatch(StudentOnboardingSaga):
+    """Local forward steps without `workflow.patched`: every try is local, old runs or not."""
+
+    @workflow.run
+    async def run(self, saga: SagaInput) -> SagaState:
+        return await super().run(saga)
+
+    async def _execute_step(self, step: Step, arg: Any, result_type: Any) -> Any:
+        return await workflow.execute_local_activity(
+            step, arg, result_type=result_type, start_to_close_timeout=timedelta(seconds=5)
+        )
 
 
 @pytest.mark.parametrize("scenario", FAILED_SCENARIOS)
@@ -91,5 +136,22 @@ async def test_the_same_change_without_the_patch_would_break_runs_recorded_befor
     assert "nondetermin" in str(result.replay_failure).lower()
 
 
-def test_the_patch_id_is_the_one_the_docs_name() -> None:
+@pytest.mark.parametrize("scenario", sorted(SCENARIOS))
+async def test_local_steps_without_the_patch_would_break_runs_recorded_before_them(
+    scenario: str,
+) -> None:
+    careless = Replayer(
+        workflows=[SagaWithLocalStepsWithoutPatch], data_converter=pydantic_data_converter
+    )
+
+    result = await careless.replay_workflow(
+        _history(PRE_LOCAL / f"{scenario}.json"), raise_on_replay_failure=False
+    )
+
+    assert result.replay_failure is not None
+    assert "nondetermin" in str(result.replay_failure).lower()
+
+
+def test_the_patch_ids_are_the_ones_the_docs_name() -> None:
     assert RECORD_FAILURE_IN_MEMO == "record-failure-in-memo"
+    assert LOCAL_FORWARD_STEPS == "local-forward-steps"

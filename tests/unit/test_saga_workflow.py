@@ -12,6 +12,7 @@ from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from orchestrator.history_steps import StepTry, step_tries
 from tests.support.temporal import student, unique_task_queue
 from workflows.contracts import (
     ChargeReceipt,
@@ -29,7 +30,9 @@ from workflows.contracts import (
 )
 from workflows.saga import StudentOnboardingSaga
 
-FAST = SagaDeadlines(step_seconds=30, attempt_seconds=5, max_retry_interval_seconds=2)
+FAST = SagaDeadlines(
+    step_seconds=30, attempt_seconds=5, max_retry_interval_seconds=2, local_attempt_seconds=1
+)
 
 
 class MockServices:
@@ -40,6 +43,7 @@ class MockServices:
         refuse: Step | None = None,
         transient_failures: dict[Step, int] | None = None,
         block: Step | None = None,
+        slow_first_attempt: dict[Step, float] | None = None,
     ) -> None:
         self.calls: list[Step] = []
         self.attempts: Counter[Step] = Counter()
@@ -47,6 +51,7 @@ class MockServices:
         self._refuse = refuse
         self._transient_failures = transient_failures or {}
         self._block = block
+        self._slow_first_attempt = slow_first_attempt or {}
         self.blocked = asyncio.Event()
         self.release = asyncio.Event()
 
@@ -54,6 +59,8 @@ class MockServices:
         self.attempts[step] += 1
         if key is not None:
             self.keys[step] = key
+        if self.attempts[step] == 1 and step in self._slow_first_attempt:
+            await asyncio.sleep(self._slow_first_attempt[step])
         if self.attempts[step] <= self._transient_failures.get(step, 0):
             raise ApplicationError("503 from the service", type=ErrorType.TRANSIENT_FAULT)
         if step == self._block:
@@ -94,6 +101,14 @@ class MockServices:
 async def run_saga(
     env: WorkflowEnvironment, services: MockServices, deadlines: SagaDeadlines = FAST
 ) -> SagaState:
+    state, _ = await run_recorded_saga(env, services, deadlines)
+    return state
+
+
+async def run_recorded_saga(
+    env: WorkflowEnvironment, services: MockServices, deadlines: SagaDeadlines = FAST
+) -> tuple[SagaState, list[StepTry]]:
+    """The saga's end state, and the tries of steps its history records."""
     task_queue = unique_task_queue()
     event = student()
     async with Worker(
@@ -102,12 +117,18 @@ async def run_saga(
         workflows=[StudentOnboardingSaga],
         activities=services.activities(),
     ):
-        return await env.client.execute_workflow(
+        handle = await env.client.start_workflow(
             StudentOnboardingSaga.run,
             SagaInput(event=event, deadlines=deadlines),
             id=f"student-onboarding-{event.student_id}",
             task_queue=task_queue,
         )
+        state = await handle.result()
+    return state, step_tries((await handle.fetch_history()).events)
+
+
+def tries(recorded: list[StepTry]) -> list[tuple[str, str]]:
+    return [(attempt.step, "local" if attempt.local else "regular") for attempt in recorded]
 
 
 async def test_happy_path_reserves_charges_and_confirms(
@@ -120,6 +141,65 @@ async def test_happy_path_reserves_charges_and_confirms(
     assert state.completed_steps == services.calls
     assert (state.enrollment_id, state.charge_id) == ("enr-1", "chg-1")
     assert state.compensated_steps == []
+
+
+async def test_steps_whose_services_answer_at_once_run_as_local_activities(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    state, recorded = await run_recorded_saga(time_skipping_env, MockServices())
+
+    assert state.status is SagaStatus.COMPLETED
+    assert tries(recorded) == [
+        (Step.RESERVE_SEAT, "local"),
+        (Step.CHARGE_TUITION, "local"),
+        (Step.CONFIRM_ENROLLMENT, "local"),
+    ]
+
+
+async def test_a_step_whose_local_try_fails_goes_on_as_a_regular_activity(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    services = MockServices(transient_failures={Step.CHARGE_TUITION: 2})
+
+    state, recorded = await run_recorded_saga(time_skipping_env, services)
+
+    assert state.status is SagaStatus.COMPLETED
+    assert services.attempts[Step.CHARGE_TUITION] == 3  # 1 local, then 2 regular attempts
+    assert tries(recorded) == [
+        (Step.RESERVE_SEAT, "local"),
+        (Step.CHARGE_TUITION, "local"),
+        (Step.CHARGE_TUITION, "regular"),
+        (Step.CONFIRM_ENROLLMENT, "local"),
+    ]
+
+
+async def test_a_local_try_slower_than_its_limit_is_handed_to_a_regular_activity(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    services = MockServices(slow_first_attempt={Step.RESERVE_SEAT: 3})
+
+    state, recorded = await run_recorded_saga(time_skipping_env, services)
+
+    assert state.status is SagaStatus.COMPLETED
+    assert services.attempts[Step.RESERVE_SEAT] == 2
+    assert tries(recorded)[:2] == [(Step.RESERVE_SEAT, "local"), (Step.RESERVE_SEAT, "regular")]
+
+
+async def test_a_refusal_on_the_local_try_is_final(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    services = MockServices(refuse=Step.CHARGE_TUITION)
+
+    state, recorded = await run_recorded_saga(time_skipping_env, services)
+
+    assert state.failure_reason == "charge_tuition refused"
+    assert services.attempts[Step.CHARGE_TUITION] == 1
+    # Compensations always run as regular activities: they may retry for a long time.
+    assert tries(recorded) == [
+        (Step.RESERVE_SEAT, "local"),
+        (Step.CHARGE_TUITION, "local"),
+        (Step.CANCEL_ENROLLMENT, "regular"),
+    ]
 
 
 async def test_full_course_has_nothing_to_compensate(
