@@ -3,7 +3,8 @@
 Billing gets a latency rule on `charge` long enough to hold every charge (FAULT_INJECTION,
 common/faults.py). N sagas are started straight through the Temporal client (the API is not
 what is measured here), with step deadlines long enough that none gives up while parked. Once
-every saga holds its seat (the enrollment database says so), each one is parked: a few charges
+every saga holds its seat (the enrollment database says so), each one is parked: its charge's
+local first try has timed out (5 s) and handed the charge to a regular activity; a few charges
 wait inside billing, the rest are activity tasks queued in Temporal. The processes are sampled
 while parked; then billing is killed and started again, which forgets the rule (rules live in
 the process's memory), the held charge attempts fail over to a retry, and every saga drains to
