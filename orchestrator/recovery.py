@@ -280,7 +280,7 @@ def reset_point(events: Sequence[HistoryEvent], step: Step, student_id: str) -> 
     local try's marker, or the regular activity's scheduling): resetting to it discards that
     task's commands, so the new run tries the step again. Steps the same task had already
     done are run again too, under the same idempotency keys, so the services answer them with
-    what they did the first time (docs/operations.md, "Reset")."""
+    what they did the first time (docs/operations.md, "Resetting a saga to a step")."""
     tries = step_tries(events)
     scheduled = {attempt.event_id: attempt.step for attempt in tries if not attempt.local}
     undone = {
