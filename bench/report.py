@@ -34,7 +34,12 @@ def summary(result: RunResult) -> dict[str, Any]:
         "sagas": sagas,
         "wall_seconds": round(result.wall_seconds, 3),
         "sagas_per_second": round(result.throughput, 2),
-        "latency_ms": {k: round(v * 1000, 1) for k, v in asdict(latency).items()},
+        "latency_ms": _milliseconds(latency),
+        # Outcomes take different paths (a compensation is more steps), so their latencies differ.
+        "latency_ms_by_outcome": {
+            outcome: _milliseconds(Latencies.of(seconds))
+            for outcome, seconds in _latencies_by_outcome(result).items()
+        },
         "statuses": statuses,
         "unexpected_outcomes": unexpected,
         "cpu_ms_per_saga": {
@@ -44,6 +49,17 @@ def summary(result: RunResult) -> dict[str, Any]:
         "history_events_per_saga": result.history_events,
         "broker_messages_per_saga": result.broker_messages,
     }
+
+
+def _milliseconds(latency: Latencies) -> dict[str, float]:
+    return {k: round(v * 1000, 1) for k, v in asdict(latency).items()}
+
+
+def _latencies_by_outcome(result: RunResult) -> dict[str, list[float]]:
+    by_outcome: dict[str, list[float]] = {}
+    for record in result.records:
+        by_outcome.setdefault(record.expected, []).append(record.latency)
+    return by_outcome
 
 
 def _expected_status(mode: Mode, expected: str) -> str:
@@ -112,6 +128,13 @@ def markdown(main: list[dict[str, Any]], sweep: list[dict[str, Any]]) -> str:
         if row["broker_messages_per_saga"]:
             messages = ", ".join(f"{k} {v:g}" for k, v in row["broker_messages_per_saga"].items())
             lines.append(f"- {row['mode']}: broker messages per saga: {messages}")
+    lines += ["", "Latency by expected outcome, p50 / p99 ms:", ""]
+    for row in main:
+        by_outcome = ", ".join(
+            f"{outcome} {latency['p50']} / {latency['p99']}"
+            for outcome, latency in row["latency_ms_by_outcome"].items()
+        )
+        lines.append(f"- {row['mode']}: {by_outcome}")
     if sweep:
         lines += ["", "Concurrency sweep:", ""]
         lines.append("| mode | concurrency | sagas | sagas/s | p50 ms | p99 ms |")

@@ -35,12 +35,11 @@ def test_the_benchmark_runs_every_mode_and_writes_json_markdown_and_plots(tmp_pa
     assert main["choreography"]["broker_messages_per_saga"]["confirm_failure"] == 6
     assert main["floor"]["statuses"] == {"COMPLETED": 20}
     assert all(row["unexpected_outcomes"] == 0 for row in record["main"])
-    assert main["orchestration"]["history_events_per_saga"].keys() == {
-        "success",
-        "declined",
-        "course_full",
-        "confirm_failure",
-    }
+    outcomes = {"success", "declined", "course_full", "confirm_failure"}
+    assert main["orchestration"]["history_events_per_saga"].keys() == outcomes
+    assert main["orchestration"]["latency_ms_by_outcome"].keys() == outcomes
+    success = main["orchestration"]["latency_ms_by_outcome"]["success"]
+    assert 0 < success["p50"] <= success["p99"] <= main["orchestration"]["latency_ms"]["max"]
     # A second saga worker process ran alongside the first (and was measured).
     assert "worker-2" in main["orchestration"]["cpu_ms_per_saga"]
     assert all(row["cpu_ms_per_saga"]["temporal"] > 0 for row in record["main"])
@@ -55,3 +54,4 @@ def test_the_benchmark_runs_every_mode_and_writes_json_markdown_and_plots(tmp_pa
     table = record_file.with_suffix(".md").read_text()
     assert "orchestration/floor: throughput" in table
     assert "choreography/orchestration: throughput" in table
+    assert "Latency by expected outcome" in table
