@@ -30,7 +30,7 @@ from temporalio.worker import Replayer
 
 from orchestrator.config import OrchestratorSettings
 from orchestrator.process_exit import run_and_exit
-from orchestrator.temporal import connect, data_converter
+from orchestrator.temporal import connect, data_converter, workflow_runner
 from workflows.saga import StudentOnboardingSaga
 
 ALL_SAGAS = 'WorkflowType = "StudentOnboardingSaga"'
@@ -52,7 +52,11 @@ class ReplayOutcome:
 def replayer(converter: DataConverter = pydantic_data_converter) -> Replayer:
     """A replayer with the workflows the worker runs; `converter` must hold the payload keys
     of encrypted histories (plaintext ones replay with or without keys)."""
-    return Replayer(workflows=[StudentOnboardingSaga], data_converter=converter)
+    return Replayer(
+        workflows=[StudentOnboardingSaga],
+        data_converter=converter,
+        workflow_runner=workflow_runner(),
+    )
 
 
 async def replay(

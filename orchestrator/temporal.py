@@ -1,4 +1,5 @@
-"""Connecting to Temporal: one place that knows the address, namespace and data converter."""
+"""Connecting to Temporal: one place that knows the address, namespace, data converter and how
+workflow code runs."""
 
 import dataclasses
 
@@ -9,6 +10,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from orchestrator.codec import EncryptionCodec, PayloadKeys
 from orchestrator.config import OrchestratorSettings
@@ -52,6 +54,18 @@ def data_converter(keys: PayloadKeys | None) -> DataConverter:
         pydantic_data_converter,
         payload_codec=EncryptionCodec(keys),
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
+
+
+def workflow_runner() -> SandboxedWorkflowRunner:
+    """The sandbox the worker runs workflows in, and every replay of their histories too, so
+    that a replay checks the code the way the worker runs it. Every module the workflow imports
+    (pydantic, the contracts, ...) is shared with the sandbox instead of being imported afresh
+    into each workflow run's own copy, as the SDK advises for speed (docs/benchmarks.md, tuning
+    log). The sandbox's restrictions stay: workflow code still cannot read the clock, the disk
+    or the network."""
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_all_modules()
     )
 
 

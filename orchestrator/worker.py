@@ -10,7 +10,6 @@ from opentelemetry.sdk.trace import TracerProvider
 from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.worker import Interceptor, Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from common.logs import configure_logging
 from common.tracing import create_tracer_provider
@@ -18,18 +17,11 @@ from orchestrator.activities import SagaActivities
 from orchestrator.clients import BillingClient, EnrollmentClient, create_http_client
 from orchestrator.config import OrchestratorSettings
 from orchestrator.telemetry import SagaLogInterceptor, metrics_runtime, tracing_interceptor
-from orchestrator.temporal import connect
+from orchestrator.temporal import connect, workflow_runner
 from workflows.saga import StudentOnboardingSaga
 
 log = logging.getLogger("orchestrator.worker")
 SERVICE_NAME = "saga-worker"
-# Every module the workflow imports (pydantic, the contracts, ...) is shared with the sandbox
-# instead of being imported afresh into each workflow run's own copy, as the SDK advises for
-# speed (docs/benchmarks.md, tuning log). The sandbox's restrictions stay: workflow code still
-# cannot read the clock, the disk or the network.
-WORKFLOW_RUNNER = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_all_modules()
-)
 
 
 @asynccontextmanager
@@ -52,7 +44,7 @@ async def saga_worker(
             workflows=[StudentOnboardingSaga],
             activities=activities.all(),
             interceptors=interceptors,
-            workflow_runner=WORKFLOW_RUNNER,
+            workflow_runner=workflow_runner(),
         )
         async with worker:
             yield worker
