@@ -65,8 +65,13 @@ def events(name: str) -> list[HistoryEvent]:
     return list(load_history(HISTORIES / f"{name}.json").events)
 
 
+def event_with_id(history: list[HistoryEvent], event_id: int) -> HistoryEvent:
+    [event] = [event for event in history if event.event_id == event_id]
+    return event
+
+
 def task_end(history: list[HistoryEvent], event_id: int) -> EventType.ValueType:
-    return {event.event_id: event for event in history}[event_id].event_type
+    return event_with_id(history, event_id).event_type
 
 
 @pytest.mark.parametrize("step", [Step.RESERVE_SEAT, Step.CHARGE_TUITION, Step.CONFIRM_ENROLLMENT])
@@ -102,7 +107,7 @@ def test_a_step_of_a_run_recorded_before_local_steps_is_reset_to_the_task_that_s
     event_id = reset_point(history, step, "ada")
 
     assert task_end(history, event_id) == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
-    scheduled = {e.event_id: e for e in history}[event_id + 1]
+    scheduled = event_with_id(history, event_id + 1)
     assert scheduled.activity_task_scheduled_event_attributes.activity_type.name == step
 
 
@@ -158,9 +163,7 @@ def test_a_compensation_can_be_run_again_from_the_task_that_scheduled_it() -> No
         if event.activity_task_scheduled_event_attributes.activity_type.name == Step.REFUND_CHARGE
     ]
     assert refund.workflow_task_completed_event_id == event_id
-    assert {event.event_id: event for event in history}[event_id].event_type == (
-        EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
-    )
+    assert task_end(history, event_id) == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
 
 
 def test_a_step_is_not_run_again_once_the_run_has_undone_steps() -> None:
