@@ -1,10 +1,11 @@
 """Which steps a saga's history shows being tried, and in which workflow task.
 
-A step is tried first as a local activity, which leaves a `MarkerRecorded` event (marker
-`core_local_activity`, written by the SDK's core) carrying the activity type, its result or
-failure, but not its input; then, if that try did not settle it, as a regular activity
-(`ActivityTaskScheduled`, with its input). Compensations are always regular activities.
-Histories recorded before the `local-forward-steps` patch hold only regular activities.
+A step or a compensation is tried first as a local activity, which leaves a `MarkerRecorded`
+event (marker `core_local_activity`, written by the SDK's core) carrying the activity type, its
+result or failure, but not its input; then, if that try did not settle it, as a regular
+activity (`ActivityTaskScheduled`, with its input; `ActivityTaskCompleted` when it succeeded).
+Histories recorded before the `local-forward-steps` patch hold only regular activities; those
+recorded before `local-compensations`, regular compensations.
 """
 
 import json
@@ -30,10 +31,16 @@ class StepTry:
     local: bool
     event_id: int  # the ActivityTaskScheduled or MarkerRecorded event
     workflow_task_completed_event_id: int  # the task whose commands recorded it
+    succeeded: bool  # a marker without a failure, or a scheduled activity that completed
 
 
 def step_tries(events: Sequence[HistoryEvent]) -> list[StepTry]:
     """Every try of a step or compensation the history records, in history order."""
+    completed = {
+        event.activity_task_completed_event_attributes.scheduled_event_id
+        for event in events
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
+    }
     tries = []
     for event in events:
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
@@ -44,6 +51,7 @@ def step_tries(events: Sequence[HistoryEvent]) -> list[StepTry]:
                     False,
                     event.event_id,
                     scheduled.workflow_task_completed_event_id,
+                    event.event_id in completed,
                 )
             )
         elif event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
@@ -58,6 +66,7 @@ def step_tries(events: Sequence[HistoryEvent]) -> list[StepTry]:
                     True,
                     event.event_id,
                     marker.workflow_task_completed_event_id,
+                    not marker.HasField("failure"),
                 )
             )
     return tries

@@ -18,7 +18,6 @@ from typing import Any
 from uuid import uuid4
 
 from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowExecutionStatus
@@ -282,12 +281,7 @@ def reset_point(events: Sequence[HistoryEvent], step: Step, student_id: str) -> 
     done are run again too, under the same idempotency keys, so the services answer them with
     what they did the first time (docs/operations.md, "Resetting a saga to a step")."""
     tries = step_tries(events)
-    scheduled = {attempt.event_id: attempt.step for attempt in tries if not attempt.local}
-    undone = {
-        scheduled[event.activity_task_completed_event_attributes.scheduled_event_id]
-        for event in events
-        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED
-    } & COMPENSATIONS
+    undone = {attempt.step for attempt in tries if attempt.succeeded} & COMPENSATIONS
     if step not in COMPENSATIONS and undone:
         raise SagaNotResettable(
             f"The latest run of '{student_id}' already ran {', '.join(sorted(undone))}: running "
@@ -297,10 +291,11 @@ def reset_point(events: Sequence[HistoryEvent], step: Step, student_id: str) -> 
     for attempt in tries:
         if attempt.step == step:
             return attempt.workflow_task_completed_event_id
-    # The run ended inside a workflow task: its local tries, maybe of this step, were never
-    # recorded. That task is the latest point before the step.
+    # The run ended inside a workflow task: its local tries, maybe of this step (a forward
+    # step or, since compensations are tried locally too, an undo), were never recorded. That
+    # task is the latest point before the step.
     unfinished = unfinished_workflow_task(events)
-    if unfinished is not None and step not in COMPENSATIONS:
+    if unfinished is not None:
         return unfinished
     raise SagaNotResettable(
         f"The latest run of '{student_id}' never scheduled {step}; there is no such point."

@@ -48,10 +48,13 @@ with workflow.unsafe.imports_passed_through():
 # recorded by older code still replay (docs/operations.md, "Changing the workflow safely").
 RECORD_FAILURE_IN_MEMO = "record-failure-in-memo"
 LOCAL_FORWARD_STEPS = "local-forward-steps"
+LOCAL_COMPENSATIONS = "local-compensations"
 
 
 # The service's definitive answers to a step; everything else is worth another attempt.
 FINAL_ERROR_TYPES = (ErrorType.STEP_REFUSED, ErrorType.CONTRACT_VIOLATION)
+# An undo is never refused, only retried; unless the service cannot accept the request at all.
+COMPENSATION_FINAL_ERROR_TYPES = (ErrorType.CONTRACT_VIOLATION,)
 
 
 class StepFailed(Exception):
@@ -231,21 +234,8 @@ class StudentOnboardingSaga:
             undo, arg = self._compensations.pop()
             state.current_step = undo
             try:
-                await workflow.execute_activity(
-                    undo,
-                    arg,
-                    start_to_close_timeout=timedelta(seconds=self._deadlines.attempt_seconds),
-                    retry_policy=RetryPolicy(
-                        initial_interval=timedelta(seconds=1),
-                        backoff_coefficient=2.0,
-                        maximum_interval=timedelta(
-                            seconds=self._deadlines.max_compensation_retry_interval_seconds
-                        ),
-                        maximum_attempts=0,  # unlimited: an undo must eventually happen
-                        non_retryable_error_types=[ErrorType.CONTRACT_VIOLATION],
-                    ),
-                )
-            except ActivityError as error:
+                await self._execute_compensation(undo, arg)
+            except (ActivityError, ApplicationError) as error:
                 # Only a request the service cannot accept at all ends up here: retrying would
                 # not help, so the saga stops as FAILED for an operator, with the reason.
                 state.current_step = undo
@@ -258,6 +248,48 @@ class StudentOnboardingSaga:
             state.compensated_steps.append(undo)
         state.current_step = None
         self._set_status(SagaStatus.COMPENSATED)
+
+    async def _execute_compensation(self, undo: Step, arg: CompensationInput) -> None:
+        """One try as a local activity, like a forward step (see `_execute_step`), then, if it
+        did not succeed, the compensation as a regular activity that retries until it does.
+        An answer that would stop the regular activity's retries (the service cannot accept
+        the request) stops the local try's too: the saga ends FAILED for an operator. Same
+        idempotency key, so an undo whose answer was lost is not done twice."""
+        deadlines = self._deadlines
+        if workflow.patched(LOCAL_COMPENSATIONS):
+            try:
+                await workflow.execute_local_activity(
+                    undo,
+                    arg,
+                    start_to_close_timeout=timedelta(
+                        seconds=min(deadlines.local_attempt_seconds, deadlines.attempt_seconds)
+                    ),
+                    retry_policy=RetryPolicy(maximum_attempts=1),
+                )
+                return
+            except (ActivityError, ApplicationError, TimeoutError) as error:
+                if _stops_compensation(error):
+                    raise
+                workflow.logger.info(
+                    "compensation %s goes on as a regular activity: %s",
+                    undo,
+                    error,
+                    extra=self._ids(),
+                )
+        await workflow.execute_activity(
+            undo,
+            arg,
+            start_to_close_timeout=timedelta(seconds=deadlines.attempt_seconds),
+            retry_policy=RetryPolicy(
+                initial_interval=timedelta(seconds=1),
+                backoff_coefficient=2.0,
+                maximum_interval=timedelta(
+                    seconds=deadlines.max_compensation_retry_interval_seconds
+                ),
+                maximum_attempts=0,  # unlimited: an undo must eventually happen
+                non_retryable_error_types=list(COMPENSATION_FINAL_ERROR_TYPES),
+            ),
+        )
 
     def _record_failure(self) -> None:
         """Write why the saga failed into its memo, where the Temporal UI and `list_workflows`
@@ -335,6 +367,14 @@ def _is_final(error: BaseException) -> bool:
     """The service's definitive answer: trying again, locally or not, would get the same."""
     cause = _application_error(error)
     return cause is not None and (cause.non_retryable or cause.type in FINAL_ERROR_TYPES)
+
+
+def _stops_compensation(error: BaseException) -> bool:
+    """What the compensation's regular activity would not retry either."""
+    cause = _application_error(error)
+    return cause is not None and (
+        cause.non_retryable or cause.type in COMPENSATION_FINAL_ERROR_TYPES
+    )
 
 
 def _reason(error: BaseException) -> str:

@@ -274,11 +274,11 @@ async def test_the_worker_serves_temporal_metrics_and_saga_outcomes_with_their_d
     assert moved("saga_duration_count", outcome="completed", failed_step="none") == 1
     assert moved("saga_duration_sum", outcome="completed", failed_step="none") > 0
     assert moved("temporal_workflow_completed_total", workflow_type="StudentOnboardingSaga") == 2
-    # Forward steps are tried as local activities, compensations run as regular ones.
+    # Steps and compensations are tried as local activities first; these all answered there.
     local = "temporal_local_activity_execution_latency_count"
     assert moved(local, activity_type="reserve_seat") == 2
-    regular = "temporal_activity_execution_latency_count"
-    assert moved(regular, activity_type="cancel_enrollment") == 1
+    assert moved(local, activity_type="cancel_enrollment") == 1
+    assert moved("temporal_activity_execution_latency_count") == 0
 
 
 async def test_the_api_and_each_service_count_their_requests_by_route_template_and_status(

@@ -147,28 +147,41 @@ def test_a_task_that_timed_out_and_was_run_again_leaves_nothing_unfinished() -> 
     assert unfinished_workflow_task(events("completed")) is None
 
 
-def test_a_compensation_is_never_guessed_from_an_unfinished_task() -> None:
-    with pytest.raises(SagaNotResettable, match="never scheduled refund_charge"):
-        reset_point(ended_mid_task(events("completed")), Step.REFUND_CHARGE, "ada")
-
-
-def test_a_compensation_can_be_run_again_from_the_task_that_scheduled_it() -> None:
-    history = events("confirm-refused")
+def test_a_compensation_may_have_been_tried_in_an_unfinished_task_too() -> None:
+    """Compensations are tried locally first: an unfinished task may hide an undo's try."""
+    history = ended_mid_task(events("completed"))
 
     event_id = reset_point(history, Step.REFUND_CHARGE, "ada")
 
-    [refund] = [
-        event.activity_task_scheduled_event_attributes
-        for event in history
-        if event.activity_task_scheduled_event_attributes.activity_type.name == Step.REFUND_CHARGE
-    ]
+    assert task_end(history, event_id) == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
+
+
+@pytest.mark.parametrize("recorded", ["confirm-refused", "pre-local-compensations/confirm-refused"])
+def test_a_compensation_can_be_run_again_from_the_task_that_first_tried_it(recorded: str) -> None:
+    history = events(recorded)
+
+    event_id = reset_point(history, Step.REFUND_CHARGE, "ada")
+
+    [refund] = [attempt for attempt in step_tries(history) if attempt.step == Step.REFUND_CHARGE]
     assert refund.workflow_task_completed_event_id == event_id
     assert task_end(history, event_id) == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
 
 
-def test_a_step_is_not_run_again_once_the_run_has_undone_steps() -> None:
-    with pytest.raises(SagaNotResettable, match="Retry the saga instead"):
-        reset_point(events("declined"), Step.RESERVE_SEAT, "ada")
+@pytest.mark.parametrize("recorded", ["declined", "pre-local-compensations/declined"])
+def test_a_step_is_not_run_again_once_the_run_has_undone_steps(recorded: str) -> None:
+    """Whether the undo succeeded as a local try or as a regular activity."""
+    with pytest.raises(SagaNotResettable, match="already ran cancel_enrollment"):
+        reset_point(events(recorded), Step.RESERVE_SEAT, "ada")
+
+
+def test_a_try_that_failed_is_not_counted_as_done() -> None:
+    """A compensation whose local try failed has undone nothing yet; the declined charge is
+    such a failed local try, recorded."""
+    [charge] = [a for a in step_tries(events("declined")) if a.step == Step.CHARGE_TUITION]
+    [reservation] = [a for a in step_tries(events("declined")) if a.step == Step.RESERVE_SEAT]
+
+    assert charge.local and not charge.succeeded
+    assert reservation.local and reservation.succeeded
 
 
 def test_a_step_the_run_never_reached_has_no_reset_point() -> None:

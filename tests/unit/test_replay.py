@@ -2,8 +2,9 @@
 
 The histories in tests/histories were recorded on real parts by `scripts/export_histories.py`.
 Older shapes sit beside them and must keep replaying for as long as such runs may be open:
-`pre-local-forward-steps/` was recorded when every step was a regular activity, and
-`pre-record-failure-in-memo/` before that, when no failure was written into the memo.
+`pre-local-compensations/` was recorded when compensations were regular activities only,
+`pre-local-forward-steps/` before that, when every step was, and `pre-record-failure-in-memo/`
+before that, when no failure was written into the memo.
 """
 
 from datetime import timedelta
@@ -18,12 +19,18 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from orchestrator.histories import from_files, history_files, load_history, replay
-from workflows.contracts import SagaInput, SagaState, Step
-from workflows.saga import LOCAL_FORWARD_STEPS, RECORD_FAILURE_IN_MEMO, StudentOnboardingSaga
+from workflows.contracts import CompensationInput, SagaInput, SagaState, Step
+from workflows.saga import (
+    LOCAL_COMPENSATIONS,
+    LOCAL_FORWARD_STEPS,
+    RECORD_FAILURE_IN_MEMO,
+    StudentOnboardingSaga,
+)
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 PRE_PATCH = HISTORIES / "pre-record-failure-in-memo"
 PRE_LOCAL = HISTORIES / "pre-local-forward-steps"
+PRE_LOCAL_COMPENSATIONS = HISTORIES / "pre-local-compensations"
 SCENARIOS = {
     "completed",
     "declined",
@@ -34,6 +41,7 @@ SCENARIOS = {
     "worker-crash",
 }
 FAILED_SCENARIOS = ["declined", "course-full", "confirm-refused"]
+COMPENSATED_SCENARIOS = ["declined", "confirm-refused"]  # course-full has nothing to undo
 
 
 def _history(path: Path) -> WorkflowHistory:
@@ -59,7 +67,7 @@ def _scheduled_steps(history: WorkflowHistory) -> list[str]:
 
 
 def test_every_scenario_has_a_history_recorded_by_the_current_and_each_older_code() -> None:
-    for directory in (HISTORIES, PRE_LOCAL, PRE_PATCH):
+    for directory in (HISTORIES, PRE_LOCAL_COMPENSATIONS, PRE_LOCAL, PRE_PATCH):
         assert {path.stem for path in directory.glob("*.json")} == SCENARIOS, directory
 
 
@@ -92,6 +100,21 @@ def test_sagas_recorded_since_local_steps_carry_that_patch_and_schedule_fewer_ac
     assert len(_scheduled_steps(current)) < len(_scheduled_steps(before))
 
 
+@pytest.mark.parametrize("scenario", COMPENSATED_SCENARIOS)
+def test_sagas_recorded_since_local_compensations_carry_that_patch_and_schedule_no_undo(
+    scenario: str,
+) -> None:
+    """Their services answered at once: every compensation settled in its local try."""
+    current = _history(HISTORIES / f"{scenario}.json")
+    before = _history(PRE_LOCAL_COMPENSATIONS / f"{scenario}.json")
+
+    assert _patch_markers(current, LOCAL_COMPENSATIONS) == 1
+    assert _patch_markers(before, LOCAL_COMPENSATIONS) == 0
+    assert _scheduled_steps(current) == []
+    assert set(_scheduled_steps(before)) <= {Step.CANCEL_ENROLLMENT, Step.REFUND_CHARGE}
+    assert _scheduled_steps(before)
+
+
 # Unsandboxed: the sandbox would re-import this test module, whose constants read the disk.
 @workflow.defn(name="StudentOnboardingSaga", sandboxed=False)
 class SagaRecordingFailureWithoutPatch(StudentOnboardingSaga):
@@ -120,10 +143,28 @@ class SagaWithLocalStepsWithoutPatch(StudentOnboardingSaga):
         )
 
 
+@workflow.defn(name="StudentOnboardingSaga", sandboxed=False)
+class SagaWithLocalCompensationsWithoutPatch(StudentOnboardingSaga):
+    """Local compensations without `workflow.patched`: every undo is local, old runs or not."""
+
+    @workflow.run
+    async def run(self, saga: SagaInput) -> SagaState:
+        return await super().run(saga)
+
+    async def _execute_compensation(self, undo: Step, arg: CompensationInput) -> None:
+        await workflow.execute_local_activity(
+            undo, arg, start_to_close_timeout=timedelta(seconds=5)
+        )
+
+
 # Each patched change made carelessly, and the histories recorded before that change.
 CARELESS_CHANGES = [
     *((SagaRecordingFailureWithoutPatch, PRE_PATCH, scenario) for scenario in FAILED_SCENARIOS),
     *((SagaWithLocalStepsWithoutPatch, PRE_LOCAL, scenario) for scenario in sorted(SCENARIOS)),
+    *(
+        (SagaWithLocalCompensationsWithoutPatch, PRE_LOCAL_COMPENSATIONS, scenario)
+        for scenario in COMPENSATED_SCENARIOS
+    ),
 ]
 
 
@@ -148,3 +189,4 @@ async def test_the_same_change_without_its_patch_would_break_runs_recorded_befor
 def test_the_patch_ids_are_the_ones_the_docs_name() -> None:
     assert RECORD_FAILURE_IN_MEMO == "record-failure-in-memo"
     assert LOCAL_FORWARD_STEPS == "local-forward-steps"
+    assert LOCAL_COMPENSATIONS == "local-compensations"

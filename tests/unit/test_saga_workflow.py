@@ -36,7 +36,8 @@ FAST = SagaDeadlines(
 
 
 class MockServices:
-    """Mock activities: record each call, refuse or fail transiently where told to."""
+    """Mock activities: record each call; refuse, fail transiently or find a request malformed
+    where told to."""
 
     def __init__(
         self,
@@ -44,6 +45,7 @@ class MockServices:
         transient_failures: dict[Step, int] | None = None,
         block: Step | None = None,
         slow_first_attempt: dict[Step, float] | None = None,
+        malformed: Step | None = None,
     ) -> None:
         self.calls: list[Step] = []
         self.attempts: Counter[Step] = Counter()
@@ -52,6 +54,7 @@ class MockServices:
         self._transient_failures = transient_failures or {}
         self._block = block
         self._slow_first_attempt = slow_first_attempt or {}
+        self._malformed = malformed
         self.blocked = asyncio.Event()
         self.release = asyncio.Event()
 
@@ -66,6 +69,10 @@ class MockServices:
         if step == self._block:
             self.blocked.set()
             await self.release.wait()
+        if step == self._malformed:
+            raise ApplicationError(
+                "400 malformed", type=ErrorType.CONTRACT_VIOLATION, non_retryable=True
+            )
         if step == self._refuse:
             raise ApplicationError(
                 f"{step} refused", type=ErrorType.STEP_REFUSED, non_retryable=True
@@ -194,12 +201,47 @@ async def test_a_refusal_on_the_local_try_is_final(
 
     assert state.failure_reason == "charge_tuition refused"
     assert services.attempts[Step.CHARGE_TUITION] == 1
-    # Compensations always run as regular activities: they may retry for a long time.
     assert tries(recorded) == [
         (Step.RESERVE_SEAT, "local"),
         (Step.CHARGE_TUITION, "local"),
-        (Step.CANCEL_ENROLLMENT, "regular"),
+        (Step.CANCEL_ENROLLMENT, "local"),
     ]
+
+
+async def test_a_compensation_whose_local_try_fails_goes_on_as_a_regular_activity(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    services = MockServices(
+        refuse=Step.CONFIRM_ENROLLMENT, transient_failures={Step.REFUND_CHARGE: 2}
+    )
+
+    state, recorded = await run_recorded_saga(time_skipping_env, services)
+
+    assert state.compensated_steps == [Step.REFUND_CHARGE, Step.CANCEL_ENROLLMENT]
+    assert services.attempts[Step.REFUND_CHARGE] == 3  # 1 local, then 2 regular attempts
+    assert tries(recorded)[3:] == [
+        (Step.REFUND_CHARGE, "local"),
+        (Step.REFUND_CHARGE, "regular"),
+        (Step.CANCEL_ENROLLMENT, "local"),
+    ]
+
+
+async def test_a_compensation_the_service_cannot_accept_stops_the_saga_as_failed(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    """On its local try as on a regular activity: the request is malformed, asking again
+    would not help, and an operator must look (the saga ends FAILED, not COMPENSATED)."""
+    services = MockServices(refuse=Step.CHARGE_TUITION, malformed=Step.CANCEL_ENROLLMENT)
+
+    state, recorded = await run_recorded_saga(time_skipping_env, services)
+
+    assert state.status is SagaStatus.FAILED
+    assert state.current_step is Step.CANCEL_ENROLLMENT
+    assert state.failure_reason == (
+        "charge_tuition refused Then compensation cancel_enrollment failed: 400 malformed"
+    )
+    assert services.attempts[Step.CANCEL_ENROLLMENT] == 1
+    assert tries(recorded)[2:] == [(Step.CANCEL_ENROLLMENT, "local")]
 
 
 async def test_full_course_has_nothing_to_compensate(
