@@ -1,5 +1,6 @@
 """OpenTelemetry tracing: each process's tracer provider, built from its settings at startup,
-and the instrumentation of its FastAPI app and httpx clients with that provider.
+and the instrumentation of its FastAPI app with that provider (the worker's HTTP clients make
+their own client spans: orchestrator/clients.py).
 
 Everything takes the provider explicitly rather than through OpenTelemetry's global one: the
 global can be set only once per process, and the tests run the API, the worker and both
@@ -8,11 +9,9 @@ is instrumented: no middleware, no spans, no cost. Trace context crosses HTTP in
 `traceparent` header (OpenTelemetry's default propagator).
 """
 
-import httpx
 from fastapi import FastAPI
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
-from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
 from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SpanExporter
@@ -53,11 +52,3 @@ def instrument_app(app: FastAPI, tracer_provider: TracerProvider | None) -> None
         excluded_urls=UNTRACED_URLS,
         exclude_spans=["receive", "send"],
     )
-
-
-def instrument_http_client(
-    client: httpx.AsyncClient, tracer_provider: TracerProvider | None
-) -> None:
-    """A client span per request, its context sent along in `traceparent`."""
-    if tracer_provider is not None:
-        HTTPXClientInstrumentor.instrument_client(client, tracer_provider=tracer_provider)

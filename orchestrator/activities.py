@@ -1,7 +1,7 @@
 """The saga's activities: thin adapters from workflow contracts to the services' HTTP APIs.
 
 Timeouts are set by the workflow (workflows/saga.py): 15 s start-to-close per attempt (above the
-10 s HTTP timeout, so a hung call fails as an httpx timeout first), and a step deadline
+10 s HTTP timeout, so a hung call fails as an HTTP timeout first), and a step deadline
 (schedule-to-close, 120 s by default) after which the saga compensates. Compensations have no
 deadline and no attempt cap.
 """

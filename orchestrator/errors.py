@@ -6,9 +6,13 @@
 - 401/403 (a wrong or revoked service token) are retried too: the service refused before doing
   anything, and the fix (SERVICE_TOKENS) is an operator's, after which the saga carries on.
 - Any other 4xx means the service cannot accept what we send: a bug, not worth retrying.
+- No answer at all (refused connection, reset, timeout) is transient too.
 """
 
-import httpx
+import json
+from dataclasses import dataclass
+from typing import Any
+
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from workflows.contracts import ErrorType
@@ -18,30 +22,59 @@ TRANSIENT_STATUSES = frozenset({408, 425, 429})
 NOT_AUTHORIZED_STATUSES = frozenset({401, 403})
 
 
-def _problem_detail(response: httpx.Response) -> str:
+@dataclass(frozen=True)
+class ServiceAnswer:
+    """A service's answer to one request, read in full (orchestrator/clients.py)."""
+
+    method: str
+    path: str
+    status: int
+    reason: str
+    body: bytes
+
+    @property
+    def is_success(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def where(self) -> str:
+        return f"{self.method} {self.path}"
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+def _problem_detail(answer: ServiceAnswer) -> str:
     try:
-        body = response.json()
+        body = answer.json()
     except ValueError:
-        return response.text[:200] or response.reason_phrase
+        return answer.body[:200].decode(errors="replace") or answer.reason
     if isinstance(body, dict):
         return str(body.get("detail") or body.get("title") or body)
     return str(body)[:200]
 
 
-def _problem_type(response: httpx.Response) -> str | None:
+def _problem_type(answer: ServiceAnswer) -> str | None:
     try:
-        body = response.json()
+        body = answer.json()
     except ValueError:
         return None
     return body.get("type") if isinstance(body, dict) else None
 
 
-def raise_for_outcome(response: httpx.Response) -> None:
+def no_answer(method: str, path: str, error: Exception) -> ApplicationError:
+    """The request got no answer: retried, with what went wrong in words (a bare timeout
+    exception has no message)."""
+    what = str(error) or f"no answer within the HTTP timeout ({type(error).__name__})"
+    return ApplicationError(f"{method} {path} failed: {what}", type=ErrorType.TRANSIENT_FAULT)
+
+
+def raise_for_outcome(response: ServiceAnswer) -> None:
     """Return for a success; otherwise raise the ApplicationError the workflow reacts to."""
     if response.is_success:
         return
-    status = response.status_code
-    where = f"{response.request.method} {response.request.url.path}"
+    status = response.status
+    where = response.where
     detail = _problem_detail(response)
     if status in REFUSAL_STATUSES:
         raise ApplicationError(

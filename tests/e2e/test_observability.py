@@ -344,7 +344,12 @@ async def test_every_log_line_about_a_saga_carries_its_student_workflow_and_run_
             run_id,
         ), line
     loggers = {line["logger"] for line in about_the_saga}
-    assert {"orchestrator.sagas", "temporalio.workflow", "httpx", "uvicorn.access"} <= loggers
+    assert {
+        "orchestrator.sagas",
+        "temporalio.workflow",
+        "orchestrator.clients",
+        "uvicorn.access",
+    } <= loggers
     served = " ".join(
         line["message"] for line in about_the_saga if line["logger"] == "uvicorn.access"
     )

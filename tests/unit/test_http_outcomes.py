@@ -1,21 +1,20 @@
 """How a service's HTTP answer becomes a saga outcome (orchestrator/errors.py)."""
 
-import httpx
+import json
+
 import pytest
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from orchestrator.errors import raise_for_outcome
+from orchestrator.errors import ServiceAnswer, no_answer, raise_for_outcome
 from workflows.contracts import ErrorType
 
 
-def answer(status: int, body: object | None = None) -> httpx.Response:
-    request = httpx.Request("POST", "http://billing/charges")
-    if body is None:
-        return httpx.Response(status, request=request)
-    return httpx.Response(status, json=body, request=request)
+def answer(status: int, body: object | None = None, text: str = "") -> ServiceAnswer:
+    content = json.dumps(body).encode() if body is not None else text.encode()
+    return ServiceAnswer("POST", "/charges", status, "Some Reason", content)
 
 
-def outcome_of(response: httpx.Response) -> ApplicationError:
+def outcome_of(response: ServiceAnswer) -> ApplicationError:
     with pytest.raises(ApplicationError) as raised:
         raise_for_outcome(response)
     return raised.value
@@ -67,7 +66,15 @@ def test_any_other_client_error_is_a_contract_violation_not_worth_retrying(statu
 
 
 def test_a_body_that_is_not_json_still_yields_a_readable_reason() -> None:
-    request = httpx.Request("POST", "http://billing/charges")
-    response = httpx.Response(503, text="upstream gone", request=request)
+    assert "upstream gone" in outcome_of(answer(503, text="upstream gone")).message
+    assert "Some Reason" in outcome_of(answer(503)).message  # no body: the status's reason
 
-    assert "upstream gone" in outcome_of(response).message
+
+def test_no_answer_at_all_is_retried_and_says_what_went_wrong() -> None:
+    refused = no_answer("POST", "/charges", ConnectionRefusedError("Connect call failed"))
+    timed_out = no_answer("POST", "/charges", TimeoutError())
+
+    assert refused.type == timed_out.type == ErrorType.TRANSIENT_FAULT
+    assert not refused.non_retryable and not timed_out.non_retryable
+    assert refused.message == "POST /charges failed: Connect call failed"
+    assert "no answer within the HTTP timeout" in timed_out.message
