@@ -66,6 +66,13 @@ class OrchestratorSettings(
     host: str = "127.0.0.1"
     port: int = 8000
     public_url: str | None = None
+    # The worker's cache of workflow runs and its slots: how many workflow tasks, activities
+    # and local activities it runs at once. Unset slots: the SDK's defaults (100 each); the
+    # cache's default is the SDK's too. Measured: docs/benchmarks.md, tuning entry 11.
+    worker_max_cached_workflows: Annotated[int, Field(ge=0)] = 1000
+    worker_max_concurrent_workflow_tasks: Annotated[int, Field(ge=2)] | None = None
+    worker_max_concurrent_activities: Annotated[int, Field(ge=1)] | None = None
+    worker_max_concurrent_local_activities: Annotated[int, Field(ge=1)] | None = None
     # The worker serves Prometheus metrics (Temporal SDK's and the saga's) on HOST:METRICS_PORT
     # at /metrics; unset: no metrics endpoint. The API serves its own on its PORT.
     metrics_port: Annotated[int, Field(ge=1, le=65535)] | None = None

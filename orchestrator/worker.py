@@ -45,6 +45,10 @@ async def saga_worker(
             activities=activities.all(),
             interceptors=interceptors,
             workflow_runner=workflow_runner(),
+            max_cached_workflows=settings.worker_max_cached_workflows,
+            max_concurrent_workflow_tasks=settings.worker_max_concurrent_workflow_tasks,
+            max_concurrent_activities=settings.worker_max_concurrent_activities,
+            max_concurrent_local_activities=settings.worker_max_concurrent_local_activities,
         )
         async with worker:
             yield worker

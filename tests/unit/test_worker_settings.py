@@ -1,0 +1,37 @@
+"""The worker's cache and slots come from its settings (WORKER_* variables); unset slots keep
+the SDK's defaults."""
+
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from orchestrator.config import OrchestratorSettings
+from orchestrator.worker import saga_worker
+
+
+async def test_the_worker_runs_with_the_cache_and_slots_its_settings_give(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    settings = OrchestratorSettings(
+        worker_max_cached_workflows=50, worker_max_concurrent_local_activities=20
+    )
+
+    async with saga_worker(time_skipping_env.client, settings) as worker:
+        config = worker.config()
+
+    assert config.get("max_cached_workflows") == 50
+    assert config.get("max_concurrent_local_activities") == 20
+    assert config.get("max_concurrent_workflow_tasks") is None
+    assert config.get("max_concurrent_activities") is None
+
+
+def test_the_worker_settings_are_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("WORKER_MAX_CONCURRENT_ACTIVITIES", "30")
+    monkeypatch.setenv("WORKER_MAX_CACHED_WORKFLOWS", "0")
+
+    settings = OrchestratorSettings()
+
+    assert settings.worker_max_concurrent_activities == 30
+    assert settings.worker_max_cached_workflows == 0  # no cache: every task replays the history
+    assert settings.worker_max_concurrent_workflow_tasks is None
