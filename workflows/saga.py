@@ -185,15 +185,7 @@ class StudentOnboardingSaga:
         started = workflow.now()
         if workflow.patched(LOCAL_FORWARD_STEPS):
             try:
-                return await workflow.execute_local_activity(
-                    step,
-                    arg,
-                    result_type=result_type,
-                    start_to_close_timeout=timedelta(
-                        seconds=min(deadlines.local_attempt_seconds, deadlines.attempt_seconds)
-                    ),
-                    retry_policy=RetryPolicy(maximum_attempts=1),
-                )
+                return await self._local_try(step, arg, result_type)
             except (ActivityError, ApplicationError, TimeoutError) as error:
                 # A local activity's failure may arrive without the ActivityError around it.
                 if is_cancelled_exception(error) or _is_final(error):
@@ -249,6 +241,20 @@ class StudentOnboardingSaga:
         state.current_step = None
         self._set_status(SagaStatus.COMPENSATED)
 
+    async def _local_try(self, activity: Step, arg: Any, result_type: Any = None) -> Any:
+        """The one attempt a step or compensation gets as a local activity: no retries, at
+        most `local_attempt_seconds` (and never longer than a regular attempt)."""
+        deadlines = self._deadlines
+        return await workflow.execute_local_activity(
+            activity,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=timedelta(
+                seconds=min(deadlines.local_attempt_seconds, deadlines.attempt_seconds)
+            ),
+            retry_policy=RetryPolicy(maximum_attempts=1),
+        )
+
     async def _execute_compensation(self, undo: Step, arg: CompensationInput) -> None:
         """One try as a local activity, like a forward step (see `_execute_step`), then, if it
         did not succeed, the compensation as a regular activity that retries until it does.
@@ -258,14 +264,7 @@ class StudentOnboardingSaga:
         deadlines = self._deadlines
         if workflow.patched(LOCAL_COMPENSATIONS):
             try:
-                await workflow.execute_local_activity(
-                    undo,
-                    arg,
-                    start_to_close_timeout=timedelta(
-                        seconds=min(deadlines.local_attempt_seconds, deadlines.attempt_seconds)
-                    ),
-                    retry_policy=RetryPolicy(maximum_attempts=1),
-                )
+                await self._local_try(undo, arg)
                 return
             except (ActivityError, ApplicationError, TimeoutError) as error:
                 if _stops_compensation(error):
