@@ -5,6 +5,8 @@ SQLite is tuned for many concurrent writers on one file: WAL journal, a busy tim
 transactions that both read and then write fail with 'database is locked' instead of waiting.
 """
 
+import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -36,7 +38,7 @@ def _tune_sqlite(engine: Engine) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin (see on_begin).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
+        _switch_to_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
@@ -45,6 +47,23 @@ def _tune_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def on_begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _switch_to_wal(cursor: sqlite3.Cursor) -> None:
+    """Switching a new database file to WAL takes an exclusive lock. When several processes
+    open the new file at once (replicas starting together), SQLite answers the one whose lock
+    upgrade would deadlock with another's with 'database is locked' at once, without waiting
+    out the busy timeout (seen in tests/integration/test_migrations.py). So ask again, for as
+    long as the busy timeout; once the file is in WAL mode the pragma only reads it."""
+    deadline = time.monotonic() + SQLITE_BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def create_tables(engine: Engine, tables: Sequence[Any]) -> None:
