@@ -7,7 +7,7 @@ transactions that both read and then write fail with 'database is locked' instea
 
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,11 +70,6 @@ def create_tables(engine: Engine, tables: Sequence[Any]) -> None:
     """Create only this service's tables: each service owns its own database."""
     table_objects: list[Table] = [table.__table__ for table in tables]
     SQLModel.metadata.create_all(engine, tables=table_objects)
-
-
-def session_for(engine: Engine) -> Iterator[Session]:
-    with Session(engine, expire_on_commit=False) as session:
-        yield session
 
 
 def database_is_reachable(engine: Engine) -> bool:

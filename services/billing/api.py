@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from common.deps import SessionDep
+from common.deps import DatabaseDep
 from common.idempotency import IdempotencyKeyReused
 from common.problems import ProblemMap, ProblemSpec, problem_responses
 from common.requests import (
@@ -43,12 +43,12 @@ def _public(charge: Charge) -> ChargePublic:
     dependencies=[JsonBody],
     responses=problem_responses(400, 402, 409, 415, 422),
 )
-def create_charge(
-    body: ChargeCreate, idempotency_key: IdempotencyKey, session: SessionDep, response: Response
+async def create_charge(
+    body: ChargeCreate, idempotency_key: IdempotencyKey, database: DatabaseDep, response: Response
 ) -> ChargePublic:
     """Charge a card (test tokens: tok_visa approves): CAPTURED, or 402 if declined."""
-    charge, created = service.create_charge(
-        session, body, idempotency_key, request_fingerprint(body)
+    charge, created = await database.run(
+        service.create_charge, body, idempotency_key, request_fingerprint(body)
     )
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
@@ -56,42 +56,42 @@ def create_charge(
 
 
 @charges.get("")
-def list_charges(
-    session: SessionDep,
+async def list_charges(
+    database: DatabaseDep,
     student_id: Annotated[str | None, Query(max_length=100)] = None,
     idempotency_key_prefix: Annotated[
         str | None, Query(max_length=IDEMPOTENCY_KEY_MAX_LENGTH, pattern=WITHOUT_NUL)
     ] = None,
 ) -> list[ChargePublic]:
     """Charges, optionally of one student or with idempotency keys starting with a prefix."""
-    found = service.list_charges(session, student_id, idempotency_key_prefix)
+    found = await database.run(service.list_charges, student_id, idempotency_key_prefix)
     return [_public(charge) for charge in found]
 
 
 @charges.get("/{charge_id}", responses=problem_responses(404))
-def get_charge(charge_id: str, session: SessionDep) -> ChargePublic:
+async def get_charge(charge_id: str, database: DatabaseDep) -> ChargePublic:
     """One charge."""
-    return _public(service.get_charge(session, charge_id))
+    return _public(await database.run(service.get_charge, charge_id))
 
 
 @charges.post("/{charge_id}/refund", responses=problem_responses(404))
-def refund_charge(charge_id: str, session: SessionDep) -> ChargePublic:
+async def refund_charge(charge_id: str, database: DatabaseDep) -> ChargePublic:
     """Refund a charge exactly once; refunding it again changes nothing (idempotent)."""
-    return _public(service.refund_charge(session, charge_id))
+    return _public(await database.run(service.refund_charge, charge_id))
 
 
 @charges.post(
     "/by-key/{idempotency_key}/refund",
     responses={204: {"description": "No charge with this key; the key is revoked"}},
 )
-def refund_by_idempotency_key(
+async def refund_by_idempotency_key(
     idempotency_key: Annotated[str, Path(max_length=IDEMPOTENCY_KEY_MAX_LENGTH)],
-    session: SessionDep,
+    database: DatabaseDep,
     response: Response,
 ) -> ChargePublic | None:
     """Refund the charge made with this key, or revoke the key if none exists yet (204):
     the compensation for a charge whose answer was lost."""
-    charge = service.refund_by_idempotency_key(session, idempotency_key)
+    charge = await database.run(service.refund_by_idempotency_key, idempotency_key)
     if charge is None:
         response.status_code = status.HTTP_204_NO_CONTENT
         return None

@@ -4,7 +4,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 
-from common.deps import SessionDep
+from common.deps import DatabaseDep
 from common.idempotency import IdempotencyKeyReused
 from common.problems import ProblemMap, ProblemSpec, problem_responses
 from common.requests import (
@@ -68,15 +68,15 @@ def _public(enrollment: Enrollment) -> EnrollmentPublic:
 
 
 @courses.get("")
-def list_courses(session: SessionDep) -> list[CoursePublic]:
+async def list_courses(database: DatabaseDep) -> list[CoursePublic]:
     """The course catalogue with seats taken and available."""
-    return [_course_public(course) for course in service.list_courses(session)]
+    return [_course_public(course) for course in await database.run(service.list_courses)]
 
 
 @courses.get("/{course_id}", responses=problem_responses(404))
-def get_course(course_id: CourseId, session: SessionDep) -> CoursePublic:
+async def get_course(course_id: CourseId, database: DatabaseDep) -> CoursePublic:
     """One course."""
-    return _course_public(service.get_course(session, course_id))
+    return _course_public(await database.run(service.get_course, course_id))
 
 
 @enrollments.post(
@@ -85,12 +85,15 @@ def get_course(course_id: CourseId, session: SessionDep) -> CoursePublic:
     dependencies=[JsonBody],
     responses=problem_responses(400, 404, 409, 415, 422),
 )
-def reserve_seat(
-    body: EnrollmentCreate, idempotency_key: IdempotencyKey, session: SessionDep, response: Response
+async def reserve_seat(
+    body: EnrollmentCreate,
+    idempotency_key: IdempotencyKey,
+    database: DatabaseDep,
+    response: Response,
 ) -> EnrollmentPublic:
     """Reserve a seat: a PENDING enrollment that holds it until confirmed or cancelled."""
-    enrollment, created = service.reserve_seat(
-        session, body, idempotency_key, request_fingerprint(body)
+    enrollment, created = await database.run(
+        service.reserve_seat, body, idempotency_key, request_fingerprint(body)
     )
     if not created:
         response.headers["Idempotent-Replayed"] = "true"
@@ -98,44 +101,44 @@ def reserve_seat(
 
 
 @enrollments.get("")
-def list_enrollments(
-    session: SessionDep,
+async def list_enrollments(
+    database: DatabaseDep,
     student_id: StudentFilter = None,
     idempotency_key_prefix: KeyPrefixFilter = None,
 ) -> list[EnrollmentPublic]:
     """Enrollments, optionally of one student or with idempotency keys starting with a prefix."""
-    found = service.list_enrollments(session, student_id, idempotency_key_prefix)
+    found = await database.run(service.list_enrollments, student_id, idempotency_key_prefix)
     return [_public(enrollment) for enrollment in found]
 
 
 @enrollments.get("/{enrollment_id}", responses=problem_responses(404))
-def get_enrollment(enrollment_id: EnrollmentId, session: SessionDep) -> EnrollmentPublic:
+async def get_enrollment(enrollment_id: EnrollmentId, database: DatabaseDep) -> EnrollmentPublic:
     """One enrollment."""
-    return _public(service.get_enrollment(session, enrollment_id))
+    return _public(await database.run(service.get_enrollment, enrollment_id))
 
 
 @enrollments.post("/{enrollment_id}/confirm", responses=problem_responses(404, 409))
-def confirm_enrollment(
-    enrollment_id: EnrollmentId, session: SessionDep, request: Request
+async def confirm_enrollment(
+    enrollment_id: EnrollmentId, database: DatabaseDep, request: Request
 ) -> EnrollmentPublic:
     """Confirm a PENDING enrollment (idempotent); a cancelled one is 409."""
     closed = request.app.state.unconfirmable_courses
-    return _public(service.confirm_enrollment(session, enrollment_id, closed))
+    return _public(await database.run(service.confirm_enrollment, enrollment_id, closed))
 
 
 @enrollments.post("/{enrollment_id}/cancel", responses=problem_responses(404))
-def cancel_enrollment(enrollment_id: EnrollmentId, session: SessionDep) -> EnrollmentPublic:
+async def cancel_enrollment(enrollment_id: EnrollmentId, database: DatabaseDep) -> EnrollmentPublic:
     """Cancel an enrollment and release its seat exactly once (idempotent)."""
-    return _public(service.cancel_enrollment(session, enrollment_id))
+    return _public(await database.run(service.cancel_enrollment, enrollment_id))
 
 
 @enrollments.post("/by-key/{idempotency_key}/cancel", responses={204: {"description": "No-op"}})
-def cancel_by_idempotency_key(
-    idempotency_key: ReservationKey, session: SessionDep, response: Response
+async def cancel_by_idempotency_key(
+    idempotency_key: ReservationKey, database: DatabaseDep, response: Response
 ) -> EnrollmentPublic | None:
     """Cancel the enrollment reserved with this key, or revoke the key if none exists yet
     (204): the compensation for a reservation whose answer was lost."""
-    enrollment = service.cancel_by_idempotency_key(session, idempotency_key)
+    enrollment = await database.run(service.cancel_by_idempotency_key, idempotency_key)
     if enrollment is None:
         response.status_code = status.HTTP_204_NO_CONTENT
         return None
