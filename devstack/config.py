@@ -31,7 +31,9 @@ Every process listens on SAGA_HOST. Anything but a loopback address exposes the 
 server, which skips HTTP security checks, to the network.
 """
 
+import random
 import socket
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Self
 
@@ -87,12 +89,7 @@ class DevstackSettings(BaseSettings):
         benchmark: it never collides with `make up` or with services on standard ports, nor
         with its .env (its secrets stay in its own data dir)."""
         names = [name for name in cls.model_fields if name.endswith("_port")]
-        ports: set[int] = set()
-        while len(ports) < len(names):
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", 0))
-                ports.add(probe.getsockname()[1])
-        values: dict[str, Any] = dict(zip(names, ports, strict=True)) | settings
+        values: dict[str, Any] = dict(zip(names, free_ports(len(names)), strict=True)) | settings
         data_dir = Path(values.get("data_dir", cls.model_fields["data_dir"].default))
         values.setdefault("secrets_file", data_dir / "secrets.env")
         return cls(**values)
@@ -158,3 +155,29 @@ class DevstackSettings(BaseSettings):
     def demo_api_url(self) -> str:
         """Where `make demo` finds the API: SAGA_API_URL, else the stack's own."""
         return self.api_url or self.local_api_url
+
+
+# Where free_ports looks: below the kernels' ephemeral ranges (Linux 32768-60999, macOS and
+# Windows 49152-65535). A port the kernel hands out for bind(0) comes from that range, and
+# until the server that was meant to get it binds it, any process's outgoing connection may
+# take it as its local port: seen once, the Temporal UI failing with "address already in use"
+# during `make bench`, whose clients open connections all the time.
+LISTEN_PORTS: Sequence[int] = range(20_000, 32_000)
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct loopback ports that nothing listens on now, outside the ephemeral
+    range; random, so that parallel test runs rarely pick the same."""
+    chosen: list[int] = []
+    pick = random.SystemRandom()
+    while len(chosen) < count:
+        port = pick.choice(LISTEN_PORTS)
+        if port in chosen:
+            continue
+        with socket.socket() as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        chosen.append(port)
+    return chosen

@@ -10,7 +10,6 @@ run's figure moves by a tenth on a shared machine); `make bench` measures the wh
 import argparse
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,6 +18,8 @@ import uuid
 from pathlib import Path
 
 import aiohttp
+
+from devstack.config import free_ports
 
 TOKEN = "probe-token-" + "x" * 32
 WARMUP_REQUESTS = 200
@@ -29,13 +30,6 @@ def cpu_seconds(pid: int) -> tuple[float, float]:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     ticks = os.sysconf("SC_CLK_TCK")
     return int(fields[11]) / ticks, int(fields[12]) / ticks
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 async def charge(session: aiohttp.ClientSession, url: str) -> None:
@@ -70,7 +64,7 @@ async def wait_ready(
 
 
 async def probe(tree: Path, requests: int, concurrency: int) -> None:
-    port = free_port()
+    (port,) = free_ports(1)
     with tempfile.TemporaryDirectory(prefix="service-probe-") as data_dir:
         env = {
             key: value for key, value in os.environ.items() if key not in ("PORT", "DATABASE_URL")

@@ -1,6 +1,5 @@
 """Real HTTP servers for tests: an ASGI app served by uvicorn on a free loopback port."""
 
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -9,12 +8,12 @@ from contextlib import contextmanager
 import uvicorn
 from starlette.types import ASGIApp
 
+from devstack.config import free_ports
+
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    (port,) = free_ports(1)
+    return port
 
 
 @contextmanager
