@@ -19,17 +19,12 @@ from pathlib import Path
 
 import aiohttp
 
+from bench.measure import sample
 from devstack.config import free_ports
+from devstack.readiness import http_ok
 
 TOKEN = "probe-token-" + "x" * 32
 WARMUP_REQUESTS = 200
-
-
-def cpu_seconds(pid: int) -> tuple[float, float]:
-    """User and system CPU seconds of a process so far (/proc/<pid>/stat)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return int(fields[11]) / ticks, int(fields[12]) / ticks
 
 
 async def charge(session: aiohttp.ClientSession, url: str) -> None:
@@ -47,18 +42,12 @@ async def charge(session: aiohttp.ClientSession, url: str) -> None:
             raise RuntimeError(f"POST /charges answered {response.status}")
 
 
-async def wait_ready(
-    session: aiohttp.ClientSession, url: str, service: subprocess.Popen[bytes]
-) -> None:
+async def wait_ready(url: str, service: subprocess.Popen[bytes]) -> None:
     for _ in range(200):
         if service.poll() is not None:
             raise RuntimeError("the service exited at startup (see its log)")
-        try:
-            async with session.get(f"{url}/readyz") as response:
-                if response.status == 200:
-                    return
-        except aiohttp.ClientError:
-            pass
+        if await asyncio.to_thread(http_ok, f"{url}/readyz"):
+            return
         await asyncio.sleep(0.1)
     raise RuntimeError("the service did not become ready")
 
@@ -81,7 +70,7 @@ async def probe(tree: Path, requests: int, concurrency: int) -> None:
         url = f"http://127.0.0.1:{port}"
         try:
             async with aiohttp.ClientSession() as session:
-                await wait_ready(session, url, service)
+                await wait_ready(url, service)
                 for _ in range(WARMUP_REQUESTS):
                     await charge(session, url)
                 each = requests // concurrency
@@ -90,19 +79,18 @@ async def probe(tree: Path, requests: int, concurrency: int) -> None:
                     for _ in range(each):
                         await charge(session, url)
 
-                (user0, system0), started = cpu_seconds(service.pid), time.perf_counter()
+                before, started = sample(service.pid), time.perf_counter()
                 await asyncio.gather(*(client() for _ in range(concurrency)))
-                (user1, system1), ended = cpu_seconds(service.pid), time.perf_counter()
+                after, ended = sample(service.pid), time.perf_counter()
             if service.poll() is not None:
                 raise RuntimeError("the service exited during the probe")
         finally:
             service.terminate()
             service.wait()
     sent = each * concurrency
-    user, system = 1000 * (user1 - user0) / sent, 1000 * (system1 - system0) / sent
+    cpu_ms = 1000 * (after.cpu_seconds - before.cpu_seconds) / sent
     print(
-        f"{tree}: {sent} charges at c={concurrency}: "
-        f"CPU {user + system:.2f} ms per request (user {user:.2f}, system {system:.2f}), "
+        f"{tree}: {sent} charges at c={concurrency}: CPU {cpu_ms:.2f} ms per request, "
         f"{sent / (ended - started):.0f} requests/s"
     )
 
@@ -113,6 +101,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=5)
     arguments = parser.parse_args()
+    if arguments.requests < arguments.concurrency:
+        parser.error("--requests must be at least --concurrency")
     asyncio.run(probe(arguments.tree.resolve(), arguments.requests, arguments.concurrency))
 
 
