@@ -40,7 +40,7 @@ from orchestrator.temporal import connect
 from services.enrollment.models import TABLES as ENROLLMENT_TABLES
 from services.enrollment.service import seed_catalogue
 from workflows.contracts import workflow_id_for
-from workflows.saga import StudentOnboardingSaga
+from workflows.onboarding import StudentOnboardingSaga
 
 FLOOR_TASK_QUEUE = "bench-floor"
 REPOSITORY = Path(__file__).resolve().parent.parent

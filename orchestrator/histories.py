@@ -31,7 +31,7 @@ from temporalio.worker import Replayer
 from orchestrator.config import OrchestratorSettings
 from orchestrator.process_exit import run_and_exit
 from orchestrator.temporal import connect, data_converter, workflow_runner
-from workflows.saga import StudentOnboardingSaga
+from workflows.onboarding import StudentOnboardingSaga
 
 ALL_SAGAS = 'WorkflowType = "StudentOnboardingSaga"'
 EXIT_NOT_REPLAYABLE = 1

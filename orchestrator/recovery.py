@@ -37,7 +37,7 @@ from workflows.contracts import (
     StudentCreated,
     workflow_id_for,
 )
-from workflows.saga import StudentOnboardingSaga
+from workflows.onboarding import StudentOnboardingSaga
 
 log = logging.getLogger(__name__)
 ALL_SAGAS = 'WorkflowType = "StudentOnboardingSaga"'

@@ -26,7 +26,7 @@ from workflows.contracts import (
     StudentCreated,
     workflow_id_for,
 )
-from workflows.saga import StudentOnboardingSaga
+from workflows.onboarding import StudentOnboardingSaga
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from orchestrator.clients import BillingClient, EnrollmentClient, create_http_cl
 from orchestrator.config import OrchestratorSettings
 from orchestrator.telemetry import SagaLogInterceptor, metrics_runtime, tracing_interceptor
 from orchestrator.temporal import connect, workflow_runner
-from workflows.saga import StudentOnboardingSaga
+from workflows.onboarding import StudentOnboardingSaga
 
 log = logging.getLogger("orchestrator.worker")
 SERVICE_NAME = "saga-worker"

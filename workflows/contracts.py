@@ -9,17 +9,25 @@ from enum import StrEnum
 from pydantic import BaseModel, EmailStr, Field
 from temporalio.common import SearchAttributeKey
 
+# What every saga shares comes from the kit; re-exported for the modules that import it here.
+from sagas import ErrorType as ErrorType
+from sagas import SagaDeadlines as SagaDeadlines
+from sagas import SagaProgress
+from sagas import SagaStatus as SagaStatus
+from sagas.ledger import TERMINAL_STATUSES as TERMINAL_STATUSES
+from sagas.visibility import FAILED_STEP as FAILED_STEP
+from sagas.visibility import KIT_SEARCH_ATTRIBUTES
+from sagas.visibility import SAGA_DURATION_METRIC as SAGA_DURATION_METRIC
+from sagas.visibility import SAGA_OUTCOMES_METRIC as SAGA_OUTCOMES_METRIC
+from sagas.visibility import SAGA_STATUS as SAGA_STATUS
+from sagas.visibility import SAGA_TYPE as SAGA_TYPE
+
 TASK_QUEUE = "student-onboarding"
 WORKFLOW_ID_PREFIX = "student-onboarding-"
 
 
 def workflow_id_for(student_id: str) -> str:
     return f"{WORKFLOW_ID_PREFIX}{student_id}"
-
-
-# The saga's own metrics, recorded by the workflow (workflows/saga.py) on the worker's endpoint.
-SAGA_OUTCOMES_METRIC = "saga_outcomes"
-SAGA_DURATION_METRIC = "saga_duration"
 
 
 def student_id_of(workflow_id: str) -> str | None:
@@ -29,56 +37,25 @@ def student_id_of(workflow_id: str) -> str | None:
     return workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
 
 
-# Custom search attributes, registered on the server by `make up` and the tests.
+# Custom search attributes, registered on the server by `make up` and the tests: the kit's
+# (SagaType, SagaStatus, FailedStep) and the ones the sagas here label themselves with.
 STUDENT_ID = SearchAttributeKey.for_keyword("StudentId")
 COURSE_ID = SearchAttributeKey.for_keyword("CourseId")
-SAGA_STATUS = SearchAttributeKey.for_keyword("SagaStatus")
-SEARCH_ATTRIBUTES = (STUDENT_ID, COURSE_ID, SAGA_STATUS)
-
-
-class SagaStatus(StrEnum):
-    RUNNING = "RUNNING"
-    COMPENSATING = "COMPENSATING"
-    COMPLETED = "COMPLETED"
-    COMPENSATED = "COMPENSATED"
-    FAILED = "FAILED"
-
-
-TERMINAL_STATUSES = frozenset({SagaStatus.COMPLETED, SagaStatus.COMPENSATED, SagaStatus.FAILED})
+SEARCH_ATTRIBUTES = (STUDENT_ID, COURSE_ID, *KIT_SEARCH_ATTRIBUTES)
 
 
 class Step(StrEnum):
-    """Saga steps and compensations; each value is also its activity's name."""
+    """The sagas' steps and undos; each value is also its activity's name, the suffix of its
+    idempotency key and its fault-injection operation."""
 
     RESERVE_SEAT = "reserve_seat"
     CHARGE_TUITION = "charge_tuition"
     CONFIRM_ENROLLMENT = "confirm_enrollment"
     CANCEL_ENROLLMENT = "cancel_enrollment"
     REFUND_CHARGE = "refund_charge"
-
-
-class ErrorType(StrEnum):
-    """`ApplicationError.type` values the activities raise and the workflow reacts to."""
-
-    STEP_REFUSED = "StepRefused"  # a business refusal: course full, card declined, ...
-    CONTRACT_VIOLATION = "ServiceContractViolation"  # the service rejected our request: a bug
-    TRANSIENT_FAULT = "TransientServiceFault"  # timeout, 5xx, 429: retried
-    # 401/403: the worker's service token is wrong or revoked. Retried (the service wrote
-    # nothing), so the saga waits, visibly, until an operator fixes SERVICE_TOKENS.
-    NOT_AUTHORIZED = "ServiceNotAuthorized"
-
-
-class SagaDeadlines(BaseModel):
-    """How long the saga keeps retrying a step before giving up and compensating.
-    Compensations have no deadline: they are retried until they succeed."""
-
-    step_seconds: float = Field(default=120.0, gt=0)
-    attempt_seconds: float = Field(default=15.0, gt=0)
-    max_retry_interval_seconds: float = Field(default=10.0, gt=0)
-    max_compensation_retry_interval_seconds: float = Field(default=30.0, gt=0)
-    # A forward step's first try runs as a local activity for at most this long (and never
-    # longer than an attempt); a step not settled by then goes on as a regular activity.
-    local_attempt_seconds: float = Field(default=5.0, gt=0)
+    SETTLE_DIFFERENCE = "settle_difference"
+    REVERSE_SETTLEMENT = "reverse_settlement"
+    WITHDRAW_ENROLLMENT = "withdraw_enrollment"
 
 
 class StudentCreated(BaseModel):
@@ -96,17 +73,11 @@ class SagaInput(BaseModel):
     deadlines: SagaDeadlines = SagaDeadlines()
 
 
-class SagaState(BaseModel):
-    """The live status of a saga, answered by the workflow's `status` query and its result."""
+class SagaState(SagaProgress):
+    """The onboarding saga's progress: the kit's ledger plus what it created."""
 
     student_id: str
     course_id: str
-    status: SagaStatus = SagaStatus.RUNNING
-    current_step: Step | None = None
-    completed_steps: list[Step] = []
-    compensated_steps: list[Step] = []
-    failed_step: Step | None = None
-    failure_reason: str | None = None
     enrollment_id: str | None = None
     charge_id: str | None = None
 
@@ -146,3 +117,8 @@ class CompensationInput(BaseModel):
 
     idempotency_key: str
     student_id: str
+
+
+def money(cents: int, currency: str) -> str:
+    """An amount as people read it in a step's summary: `1200.00 USD`."""
+    return f"{abs(cents) // 100}.{abs(cents) % 100:02d} {currency}"

@@ -27,7 +27,7 @@ from tests.support.logs import json_log_lines
 from tests.support.servers import free_port
 from tests.support.stack import Observation, temporal_address
 from workflows.contracts import workflow_id_for
-from workflows.saga import StudentOnboardingSaga
+from workflows.onboarding import StudentOnboardingSaga
 
 Span = ReadableSpan
 

@@ -7,9 +7,8 @@ Older shapes sit beside them and must keep replaying for as long as such runs ma
 before that, when no failure was written into the memo.
 """
 
-from datetime import timedelta
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 import pytest
 from temporalio import workflow
@@ -19,10 +18,13 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from orchestrator.histories import from_files, history_files, load_history, replay
-from workflows.contracts import CompensationInput, SagaInput, SagaState, Step
-from workflows.saga import (
+from sagas import SagaRunner
+from workflows.contracts import SagaInput, SagaState, Step
+from workflows.onboarding import (
     LOCAL_COMPENSATIONS,
     LOCAL_FORWARD_STEPS,
+    ONBOARDING,
+    PATCHES,
     RECORD_FAILURE_IN_MEMO,
     StudentOnboardingSaga,
 )
@@ -115,46 +117,43 @@ def test_sagas_recorded_since_local_compensations_carry_that_patch_and_schedule_
     assert _scheduled_steps(before)
 
 
+class CarelessSaga(StudentOnboardingSaga):
+    """The onboarding saga with one of the kit's features on for every run, old or new: the
+    change made carelessly, without its `workflow.patched`."""
+
+    patch = ""
+
+    def __init__(self) -> None:
+        careless = replace(ONBOARDING, patches=replace(PATCHES, **{self.patch: None}))
+        self._saga = SagaRunner[SagaInput, SagaState](careless)
+
+
 # Unsandboxed: the sandbox would re-import this test module, whose constants read the disk.
 @workflow.defn(name="StudentOnboardingSaga", sandboxed=False)
-class SagaRecordingFailureWithoutPatch(StudentOnboardingSaga):
-    """The same change made carelessly: the memo upsert without `workflow.patched`."""
+class SagaRecordingFailureWithoutPatch(CarelessSaga):
+    patch = "failure_memo"
 
     @workflow.run
     async def run(self, saga: SagaInput) -> SagaState:
         return await super().run(saga)
-
-    def _record_failure(self) -> None:
-        state = self._require_state()
-        workflow.upsert_memo({"failure_reason": state.failure_reason})
 
 
 @workflow.defn(name="StudentOnboardingSaga", sandboxed=False)
-class SagaWithLocalStepsWithoutPatch(StudentOnboardingSaga):
-    """Local forward steps without `workflow.patched`: every try is local, old runs or not."""
+class SagaWithLocalStepsWithoutPatch(CarelessSaga):
+    patch = "local_steps"
 
     @workflow.run
     async def run(self, saga: SagaInput) -> SagaState:
         return await super().run(saga)
-
-    async def _execute_step(self, step: Step, arg: Any, result_type: Any) -> Any:
-        return await workflow.execute_local_activity(
-            step, arg, result_type=result_type, start_to_close_timeout=timedelta(seconds=5)
-        )
 
 
 @workflow.defn(name="StudentOnboardingSaga", sandboxed=False)
-class SagaWithLocalCompensationsWithoutPatch(StudentOnboardingSaga):
-    """Local compensations without `workflow.patched`: every undo is local, old runs or not."""
+class SagaWithLocalCompensationsWithoutPatch(CarelessSaga):
+    patch = "local_undos"
 
     @workflow.run
     async def run(self, saga: SagaInput) -> SagaState:
         return await super().run(saga)
-
-    async def _execute_compensation(self, undo: Step, arg: CompensationInput) -> None:
-        await workflow.execute_local_activity(
-            undo, arg, start_to_close_timeout=timedelta(seconds=5)
-        )
 
 
 # Each patched change made carelessly, and the histories recorded before that change.

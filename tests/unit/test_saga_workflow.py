@@ -7,12 +7,13 @@ from typing import Any
 
 import pytest
 from temporalio import activity
-from temporalio.client import WorkflowFailureError
+from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from orchestrator.history_steps import StepTry, step_tries
+from sagas import FailureKind
 from tests.support.temporal import student, unique_task_queue
 from workflows.contracts import (
     ChargeReceipt,
@@ -28,7 +29,7 @@ from workflows.contracts import (
     SeatReservation,
     Step,
 )
-from workflows.saga import StudentOnboardingSaga
+from workflows.onboarding import StudentOnboardingSaga
 
 FAST = SagaDeadlines(
     step_seconds=30, attempt_seconds=5, max_retry_interval_seconds=2, local_attempt_seconds=1
@@ -57,6 +58,11 @@ class MockServices:
         self._malformed = malformed
         self.blocked = asyncio.Event()
         self.release = asyncio.Event()
+
+    def fix(self, step: Step) -> None:
+        """The operator fixed what made the service reject this step's requests."""
+        if self._malformed == step:
+            self._malformed = None
 
     async def _perform(self, step: Step, key: str | None = None) -> None:
         self.attempts[step] += 1
@@ -132,6 +138,17 @@ async def run_recorded_saga(
         )
         state = await handle.result()
     return state, step_tries((await handle.fetch_history()).events)
+
+
+async def wait_for_status(
+    handle: WorkflowHandle[Any, SagaState], status: SagaStatus, timeout: float = 30
+) -> SagaState:
+    async with asyncio.timeout(timeout):
+        while True:
+            state = await handle.query(StudentOnboardingSaga.status)
+            if state.status is status:
+                return state
+            await asyncio.sleep(0.05)
 
 
 def tries(recorded: list[StepTry]) -> list[tuple[str, str]]:
@@ -226,22 +243,68 @@ async def test_a_compensation_whose_local_try_fails_goes_on_as_a_regular_activit
     ]
 
 
-async def test_a_compensation_the_service_cannot_accept_stops_the_saga_as_failed(
+async def test_a_compensation_the_service_cannot_accept_waits_for_an_operator_to_resume_it(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
-    """On its local try as on a regular activity: the request is malformed, asking again
-    would not help, and an operator must look (the saga ends FAILED, not COMPENSATED)."""
+    """On its local try as on a regular activity: the request is malformed and asking again
+    would not help, so the saga waits, open, as COMPENSATION_FAILED; once the cause is fixed
+    the `resume_compensation` update unwinds on from the rejected undo."""
     services = MockServices(refuse=Step.CHARGE_TUITION, malformed=Step.CANCEL_ENROLLMENT)
+    task_queue = unique_task_queue()
+    event = student()
+    async with Worker(
+        time_skipping_env.client,
+        task_queue=task_queue,
+        workflows=[StudentOnboardingSaga],
+        activities=services.activities(),
+    ):
+        handle = await time_skipping_env.client.start_workflow(
+            StudentOnboardingSaga.run,
+            SagaInput(event=event, deadlines=FAST),
+            id=f"student-onboarding-{event.student_id}",
+            task_queue=task_queue,
+        )
+        waiting = await wait_for_status(handle, SagaStatus.COMPENSATION_FAILED)
+        services.fix(Step.CANCEL_ENROLLMENT)
+        await handle.execute_update(StudentOnboardingSaga.resume_compensation)
+        state = await handle.result()
 
-    state, recorded = await run_recorded_saga(time_skipping_env, services)
+    assert waiting.current_step == Step.CANCEL_ENROLLMENT
+    assert waiting.undo_failure is not None
+    assert waiting.undo_failure.kind is FailureKind.COMPENSATION_FAILED
+    assert waiting.undo_failure.reason == "400 malformed"
+    assert waiting.failure is not None and waiting.failure.kind is FailureKind.REFUSED
+    assert services.attempts[Step.CANCEL_ENROLLMENT] == 2  # the rejected one, then the resumed
+    assert state.status is SagaStatus.COMPENSATED
+    assert state.compensated_steps == [Step.CANCEL_ENROLLMENT]
 
-    assert state.status is SagaStatus.FAILED
-    assert state.current_step is Step.CANCEL_ENROLLMENT
-    assert state.failure_reason == (
-        "charge_tuition refused Then compensation cancel_enrollment failed: 400 malformed"
-    )
-    assert services.attempts[Step.CANCEL_ENROLLMENT] == 1
-    assert tries(recorded)[2:] == [(Step.CANCEL_ENROLLMENT, "local")]
+
+async def test_resuming_a_saga_that_has_no_failed_undo_is_refused(
+    time_skipping_env: WorkflowEnvironment,
+) -> None:
+    services = MockServices(block=Step.CHARGE_TUITION)
+    task_queue = unique_task_queue()
+    event = student()
+    async with Worker(
+        time_skipping_env.client,
+        task_queue=task_queue,
+        workflows=[StudentOnboardingSaga],
+        activities=services.activities(),
+    ):
+        handle = await time_skipping_env.client.start_workflow(
+            StudentOnboardingSaga.run,
+            SagaInput(event=event, deadlines=FAST),
+            id=f"student-onboarding-{event.student_id}",
+            task_queue=task_queue,
+        )
+        await asyncio.wait_for(services.blocked.wait(), timeout=30)
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(StudentOnboardingSaga.resume_compensation)
+        services.release.set()
+        state = await handle.result()
+
+    assert "no failed undo to resume" in str(refused.value.cause)
+    assert state.status is SagaStatus.COMPLETED
 
 
 async def test_full_course_has_nothing_to_compensate(
@@ -250,7 +313,7 @@ async def test_full_course_has_nothing_to_compensate(
     services = MockServices(refuse=Step.RESERVE_SEAT)
     state = await run_saga(time_skipping_env, services)
     assert state.status is SagaStatus.COMPENSATED
-    assert state.failed_step is Step.RESERVE_SEAT
+    assert state.failed_step == Step.RESERVE_SEAT
     assert services.calls == []
     assert state.compensated_steps == []
 
@@ -261,7 +324,7 @@ async def test_declined_card_cancels_the_seat_and_refunds_nothing(
     services = MockServices(refuse=Step.CHARGE_TUITION)
     state = await run_saga(time_skipping_env, services)
     assert state.status is SagaStatus.COMPENSATED
-    assert state.failed_step is Step.CHARGE_TUITION
+    assert state.failed_step == Step.CHARGE_TUITION
     assert state.failure_reason == "charge_tuition refused"
     assert services.calls == [Step.RESERVE_SEAT, Step.CANCEL_ENROLLMENT]
     assert state.compensated_steps == [Step.CANCEL_ENROLLMENT]
@@ -309,7 +372,7 @@ async def test_a_step_failing_past_its_deadline_is_compensated(
     services = MockServices(transient_failures={Step.CHARGE_TUITION: 10_000})
     state = await run_saga(time_skipping_env, services)
     assert state.status is SagaStatus.COMPENSATED
-    assert state.failed_step is Step.CHARGE_TUITION
+    assert state.failed_step == Step.CHARGE_TUITION
     # Not the last 503 alone, which would read like the service's final answer.
     assert (
         state.failure_reason

@@ -1,0 +1,44 @@
+"""The saga kit: declare a saga as steps with their undos; run it inside a Temporal workflow.
+
+Temporal only, no I/O: workflows import it; activities, services and the API never need to.
+docs/writing-a-saga.md tells how to write a saga with it.
+"""
+
+from sagas.failures import ErrorType, FailureKind, SagaFailure
+from sagas.ledger import (
+    SETTLED_STATUSES,
+    TERMINAL_STATUSES,
+    LedgerEntry,
+    Outcome,
+    Role,
+    SagaProgress,
+    SagaStatus,
+)
+from sagas.policy import SagaDeadlines, StepPolicy, UndoPolicy
+from sagas.runner import SagaRunner, idempotency_key
+from sagas.steps import Parallel, Patches, SagaDefinition, Step, StepCall, StepKind, Undo
+
+__all__ = [
+    "SETTLED_STATUSES",
+    "TERMINAL_STATUSES",
+    "ErrorType",
+    "FailureKind",
+    "LedgerEntry",
+    "Outcome",
+    "Parallel",
+    "Patches",
+    "Role",
+    "SagaDeadlines",
+    "SagaDefinition",
+    "SagaFailure",
+    "SagaProgress",
+    "SagaRunner",
+    "SagaStatus",
+    "Step",
+    "StepCall",
+    "StepKind",
+    "StepPolicy",
+    "Undo",
+    "UndoPolicy",
+    "idempotency_key",
+]
