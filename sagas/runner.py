@@ -6,8 +6,8 @@ method and delegates its `status` query and `resume_compensation` update to it.
 """
 
 import asyncio
-import contextlib
 import builtins
+import contextlib
 from collections.abc import Awaitable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
