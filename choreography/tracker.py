@@ -135,7 +135,8 @@ def project(saga_events: Iterable[Event]) -> SagaState:
 
 
 def _chain_complete(state: SagaState, by_type: dict[str, Event]) -> bool:
-    return OUTCOME_CHAINS[state.failed_step] <= by_type.keys()
+    failed_step = Step(state.failed_step) if state.failed_step else None
+    return OUTCOME_CHAINS[failed_step] <= by_type.keys()
 
 
 def _forward(state: SagaState, by_type: dict[str, Event]) -> None:

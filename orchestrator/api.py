@@ -12,6 +12,7 @@ from choreography.runtime import Choreography
 from common.problems import ProblemMap, ProblemSpec, problem_responses
 from common.requests import JsonBody, OptionalJsonBody
 from orchestrator import recovery, sagas
+from orchestrator.clients import EnrollmentClient
 from orchestrator.config import OrchestratorSettings
 from orchestrator.schemas import (
     BulkRetry,
@@ -20,13 +21,16 @@ from orchestrator.schemas import (
     BulkRetryResult,
     SagaListItem,
     SagaMode,
+    SagaProgressAnswer,
     SagaRetried,
     SagaRetry,
     SagaStarted,
     StudentCreate,
+    TransferCreate,
 )
 from orchestrator.temporal import workflow_ui_url
-from workflows.contracts import SagaState, SagaStatus, StudentCreated
+from workflows import registry
+from workflows.contracts import SagaStatus, StudentCreated
 
 
 class ChoreographyUnavailable(Exception):
@@ -48,6 +52,11 @@ class SagaInOtherMode(Exception):
 PROBLEMS: ProblemMap = {
     SagaInOtherMode: ProblemSpec(409, "saga-in-other-mode", "Saga exists in the other mode"),
     sagas.SagaNotFound: ProblemSpec(404, "saga-not-found", "Saga not found"),
+    sagas.SagaRunning: ProblemSpec(409, "saga-running", "Saga running"),
+    sagas.NotEnrolled: ProblemSpec(409, "not-enrolled", "Not enrolled"),
+    recovery.SagaNotResumable: ProblemSpec(409, "saga-not-resumable", "Nothing to resume"),
+    recovery.CorrectionNotAllowed: ProblemSpec(422, "correction-not-allowed", "Cannot correct"),
+    registry.UnknownSagaType: ProblemSpec(422, "unknown-saga-type", "Unknown saga type"),
     ChoreographyUnavailable: ProblemSpec(
         422, "choreography-unavailable", "Choreography unavailable"
     ),
@@ -73,7 +82,13 @@ def get_choreography(request: Request) -> Choreography | None:
     return choreography
 
 
+def get_enrollment(request: Request) -> EnrollmentClient:
+    enrollment: EnrollmentClient = request.app.state.enrollment
+    return enrollment
+
+
 TemporalDep = Annotated[Client, Depends(get_client)]
+EnrollmentDep = Annotated[EnrollmentClient, Depends(get_enrollment)]
 ChoreographyDep = Annotated[Choreography | None, Depends(get_choreography)]
 SettingsDep = Annotated[OrchestratorSettings, Depends(get_settings)]
 
@@ -108,12 +123,44 @@ async def student_created(
     ):
         raise SagaInOtherMode(event.student_id, SagaMode.CHOREOGRAPHY)
     started = await sagas.start_saga(client, settings.task_queue, event)
-    status_url = f"{settings.api_base_url()}/sagas/{event.student_id}"
+    return _started(started, event.student_id, settings, response)
+
+
+@router.post(
+    "/transfers",
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[JsonBody],
+    responses=problem_responses(400, 409, 415, 422, 503),
+)
+async def transfer_course(
+    body: TransferCreate,
+    client: TemporalDep,
+    enrollment: EnrollmentDep,
+    settings: SettingsDep,
+    response: Response,
+) -> SagaStarted:
+    """Start a course transfer saga: reserve the new seat, settle the price difference,
+    withdraw from the old course, confirm the new one. One transfer per student at a time."""
+    started = await sagas.start_transfer(
+        client, settings.task_queue, enrollment, body.to_transfer()
+    )
+    return _started(started, body.student_id, settings, response)
+
+
+def _started(
+    started: sagas.StartedSaga,
+    student_id: str,
+    settings: OrchestratorSettings,
+    response: Response,
+) -> SagaStarted:
+    status_url = f"{settings.api_base_url()}/sagas/{started.saga_id}"
     response.headers["Location"] = status_url
     if not started.created:
         response.status_code = status.HTTP_200_OK
     return SagaStarted(
-        student_id=event.student_id,
+        saga_id=started.saga_id,
+        saga_type=started.saga_type,
+        student_id=student_id,
         workflow_id=started.workflow_id,
         run_id=started.run_id,
         status_url=status_url,
@@ -137,37 +184,46 @@ async def _choreograph(
     if not created:
         response.status_code = status.HTTP_200_OK
     return SagaStarted(
-        student_id=event.student_id, mode=SagaMode.CHOREOGRAPHY, status_url=status_url
+        saga_id=event.student_id,
+        saga_type=registry.ONBOARDING.name,
+        student_id=event.student_id,
+        mode=SagaMode.CHOREOGRAPHY,
+        status_url=status_url,
     )
 
 
-@router.get("/sagas/{student_id}", responses=problem_responses(404, 503))
+@router.get("/sagas/{saga_id}", responses=problem_responses(404, 503))
 async def get_saga(
-    student_id: str, client: TemporalDep, choreography: ChoreographyDep
-) -> SagaState:
-    """The saga's live status, in either mode: a workflow query (or its result once finished)
-    for an orchestrated saga, the saga tracker's projection for a choreographed one."""
+    saga_id: str, client: TemporalDep, choreography: ChoreographyDep
+) -> SagaProgressAnswer:
+    """Any saga's live status, in either mode: a workflow query (or its result once finished)
+    for an orchestrated saga, the saga tracker's projection for a choreographed one. An
+    onboarding saga's id is its student's id."""
     if choreography is not None:
-        state = await asyncio.to_thread(choreographed.saga_state, choreography.engine, student_id)
+        state = await asyncio.to_thread(choreographed.saga_state, choreography.engine, saga_id)
         if state is not None:
             return state
-    return await sagas.saga_state(client, student_id)
+    progress = await sagas.saga_state(client, saga_id)
+    assert isinstance(progress, SagaProgressAnswer)
+    return progress
 
 
-@router.get("/sagas")
+@router.get("/sagas", responses=problem_responses(422))
 async def list_sagas(
     client: TemporalDep,
     settings: SettingsDep,
+    saga_type: Annotated[str | None, Query(alias="type", max_length=64)] = None,
     saga_status: Annotated[SagaStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[SagaListItem]:
-    """Sagas from Temporal visibility, newest first, optionally with one status."""
+    """Sagas from Temporal visibility, newest first, optionally of one type and one status."""
+    of_type = registry.by_name(saga_type) if saga_type is not None else None
     return [
         SagaListItem(
             **summary.__dict__,
             temporal_ui_url=workflow_ui_url(settings, summary.workflow_id, summary.run_id),
         )
-        for summary in await sagas.list_sagas(client, saga_status, limit)
+        for summary in await sagas.list_sagas(client, of_type, saga_status, limit)
     ]
 
 
@@ -186,7 +242,7 @@ async def retry_matching_sagas(
         body.query,
         dry_run=body.dry_run,
         limit=body.limit,
-        failure=recovery.FailureFilter(body.failed_step, body.reason_contains),
+        failure=recovery.FailureFilter(body.failed_step, body.reason_contains, body.failure_kind),
     )
     items = [_bulk_item(outcome, body.dry_run, settings) for outcome in outcomes]
     return BulkRetryResult(
@@ -200,13 +256,13 @@ async def retry_matching_sagas(
 
 
 @router.post(
-    "/sagas/{student_id}/retry",
+    "/sagas/{saga_id}/retry",
     status_code=status.HTTP_202_ACCEPTED,
     dependencies=[OptionalJsonBody],
     responses=problem_responses(400, 404, 409, 415, 422),
 )
 async def retry_saga(
-    student_id: str,
+    saga_id: str,
     client: TemporalDep,
     settings: SettingsDep,
     response: Response,
@@ -214,17 +270,34 @@ async def retry_saga(
 ) -> SagaRetried:
     """Start a new run of a COMPENSATED or FAILED saga, optionally with corrections."""
     corrections = recovery.SagaCorrections(**(body or SagaRetry()).model_dump())
-    run = await recovery.retry_saga(client, settings.task_queue, student_id, corrections)
-    status_url = f"{settings.api_base_url()}/sagas/{student_id}"
+    run = await recovery.retry_saga(client, settings.task_queue, saga_id, corrections)
+    status_url = f"{settings.api_base_url()}/sagas/{saga_id}"
     response.headers["Location"] = status_url
     return SagaRetried(
-        student_id=student_id,
+        saga_id=saga_id,
+        student_id=registry.for_saga_id(saga_id).key(saga_id),
         workflow_id=run.workflow_id,
         previous_run_id=run.previous_run_id,
         run_id=run.run_id,
         status_url=status_url,
         temporal_ui_url=workflow_ui_url(settings, run.workflow_id, run.run_id),
     )
+
+
+@router.post(
+    "/sagas/{saga_id}/resume-compensation",
+    status_code=status.HTTP_202_ACCEPTED,
+    responses=problem_responses(404, 409),
+)
+async def resume_compensation(
+    saga_id: str, client: TemporalDep, settings: SettingsDep, response: Response
+) -> SagaProgressAnswer:
+    """Resume the unwind of a COMPENSATION_FAILED saga from the undo its service rejected,
+    once the cause is fixed (a Temporal update of its workflow)."""
+    progress = await recovery.resume_compensation(client, saga_id)
+    response.headers["Location"] = f"{settings.api_base_url()}/sagas/{saga_id}"
+    assert isinstance(progress, SagaProgressAnswer)
+    return progress
 
 
 def _bulk_item(
@@ -238,7 +311,8 @@ def _bulk_item(
     else:
         action = BulkRetryAction.RETRIED
     return BulkRetryItem(
-        student_id=latest.student_id,
+        saga_id=latest.saga_id,
+        student_id=latest.saga_type.key(latest.saga_id),
         workflow_id=latest.workflow_id,
         previous_run_id=latest.run_id,
         saga_status=latest.saga_status,

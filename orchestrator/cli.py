@@ -1,7 +1,7 @@
-"""`saga`: operate student onboarding sagas from a terminal.
+"""`saga`: operate sagas (student onboarding, course transfer) from a terminal.
 
-start, status, list and retry go through the orchestrator's HTTP API (`--api-url`, default
-$SAGA_API_URL, else the API's own host and port settings) with the key $SAGA_API_KEY (or from
+start, transfer, status, list, retry and resume-compensation go through the orchestrator's
+HTTP API (`--api-url`, default $SAGA_API_URL, else the API's own host and port settings) with the key $SAGA_API_KEY (or from
 the .env `make up` writes), so the CLI starts and sees exactly what the API does, with its
 validation, errors and authorization. reset and replay need what only Temporal
 offers (the reset API, histories) and connect to it with the worker's settings
@@ -27,6 +27,7 @@ from orchestrator.config import ApiClientSettings, OrchestratorSettings
 from orchestrator.process_exit import run_and_exit
 from orchestrator.sagas import SagaNotFound
 from orchestrator.temporal import connect, workflow_ui_url
+from sagas import FailureKind
 from workflows.contracts import SagaStatus, Step
 
 EXIT_REFUSED = 1
@@ -34,7 +35,7 @@ EXIT_NOTHING_MATCHED = 3
 EXIT_UNREACHABLE = 4
 
 app = typer.Typer(
-    help="Operate student onboarding sagas: start, inspect, retry, reset, replay.",
+    help="Operate sagas: start, transfer, inspect, retry, resume, reset, replay, check.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -119,15 +120,72 @@ def start(
 
 
 @app.command()
-def status(student_id: str, api_url: ApiUrlOption = None) -> None:
+def transfer(
+    student_id: Annotated[str, typer.Option(help="The student who moves.")],
+    from_course: Annotated[str, typer.Option(help="The course they leave (CONFIRMED in it).")],
+    to_course: Annotated[str, typer.Option(help="The course they move to.")],
+    payment_token: Annotated[
+        str, typer.Option(help="Charged if the new course costs more, e.g. tok_visa.")
+    ],
+    api_url: ApiUrlOption = None,
+) -> None:
+    """Start a course transfer saga for a student with a confirmed enrollment."""
+    body = {
+        "student_id": student_id,
+        "from_course_id": from_course,
+        "to_course_id": to_course,
+        "payment_token": payment_token,
+    }
+    out.print(_fields("Transfer started", _call(api_url, "POST", "/transfers", json=body)))
+
+
+SagaIdArgument = Annotated[
+    str, typer.Argument(help="The saga's id: a student id for onboarding, transfer~<student id>.")
+]
+
+
+@app.command()
+def status(saga_id: SagaIdArgument, api_url: ApiUrlOption = None) -> None:
     """The saga's live status: steps done, undone, and why it failed."""
-    out.print(_fields(f"Saga of {student_id}", _call(api_url, "GET", f"/sagas/{student_id}")))
+    state = _call(api_url, "GET", f"/sagas/{saga_id}")
+    ledger = state.pop("ledger", [])
+    state["failure"] = _failure(state.get("failure"))
+    state["undo_failure"] = _failure(state.get("undo_failure"))
+    out.print(_fields(f"Saga {saga_id}", state))
+    if ledger:
+        table = Table(title="Steps and undos")
+        for column in ("step", "role", "outcome", "summary", "reason"):
+            table.add_column(column, overflow="fold")
+        for entry in ledger:
+            table.add_row(
+                entry["name"], entry["role"], entry["outcome"], entry["summary"], entry["reason"]
+            )
+        out.print(table)
+
+
+def _failure(failure: dict[str, Any] | None) -> str | None:
+    if failure is None:
+        return None
+    return f"{failure['kind']} at {failure['step']}: {failure['reason']}"
+
+
+@app.command("resume-compensation")
+def resume_compensation(saga_id: SagaIdArgument, api_url: ApiUrlOption = None) -> None:
+    """Resume the unwind of a COMPENSATION_FAILED saga once the rejected undo's cause is fixed."""
+    state = _call(api_url, "POST", f"/sagas/{saga_id}/resume-compensation")
+    out.print(f"Compensation of {saga_id} resumed; status now {state['status']}.")
 
 
 @app.command("list")
 def list_sagas(
     saga_status: Annotated[
         SagaStatus | None, typer.Option("--status", help="Only sagas with this status.")
+    ] = None,
+    saga_type: Annotated[
+        str | None,
+        typer.Option(
+            "--type", help="Only sagas of this type: student-onboarding, course-transfer."
+        ),
     ] = None,
     limit: Annotated[int, typer.Option(min=1, max=1000)] = 50,
     api_url: ApiUrlOption = None,
@@ -136,13 +194,16 @@ def list_sagas(
     params: dict[str, Any] = {"limit": limit}
     if saga_status is not None:
         params["status"] = saga_status.value
+    if saga_type is not None:
+        params["type"] = saga_type
     sagas = _call(api_url, "GET", "/sagas", params=params)
     table = Table(title=f"{len(sagas)} saga runs")
-    for column in ("student", "course", "status", "started", "run id"):
+    for column in ("saga", "type", "course", "status", "started", "run id"):
         table.add_column(column, overflow="fold")
     for saga in sagas:
         table.add_row(
-            saga["student_id"],
+            saga["saga_id"],
+            saga["saga_type"],
             saga["course_id"],
             saga["status"],
             saga["started_at"][:19],
@@ -153,7 +214,7 @@ def list_sagas(
 
 @app.command()
 def retry(
-    student_id: Annotated[str | None, typer.Argument(help="Retry this student's saga.")] = None,
+    saga_id: Annotated[str | None, typer.Argument(help="Retry this saga.")] = None,
     query: Annotated[
         str | None,
         typer.Option(help='Retry every saga a visibility query matches, e.g. SagaStatus="FAILED".'),
@@ -161,6 +222,9 @@ def retry(
     dry_run: Annotated[bool, typer.Option(help="With --query: only list what would run.")] = False,
     failed_step: Annotated[
         Step | None, typer.Option(help="With --query: only sagas that failed at this step.")
+    ] = None,
+    failure_kind: Annotated[
+        FailureKind | None, typer.Option(help="With --query: only sagas that failed this way.")
     ] = None,
     reason_contains: Annotated[
         str | None,
@@ -172,8 +236,8 @@ def retry(
     api_url: ApiUrlOption = None,
 ) -> None:
     """Start a new run of a COMPENSATED or FAILED saga (one, or all a query matches)."""
-    if (student_id is None) == (query is None):
-        raise typer.BadParameter("give either a STUDENT_ID or --query, not both or neither")
+    if (saga_id is None) == (query is None):
+        raise typer.BadParameter("give either a SAGA_ID or --query, not both or neither")
     if query is not None:
         if payment_token is not None or course_id is not None:
             raise typer.BadParameter("corrections apply to one saga, not to --query")
@@ -182,15 +246,18 @@ def retry(
             "dry_run": dry_run,
             "limit": limit,
             "failed_step": failed_step,
+            "failure_kind": failure_kind,
             "reason_contains": reason_contains,
         }
         _retry_matching(api_url, body)
         return
-    if dry_run or failed_step is not None or reason_contains is not None:
-        raise typer.BadParameter("--dry-run, --failed-step and --reason-contains need --query")
+    if dry_run or failed_step or failure_kind or reason_contains:
+        raise typer.BadParameter(
+            "--dry-run, --failed-step, --failure-kind and --reason-contains need --query"
+        )
     corrections = {"payment_token": payment_token, "course_id": course_id}
     body = {name: value for name, value in corrections.items() if value is not None}
-    path = f"/sagas/{student_id}/retry"
+    path = f"/sagas/{saga_id}/retry"
     out.print(_fields("Saga retried", _call(api_url, "POST", path, json=body or None)))
 
 
@@ -198,11 +265,11 @@ def _retry_matching(api_url: str | None, body: dict[str, Any]) -> None:
     result = _call(api_url, "POST", "/sagas/retry", json=body)
     title = ("Dry run: " if body["dry_run"] else "") + f"sagas matching {body['query']}"
     table = Table(title=title)
-    for column in ("student", "status", "action", "new run id", "reason"):
+    for column in ("saga", "status", "action", "new run id", "reason"):
         table.add_column(column, overflow="fold")
     for saga in result["sagas"]:
         table.add_row(
-            saga["student_id"],
+            saga["saga_id"],
             saga["saga_status"],
             saga["action"],
             saga["run_id"] or "",
@@ -219,7 +286,7 @@ def _retry_matching(api_url: str | None, body: dict[str, Any]) -> None:
 
 @app.command()
 def reset(
-    student_id: str,
+    saga_id: SagaIdArgument,
     step: Annotated[Step, typer.Option(help="Run the saga again from the start of this step.")],
     reason: Annotated[str, typer.Option(help="Recorded in the history.")] = "reset by saga CLI",
     address: histories.AddressOption = None,
@@ -228,14 +295,14 @@ def reset(
     """Reset the saga's latest run to the start of a step (Temporal's reset API)."""
     settings = histories.settings_for(address, namespace)
     try:
-        run = asyncio.run(_reset(settings, student_id, step, reason))
+        run = asyncio.run(_reset(settings, saga_id, step, reason))
     except (SagaNotFound, recovery.SagaNotResettable) as error:
         _fail(EXIT_REFUSED, str(error))
     except RuntimeError as error:  # how temporalio reports a server it cannot connect to
         _fail(EXIT_UNREACHABLE, f"cannot reach Temporal at {settings.temporal_address}: {error}")
     out.print(
         _fields(
-            f"Saga of {student_id} reset to {step}",
+            f"Saga {saga_id} reset to {step}",
             {
                 "workflow_id": run.workflow_id,
                 "previous_run_id": run.previous_run_id,
@@ -248,10 +315,10 @@ def reset(
 
 # The client lives only inside this coroutine (see orchestrator/process_exit.py).
 async def _reset(
-    settings: OrchestratorSettings, student_id: str, step: Step, reason: str
+    settings: OrchestratorSettings, saga_id: str, step: Step, reason: str
 ) -> recovery.NewRun:
     client = await connect(settings)
-    return await recovery.reset_saga(client, student_id, step, reason)
+    return await recovery.reset_saga(client, saga_id, step, reason)
 
 
 app.command("replay")(histories.replay_command)

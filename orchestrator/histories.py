@@ -1,11 +1,11 @@
 """Workflow histories as a determinism check: save them as JSON, replay them on this build.
 
-Replaying runs the current `StudentOnboardingSaga` code over a recorded history without calling
-any service. If the code now issues other commands than the history recorded (a step added,
+Replaying runs the current code of every saga type (workflows/registry.py) over a recorded
+history without calling any service. If the code now issues other commands than the history recorded (a step added,
 removed or reordered without `workflow.patched`), the replay fails with a nondeterminism error:
 a worker with that code would get stuck on every saga still running. Check before deploying:
 
-    python -m orchestrator.histories replay --query 'WorkflowType="StudentOnboardingSaga"'
+    python -m orchestrator.histories replay            # every saga type's recent runs
     python -m orchestrator.histories replay --dir tests/histories
     python -m orchestrator.histories export --query 'SagaStatus="FAILED"' --out tests/histories/x
 
@@ -31,9 +31,8 @@ from temporalio.worker import Replayer
 from orchestrator.config import OrchestratorSettings
 from orchestrator.process_exit import run_and_exit
 from orchestrator.temporal import connect, data_converter, workflow_runner
-from workflows.onboarding import StudentOnboardingSaga
+from workflows.registry import ALL_SAGAS, WORKFLOWS
 
-ALL_SAGAS = 'WorkflowType = "StudentOnboardingSaga"'
 EXIT_NOT_REPLAYABLE = 1
 EXIT_NOTHING_TO_REPLAY = 3
 
@@ -53,7 +52,7 @@ def replayer(converter: DataConverter = pydantic_data_converter) -> Replayer:
     """A replayer with the workflows the worker runs; `converter` must hold the payload keys
     of encrypted histories (plaintext ones replay with or without keys)."""
     return Replayer(
-        workflows=[StudentOnboardingSaga],
+        workflows=WORKFLOWS,
         data_converter=converter,
         workflow_runner=workflow_runner(),
     )

@@ -20,6 +20,7 @@ from common.health import health_router
 from common.migrations import Schema, prepare_database
 from common.observability import install_observability
 from orchestrator import api
+from orchestrator.clients import EnrollmentClient, create_http_client
 from orchestrator.config import OrchestratorSettings
 from orchestrator.telemetry import traced_client
 from orchestrator.temporal import connect
@@ -49,18 +50,26 @@ def create_app(
         app.state.settings = settings
         app.state.temporal = traced_client(client or await connect(settings), tracer_provider)
         app.state.choreography = None
-        if settings.broker_url is None:
-            yield
-            return
-        engine = create_database_engine(settings.database_url_for_api())
-        prepare_database(
-            engine, API_SCHEMA, settings.database_migrations, settings.environment == "development"
-        )
-        reactions = {event_type: track for event_type in SUBSCRIPTIONS[TRACKER]}
-        async with runtime.running(settings, engine, TRACKER, reactions, faults) as choreography:
-            app.state.choreography = choreography
-            yield
-        engine.dispose()
+        # A transfer starts only for a student the enrollment service finds enrolled.
+        async with create_http_client(settings.enrollment_url, settings) as enrollment_http:
+            app.state.enrollment = EnrollmentClient(enrollment_http)
+            if settings.broker_url is None:
+                yield
+                return
+            engine = create_database_engine(settings.database_url_for_api())
+            prepare_database(
+                engine,
+                API_SCHEMA,
+                settings.database_migrations,
+                settings.environment == "development",
+            )
+            reactions = {event_type: track for event_type in SUBSCRIPTIONS[TRACKER]}
+            async with runtime.running(
+                settings, engine, TRACKER, reactions, faults
+            ) as choreography:
+                app.state.choreography = choreography
+                yield
+            engine.dispose()
 
     async def readiness() -> str | None:
         try:
@@ -72,7 +81,8 @@ def create_app(
     app = FastAPI(
         title="Saga orchestrator API",
         version="0.1.0",
-        description="Starts student onboarding sagas on Temporal and reports their status.",
+        description="Starts sagas (student onboarding, course transfer) on Temporal, reports "
+        "their status, retries and resumes them.",
         lifespan=lifespan,
     )
     install_http_conventions(app, api.PROBLEMS)

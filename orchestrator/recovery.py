@@ -2,8 +2,12 @@
 
 A **retry** starts the saga's workflow id again as a new execution chain. Its first run id is
 new, so every idempotency key (`<workflow id>:<first run id>:<step>`) is new and nothing the
-previous run made, and compensated, is reused. The event (name, email, ...) is read from the
-previous run's input; only the payment token and the course can be corrected.
+previous run made, and compensated, is reused. The input is read from the previous run; only
+what the saga type's registry entry lists as correctable can be corrected (onboarding: the
+payment token and the course; transfer: the payment token).
+
+**Resuming** a COMPENSATION_FAILED saga sends its workflow the `resume_compensation` update:
+the unwind goes on from the undo the service rejected, in the same run.
 
 A **reset** (Temporal's reset API) replays the latest run up to the workflow task that first tried
 a chosen step and runs the saga on from there, in the same chain: the keys stay the same. That
@@ -20,29 +24,21 @@ from uuid import uuid4
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.api.workflowservice.v1 import ResetWorkflowExecutionRequest
-from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
 from common.logs import SagaLogContext
 from orchestrator.history_steps import step_tries, unfinished_workflow_task
-from orchestrator.sagas import SagaNotFound, initial_search_attributes
-from workflows.contracts import (
-    SAGA_STATUS,
-    WORKFLOW_ID_PREFIX,
-    SagaInput,
-    SagaStatus,
-    Step,
-    StudentCreated,
-    workflow_id_for,
-)
-from workflows.onboarding import StudentOnboardingSaga
+from orchestrator.sagas import SagaNotFound, start
+from sagas import FailureKind, SagaProgress
+from workflows import registry
+from workflows.contracts import SAGA_STATUS, SagaStatus, Step
+from workflows.registry import ALL_SAGAS, SagaType
 
 log = logging.getLogger(__name__)
-ALL_SAGAS = 'WorkflowType = "StudentOnboardingSaga"'
 RETRYABLE_STATUSES = frozenset({SagaStatus.COMPENSATED, SagaStatus.FAILED})
-COMPENSATIONS = frozenset({Step.CANCEL_ENROLLMENT, Step.REFUND_CHARGE})
+COMPENSATIONS = registry.UNDO_ACTIVITIES
 
 
 class SagaNotRetryable(Exception):
@@ -57,11 +53,25 @@ class InvalidSagaQuery(Exception):
     """The visibility query was refused by Temporal."""
 
 
+class SagaNotResumable(Exception):
+    """The saga waits for no operator: it is not COMPENSATION_FAILED."""
+
+
+class CorrectionNotAllowed(Exception):
+    def __init__(self, saga_type: SagaType, fields: set[str]) -> None:
+        allowed = ", ".join(sorted(saga_type.correctable)) or "nothing"
+        super().__init__(
+            f"A retry of a {saga_type.name} saga cannot correct {', '.join(sorted(fields))} "
+            f"(it may correct: {allowed})."
+        )
+
+
 @dataclass(frozen=True)
 class LatestRun:
     """The newest run of a saga's workflow id, as Temporal describes it."""
 
-    student_id: str
+    saga_type: SagaType
+    saga_id: str
     workflow_id: str
     run_id: str
     execution_status: WorkflowExecutionStatus | None
@@ -73,10 +83,13 @@ class SagaCorrections:
     payment_token: str | None = None
     course_id: str | None = None
 
+    def changes(self) -> dict[str, str]:
+        return {name: value for name, value in self.__dict__.items() if value is not None}
+
 
 @dataclass(frozen=True)
 class NewRun:
-    student_id: str
+    saga_id: str
     workflow_id: str
     previous_run_id: str
     run_id: str
@@ -92,20 +105,19 @@ class BulkRetryOutcome:
     run_id: str | None
 
 
-def student_id_of(workflow_id: str) -> str:
-    return workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
-
-
-async def latest_run(client: Client, workflow_id: str) -> LatestRun:
+async def latest_run(client: Client, saga_id: str) -> LatestRun:
+    saga_type = registry.for_saga_id(saga_id)
+    workflow_id = saga_type.workflow_id(saga_id)
     try:
         description = await client.get_workflow_handle(workflow_id).describe()
     except RPCError as error:
         if error.status == RPCStatusCode.NOT_FOUND:
-            raise SagaNotFound(student_id_of(workflow_id)) from error
+            raise SagaNotFound(saga_id) from error
         raise
     saga_status = description.typed_search_attributes.get(SAGA_STATUS)
     return LatestRun(
-        student_id=student_id_of(workflow_id),
+        saga_type=saga_type,
+        saga_id=saga_id,
         workflow_id=workflow_id,
         run_id=description.run_id,
         execution_status=description.status,
@@ -115,9 +127,11 @@ async def latest_run(client: Client, workflow_id: str) -> LatestRun:
 
 def retry_refusal(run: LatestRun) -> str | None:
     """Why this saga must not be retried now; None when it may."""
-    name = f"The saga of '{run.student_id}'"
+    name = f"The saga '{run.saga_id}'"
     if run.execution_status == WorkflowExecutionStatus.RUNNING:
         return f"{name} is still running (run {run.run_id}); wait for it to end, or reset it."
+    if run.saga_status == SagaStatus.COMPENSATION_FAILED:
+        return f"{name} waits for an operator (COMPENSATION_FAILED); resume its compensation."
     if run.saga_status == SagaStatus.COMPLETED:
         return f"{name} completed (run {run.run_id}); there is nothing to retry."
     if run.saga_status not in RETRYABLE_STATUSES:
@@ -132,10 +146,13 @@ def retry_refusal(run: LatestRun) -> str | None:
 
 
 async def retry_saga(
-    client: Client, task_queue: str, student_id: str, corrections: SagaCorrections
+    client: Client, task_queue: str, saga_id: str, corrections: SagaCorrections
 ) -> NewRun:
-    """Start a new run of a COMPENSATED or FAILED saga with the previous run's event."""
-    latest = await latest_run(client, workflow_id_for(student_id))
+    """Start a new run of a COMPENSATED or FAILED saga with the previous run's input."""
+    latest = await latest_run(client, saga_id)
+    refused = set(corrections.changes()) - latest.saga_type.correctable
+    if refused:
+        raise CorrectionNotAllowed(latest.saga_type, refused)
     refusal = retry_refusal(latest)
     if refusal is not None:
         raise SagaNotRetryable(refusal)
@@ -149,9 +166,12 @@ class FailureFilter:
 
     failed_step: Step | None = None
     reason_contains: str | None = None
+    failure_kind: FailureKind | None = None
 
     def admits(self, memo: Mapping[str, Any]) -> bool:
         if self.failed_step is not None and memo.get("failed_step") != self.failed_step:
+            return False
+        if self.failure_kind is not None and memo.get("failure_kind") != self.failure_kind:
             return False
         reason = str(memo.get("failure_reason") or "")
         return self.reason_contains is None or self.reason_contains.lower() in reason.lower()
@@ -170,7 +190,10 @@ async def retry_matching(
     saga once, judged by its latest run, so a saga already retried to success is skipped)."""
     outcomes = []
     for workflow_id in await _matching_workflow_ids(client, query, limit, failure):
-        latest = await latest_run(client, workflow_id)
+        saga_type = registry.for_workflow_id(workflow_id)
+        if saga_type is None:
+            continue
+        latest = await latest_run(client, saga_type.saga_id(workflow_id))
         refusal = retry_refusal(latest)
         run_id = None
         if refusal is None and not dry_run:
@@ -182,15 +205,14 @@ async def retry_matching(
     return outcomes
 
 
-async def previous_input(client: Client, run: LatestRun) -> SagaInput:
+async def previous_input(client: Client, run: LatestRun) -> Any:
     """The input the run was started with: its history's first event (resets keep it)."""
     handle = client.get_workflow_handle(run.workflow_id, run_id=run.run_id)
     async for event in handle.fetch_history_events(page_size=1):
         payloads = event.workflow_execution_started_event_attributes.input.payloads
-        [saga_input] = await client.data_converter.decode(payloads, [SagaInput])
-        assert isinstance(saga_input, SagaInput)
+        [saga_input] = await client.data_converter.decode(payloads, [run.saga_type.input_type])
         return saga_input
-    raise SagaNotFound(run.student_id)
+    raise SagaNotFound(run.saga_id)
 
 
 async def _start_new_chain(
@@ -199,37 +221,45 @@ async def _start_new_chain(
     latest: LatestRun,
     corrections: SagaCorrections | None = None,
 ) -> NewRun:
+    saga_type = latest.saga_type
     previous = await previous_input(client, latest)
-    corrections = corrections or SagaCorrections()
-    changes = {
-        field: value
-        for field, value in (
-            ("payment_token", corrections.payment_token),
-            ("course_id", corrections.course_id),
-        )
-        if value is not None
-    }
-    event = StudentCreated.model_validate({**previous.event.model_dump(), **changes})
-    try:
-        handle = await client.start_workflow(
-            StudentOnboardingSaga.run,
-            SagaInput(event=event, deadlines=previous.deadlines),
-            id=latest.workflow_id,
-            task_queue=task_queue,
-            # A closed saga's id may be used again, but never while a run is open: two retries
-            # racing each other start one run, the other gets SagaNotRetryable.
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            search_attributes=initial_search_attributes(event),
-        )
-    except WorkflowAlreadyStartedError as error:
+    saga_input = saga_type.corrections(previous, (corrections or SagaCorrections()).changes())
+    # A closed saga's id may be used again, but never while a run is open: two retries racing
+    # each other start one run, the other gets SagaNotRetryable.
+    started = await start(
+        client, task_queue, saga_type, saga_input, WorkflowIDReusePolicy.ALLOW_DUPLICATE
+    )
+    if not started.created:
         raise SagaNotRetryable(
-            f"The saga of '{latest.student_id}' was started again meanwhile; it is running."
-        ) from error
-    assert handle.result_run_id is not None
-    saga = SagaLogContext(latest.student_id, latest.workflow_id, handle.result_run_id)
-    log.info("saga retried after run %s", latest.run_id, extra=saga.extra())
-    return NewRun(latest.student_id, latest.workflow_id, latest.run_id, handle.result_run_id)
+            f"The saga '{latest.saga_id}' was started again meanwhile; it is running."
+        )
+    saga = SagaLogContext(saga_type.key_of(saga_input), latest.workflow_id, started.run_id)
+    log.info("saga retried after run %s", latest.run_id, extra=saga.fields())
+    return NewRun(latest.saga_id, latest.workflow_id, latest.run_id, started.run_id)
+
+
+async def resume_compensation(client: Client, saga_id: str) -> SagaProgress:
+    """Resume the unwind of a COMPENSATION_FAILED saga from its rejected undo, in its run."""
+    latest = await latest_run(client, saga_id)
+    handle = client.get_workflow_handle(latest.workflow_id, result_type=latest.saga_type.state_type)
+    try:
+        state = await handle.execute_update(
+            "resume_compensation", result_type=latest.saga_type.state_type
+        )
+    except WorkflowUpdateFailedError as error:
+        raise SagaNotResumable(str(error.cause or error)) from error
+    except RPCError as error:
+        if error.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            raise SagaNotResumable(
+                f"The saga '{saga_id}' is closed: there is no compensation to resume."
+            ) from error
+        raise
+    log.info(
+        "compensation resumed",
+        extra=SagaLogContext(saga_id, latest.workflow_id, latest.run_id).fields(),
+    )
+    assert isinstance(state, SagaProgress)
+    return state
 
 
 async def _matching_workflow_ids(
@@ -249,14 +279,14 @@ async def _matching_workflow_ids(
     return workflow_ids
 
 
-async def reset_saga(client: Client, student_id: str, step: Step, reason: str) -> NewRun:
+async def reset_saga(client: Client, saga_id: str, step: Step, reason: str) -> NewRun:
     """Reset the saga's latest run to the start of `step`: the equivalent of
     `temporal workflow reset --workflow-id <id> --event-id <workflow task completed event id>`
     with the workflow task that first tried the step."""
-    latest = await latest_run(client, workflow_id_for(student_id))
+    latest = await latest_run(client, saga_id)
     handle = client.get_workflow_handle(latest.workflow_id, run_id=latest.run_id)
     events = [event async for event in handle.fetch_history_events()]
-    event_id = reset_point(events, step, student_id)
+    event_id = reset_point(events, step, saga_id)
     response = await client.workflow_service.reset_workflow_execution(
         ResetWorkflowExecutionRequest(
             namespace=client.namespace,
@@ -269,12 +299,12 @@ async def reset_saga(client: Client, student_id: str, step: Step, reason: str) -
             identity=client.identity,
         )
     )
-    saga = SagaLogContext(student_id, latest.workflow_id, response.run_id)
-    log.info("saga reset to %s after run %s", step, latest.run_id, extra=saga.extra())
-    return NewRun(student_id, latest.workflow_id, latest.run_id, response.run_id)
+    saga = SagaLogContext(saga_id, latest.workflow_id, response.run_id)
+    log.info("saga reset to %s after run %s", step, latest.run_id, extra=saga.fields())
+    return NewRun(saga_id, latest.workflow_id, latest.run_id, response.run_id)
 
 
-def reset_point(events: Sequence[HistoryEvent], step: Step, student_id: str) -> int:
+def reset_point(events: Sequence[HistoryEvent], step: Step, saga_id: str) -> int:
     """The id of the event that ended the workflow task in which `step` was first tried (its
     local try's marker, or the regular activity's scheduling): resetting to it discards that
     task's commands, so the new run tries the step again. Steps the same task had already
@@ -284,7 +314,7 @@ def reset_point(events: Sequence[HistoryEvent], step: Step, student_id: str) -> 
     undone = {attempt.step for attempt in tries if attempt.succeeded} & COMPENSATIONS
     if step not in COMPENSATIONS and undone:
         raise SagaNotResettable(
-            f"The latest run of '{student_id}' already ran {', '.join(sorted(undone))}: running "
+            f"The latest run of '{saga_id}' already ran {', '.join(sorted(undone))}: running "
             f"{step} again under the same idempotency keys would meet cancelled resources. "
             "Retry the saga instead (a new run with new keys)."
         )
@@ -298,5 +328,5 @@ def reset_point(events: Sequence[HistoryEvent], step: Step, student_id: str) -> 
     if unfinished is not None:
         return unfinished
     raise SagaNotResettable(
-        f"The latest run of '{student_id}' never scheduled {step}; there is no such point."
+        f"The latest run of '{saga_id}' never scheduled {step}; there is no such point."
     )

@@ -4,9 +4,20 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import uuid4
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StrictBool, StrictInt
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StrictBool,
+    StrictInt,
+    ValidationInfo,
+    field_validator,
+)
 
-from workflows.contracts import SagaStatus, Step, StudentCreated
+from sagas import FailureKind
+from workflows.contracts import SagaState, SagaStatus, Step, StudentCreated
+from workflows.transfer import CourseTransfer, TransferState
 
 
 class SagaMode(StrEnum):
@@ -38,9 +49,31 @@ class StudentCreate(BaseModel):
         )
 
 
+class TransferCreate(CourseTransfer):
+    """Move a student with a CONFIRMED enrollment in `from_course_id` to `to_course_id`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("to_course_id")
+    @classmethod
+    def another_course(cls, to_course_id: str, info: ValidationInfo) -> str:
+        if to_course_id == info.data.get("from_course_id"):
+            raise ValueError("must differ from from_course_id: a transfer moves to another course")
+        return to_course_id
+
+    def to_transfer(self) -> CourseTransfer:
+        return CourseTransfer.model_validate(self.model_dump())
+
+
+# GET /sagas/{saga_id}: the progress of whichever type the saga is.
+SagaProgressAnswer = SagaState | TransferState
+
+
 class SagaStarted(BaseModel):
     """The workflow and UI fields are set for orchestrated sagas only."""
 
+    saga_id: str
+    saga_type: str
     student_id: str
     mode: SagaMode = SagaMode.ORCHESTRATION
     workflow_id: str | None = None
@@ -50,6 +83,8 @@ class SagaStarted(BaseModel):
 
 
 class SagaListItem(BaseModel):
+    saga_id: str
+    saga_type: str | None
     student_id: str | None
     course_id: str | None
     status: SagaStatus | None
@@ -70,6 +105,7 @@ class SagaRetry(BaseModel):
 
 
 class SagaRetried(BaseModel):
+    saga_id: str
     student_id: str
     workflow_id: str
     previous_run_id: str
@@ -86,18 +122,20 @@ class BulkRetry(BaseModel):
     query: str = Field(
         min_length=1,
         max_length=2000,
-        description="Visibility query, ANDed with WorkflowType = StudentOnboardingSaga; "
-        "no ORDER BY.",
+        description="Visibility query, ANDed with the sagas' workflow types; no ORDER BY.",
         examples=['SagaStatus = "COMPENSATED" AND StartTime > "2026-11-28T00:00:00Z"'],
     )
     failed_step: Step | None = Field(
         default=None, description="Only runs that failed at this step (from their memo)."
     )
+    failure_kind: FailureKind | None = Field(
+        default=None, description="Only runs that failed this way (from their memo)."
+    )
     reason_contains: str | None = Field(
         default=None,
         min_length=1,
         max_length=200,
-        description="Only runs whose failure reason contains this text, e.g. 'deadline'.",
+        description="Only runs whose failure reason contains this text.",
     )
     # Strict: a JSON 0 or "5" is not what the schema documents (found by fuzzing).
     dry_run: StrictBool = Field(default=False, description="Only list what would be retried.")
@@ -113,6 +151,7 @@ class BulkRetryAction(StrEnum):
 
 
 class BulkRetryItem(BaseModel):
+    saga_id: str
     student_id: str
     workflow_id: str
     previous_run_id: str

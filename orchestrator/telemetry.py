@@ -23,7 +23,8 @@ from temporalio.worker import (
 
 from common.logs import SagaLogContext, bind_saga
 from orchestrator.config import OrchestratorSettings
-from workflows.contracts import SAGA_DURATION_METRIC, student_id_of
+from workflows.contracts import SAGA_DURATION_METRIC
+from workflows.registry import student_id_of
 
 # The SDK's default buckets end at 10 s; a saga that retries a step or its compensations runs
 # for minutes (step deadline 120 s by default), and one stuck longer is for alerts, not buckets.

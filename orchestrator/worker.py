@@ -13,12 +13,12 @@ from temporalio.worker import Interceptor, Worker
 
 from common.logs import configure_logging
 from common.tracing import create_tracer_provider
-from orchestrator.activities import SagaActivities
+from orchestrator.activities import BillingActivities, EnrollmentActivities
 from orchestrator.clients import BillingClient, EnrollmentClient, create_http_client
 from orchestrator.config import OrchestratorSettings
 from orchestrator.telemetry import SagaLogInterceptor, metrics_runtime, tracing_interceptor
 from orchestrator.temporal import connect, workflow_runner
-from workflows.onboarding import StudentOnboardingSaga
+from workflows.registry import WORKFLOWS
 
 log = logging.getLogger("orchestrator.worker")
 SERVICE_NAME = "saga-worker"
@@ -28,7 +28,7 @@ SERVICE_NAME = "saga-worker"
 async def saga_worker(
     client: Client, settings: OrchestratorSettings, tracer_provider: TracerProvider | None = None
 ) -> AsyncIterator[Worker]:
-    """A running worker for the saga, with its HTTP clients; stopped and closed on exit.
+    """A running worker for every saga type, with its HTTP clients; stopped and closed on exit.
     With `tracer_provider`, workflows, activities and their HTTP calls are traced."""
     interceptors: list[Interceptor] = [SagaLogInterceptor()]
     if tracer_provider is not None:
@@ -37,12 +37,15 @@ async def saga_worker(
         create_http_client(settings.enrollment_url, settings, tracer_provider) as enrollment_http,
         create_http_client(settings.billing_url, settings, tracer_provider) as billing_http,
     ):
-        activities = SagaActivities(EnrollmentClient(enrollment_http), BillingClient(billing_http))
+        activities = [
+            *EnrollmentActivities(EnrollmentClient(enrollment_http)).all(),
+            *BillingActivities(BillingClient(billing_http)).all(),
+        ]
         worker = Worker(
             client,
             task_queue=settings.task_queue,
-            workflows=[StudentOnboardingSaga],
-            activities=activities.all(),
+            workflows=WORKFLOWS,
+            activities=activities,
             interceptors=interceptors,
             workflow_runner=workflow_runner(),
             max_cached_workflows=settings.worker_max_cached_workflows,

@@ -19,13 +19,14 @@ from orchestrator.recovery import (
     reset_point,
     retry_refusal,
 )
+from workflows import registry
 from workflows.contracts import SagaStatus, Step
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 
 
 def latest(execution: WorkflowExecutionStatus, saga: SagaStatus | None) -> LatestRun:
-    return LatestRun("ada", "student-onboarding-ada", "run-1", execution, saga)
+    return LatestRun(registry.ONBOARDING, "ada", "student-onboarding-ada", "run-1", execution, saga)
 
 
 @pytest.mark.parametrize(

@@ -158,16 +158,17 @@ async def test_a_step_after_the_pivot_is_retried_until_it_succeeds_and_never_com
 
 
 async def test_cancelling_during_a_step_undoes_it_and_what_came_before(
-    time_skipping_env: WorkflowEnvironment,
+    own_time_skipping_env: WorkflowEnvironment,
 ) -> None:
     """The running step's undo was registered before it ran: its answer might be lost."""
     services = MockToyServices(block={"c"})
-    async with toy_saga(time_skipping_env, services) as handle:
+    async with toy_saga(own_time_skipping_env, services) as handle:
         await asyncio.wait_for(services.started["c"].wait(), 30)
         await handle.cancel()
         with pytest.raises(WorkflowFailureError) as failure:
             await handle.result()
         progress = await handle.query(ToySaga.status)
+        services.release.set()
 
     assert isinstance(failure.value.cause, CancelledError)
     assert progress.status is SagaStatus.COMPENSATED
@@ -177,10 +178,10 @@ async def test_cancelling_during_a_step_undoes_it_and_what_came_before(
 
 
 async def test_a_second_cancel_during_the_unwind_still_completes_every_undo(
-    time_skipping_env: WorkflowEnvironment,
+    own_time_skipping_env: WorkflowEnvironment,
 ) -> None:
     services = MockToyServices(block={"c", "undo_b1"})
-    async with toy_saga(time_skipping_env, services) as handle:
+    async with toy_saga(own_time_skipping_env, services) as handle:
         await asyncio.wait_for(services.started["c"].wait(), 30)
         await handle.cancel()
         await asyncio.wait_for(services.started["undo_b1"].wait(), 30)
@@ -195,14 +196,15 @@ async def test_a_second_cancel_during_the_unwind_still_completes_every_undo(
 
 
 async def test_the_saga_deadline_cancels_the_running_step_and_compensates(
-    time_skipping_env: WorkflowEnvironment,
+    own_time_skipping_env: WorkflowEnvironment,
 ) -> None:
     """A timer, not Temporal's execution timeout (which would end the run with no undo)."""
     services = MockToyServices(block={"b2"})
     deadlines = SagaDeadlines(saga_seconds=3, step_seconds=600, local_attempt_seconds=1)
 
-    progress = await run_toy(time_skipping_env, services, ToyInput(deadlines=deadlines))
-    services.release.set()
+    async with toy_saga(own_time_skipping_env, services, ToyInput(deadlines=deadlines)) as handle:
+        progress = await handle.result()
+        services.release.set()
 
     assert progress.status is SagaStatus.COMPENSATED
     assert progress.failure is not None
