@@ -77,7 +77,9 @@ class Refund(SQLModel, table=True):
     the full refund's remainder has none (it is idempotent by the charge's status)."""
 
     refund_id: str = Field(primary_key=True, max_length=REFUND_ID_MAX_LENGTH)
-    charge_id: str = Field(foreign_key="charge.charge_id", index=True, max_length=36)
+    charge_id: str = Field(
+        foreign_key="charge.charge_id", index=True, max_length=CHARGE_ID_MAX_LENGTH
+    )
     amount_cents: int
     status: str = Field(default=RefundStatus.REFUNDED, max_length=16)
     idempotency_key: str | None = Field(default=None, unique=True, max_length=255)
