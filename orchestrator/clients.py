@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 class ServiceHttp:
-    """POSTs to one service: its base URL, the shared session, and a tracer if tracing is on."""
+    """Requests to one service: its base URL, the shared session, and a tracer if tracing is on."""
 
     def __init__(
         self, session: aiohttp.ClientSession, base_url: str, tracer: Tracer | None
@@ -48,39 +48,61 @@ class ServiceHttp:
     ) -> ServiceAnswer:
         """The service's answer, whatever its status; no answer at all raises a retryable
         ApplicationError naming the request."""
+        return await self._request("POST", path, json=json, headers=headers)
+
+    async def get(self, path: str, params: dict[str, str] | None = None) -> ServiceAnswer:
+        """As `post`, for a read; `params` is the query string."""
+        return await self._request("GET", path, params=params)
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        json: Any = None,
+        headers: dict[str, str] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> ServiceAnswer:
         sent = dict(headers or {})
         saga = current_saga()
         if saga is not None:
             sent["baggage"] = saga.baggage()
         if self._tracer is None:
-            return await self._send(path, json, sent)
+            return await self._send(method, path, json, sent, params)
         with self._tracer.start_as_current_span(
-            "POST",
+            method,
             kind=SpanKind.CLIENT,
             attributes={
-                "http.request.method": "POST",
+                "http.request.method": method,
+                # Without the query string: its values (a student id) are nobody's business.
                 "url.full": self._base_url + path,
                 **self._server,
             },
         ) as span:
             propagate.inject(sent)  # `traceparent`: this span, continued by the service
-            answer = await self._send(path, json, sent)
+            answer = await self._send(method, path, json, sent, params)
             span.set_attribute("http.response.status_code", answer.status)
             if answer.status >= 500:
                 span.set_status(StatusCode.ERROR)
             return answer
 
-    async def _send(self, path: str, json: Any, headers: dict[str, str]) -> ServiceAnswer:
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        json: Any,
+        headers: dict[str, str],
+        params: dict[str, str] | None,
+    ) -> ServiceAnswer:
         try:
-            async with self._session.post(
-                self._base_url + path, json=json, headers=headers
+            async with self._session.request(
+                method, self._base_url + path, json=json, headers=headers, params=params
             ) as response:
                 body = await response.read()
         except (aiohttp.ClientError, TimeoutError) as error:
-            raise no_answer("POST", path, error) from error
+            raise no_answer(method, path, error) from error
         # One line per call, with the saga's ids (common/logs.py), as the services log theirs.
-        log.info("POST %s%s -> %d %s", self._base_url, path, response.status, response.reason)
-        return ServiceAnswer("POST", path, response.status, response.reason or "", body)
+        log.info("%s %s%s -> %d %s", method, self._base_url, path, response.status, response.reason)
+        return ServiceAnswer(method, path, response.status, response.reason or "", body)
 
 
 @asynccontextmanager
@@ -125,6 +147,25 @@ class EnrollmentClient:
         path = f"/enrollments/by-key/{_segment(idempotency_key)}/cancel"
         raise_for_outcome(await self._http.post(path))
 
+    async def withdraw(self, enrollment_id: str) -> dict[str, Any]:
+        """Withdraw from a CONFIRMED enrollment (idempotent); a PENDING or CANCELLED one is a
+        refusal (409 enrollment-not-withdrawable)."""
+        answer = await self._http.post(f"/enrollments/{_segment(enrollment_id)}/withdraw")
+        raise_for_outcome(answer)
+        body: dict[str, Any] = answer.json()
+        return body
+
+    async def confirmed_enrollment(self, student_id: str, course_id: str) -> dict[str, Any] | None:
+        """The student's CONFIRMED enrollment in the course, or None (the oldest, should there
+        ever be two)."""
+        answer = await self._http.get(
+            "/enrollments",
+            params={"student_id": student_id, "status": "CONFIRMED", "course_id": course_id},
+        )
+        raise_for_outcome(answer)
+        found: list[dict[str, Any]] = answer.json()
+        return found[0] if found else None
+
 
 class BillingClient:
     def __init__(self, http: ServiceHttp) -> None:
@@ -142,6 +183,34 @@ class BillingClient:
         raise_for_outcome(
             await self._http.post(f"/charges/by-key/{_segment(idempotency_key)}/refund")
         )
+
+    async def refund_part(
+        self, charge_id: str, amount_cents: int, idempotency_key: str
+    ) -> dict[str, Any]:
+        """Refund part of a charge; the refund. More than the charge has left is a refusal
+        (409 refund-exceeds-charge), as is a key whose reversal came first (refund-revoked)."""
+        answer = await self._http.post(
+            f"/charges/{_segment(charge_id)}/refunds",
+            json={"amount_cents": amount_cents},
+            headers={"Idempotency-Key": idempotency_key},
+        )
+        raise_for_outcome(answer)
+        refund: dict[str, Any] = answer.json()
+        return refund
+
+    async def reverse_refund_by_idempotency_key(self, idempotency_key: str) -> None:
+        """Undo the partial refund made with this key, or revoke the key if there is none yet.
+        A charge refunded in full since is a refusal (409 refund-not-reversible)."""
+        raise_for_outcome(
+            await self._http.post(f"/refunds/by-key/{_segment(idempotency_key)}/reverse")
+        )
+
+    async def charges_of_enrollment(self, enrollment_id: str) -> list[dict[str, Any]]:
+        """Every charge made for the enrollment, oldest first, each with its refunds."""
+        answer = await self._http.get("/charges", params={"enrollment_id": enrollment_id})
+        raise_for_outcome(answer)
+        charges: list[dict[str, Any]] = answer.json()
+        return charges
 
 
 def _segment(value: str) -> str:

@@ -1,7 +1,11 @@
 """The one place where a service's HTTP answer becomes a saga outcome.
 
-- Business refusals (402 card declined, 404 unknown course, 409 course full or not confirmable)
-  are final: the saga compensates, never retries.
+- Business refusals are final: the saga compensates, never retries. 402 card declined; 404
+  unknown course, enrollment or charge; 409 by the service's problem type: course-full,
+  enrollment-not-confirmable, enrollment-not-withdrawable, reservation-revoked, charge-revoked,
+  refund-exceeds-charge, refund-revoked, refund-not-reversible (the last one answers an undo:
+  the charge was refunded in full since). The status decides; the problem type travels in the
+  error's details for whoever needs the reason as data.
 - Transient faults (connection errors, timeouts, 408, 425, 429, 5xx) are retried with backoff.
 - 401/403 (a wrong or revoked service token) are retried too: the service refused before doing
   anything, and the fix (SERVICE_TOKENS) is an operator's, after which the saga carries on.

@@ -8,9 +8,13 @@ through their public HTTP APIs only, and reports every violation of:
   saga (or one still running);
 - a COMPENSATED saga holds no PENDING/CONFIRMED enrollment and no unrefunded charge;
 - no charge without an enrollment of the same saga, at most one charge and one enrollment per
-  saga, and a charge is REFUNDED exactly when it records a refund (refunds live on the charge,
-  so a refund without its charge cannot even be stored);
+  saga, a charge is REFUNDED exactly when it records its full refund, and its refunded_cents
+  is the sum of its refunds that count, at most its amount (refunds live on the charge, so a
+  refund without its charge cannot even be stored);
 - per course, seats taken == PENDING + CONFIRMED enrollments <= capacity;
+- money is conserved: for every student of a saga checked here, what their charges captured
+  minus what was refunded (partial refunds included, reversed ones not) equals the tuition of
+  the enrollments they are CONFIRMED in (WITHDRAWN, CANCELLED and PENDING count nothing);
 - no seat held nor money kept under the keys of a saga Temporal does not know;
 - once the system is quiet, no saga is still running, none ended FAILED (a compensation the
   service refused: an operator's case) and no execution ended other than completed/cancelled.
@@ -39,6 +43,7 @@ from orchestrator.temporal import connect
 from workflows.contracts import SAGA_STATUS, WORKFLOW_ID_PREFIX, SagaStatus
 
 HELD_SEAT = frozenset({"PENDING", "CONFIRMED"})
+COUNTED_REFUND = "REFUNDED"  # a REVERSED refund gave its money back to the charge
 SAGA_QUERY = 'WorkflowType = "StudentOnboardingSaga"'
 HTTP_TIMEOUT_SECONDS = 30.0
 
@@ -95,7 +100,8 @@ async def check(
             list_sagas(client),
             _get(enr, "/courses"),
             _get(enr, "/enrollments"),
-            _get(bill, "/charges", {"idempotency_key_prefix": WORKFLOW_ID_PREFIX}),
+            # Every charge, not only the sagas': money is conserved over all of a student's.
+            _get(bill, "/charges"),
         )
     return evaluate(sagas, courses, enrollments, charges, expect_quiet=expect_quiet)
 
@@ -147,6 +153,8 @@ def evaluate(
     for saga in sagas:
         if saga.key_prefix not in latest or saga.running:
             latest[saga.key_prefix] = saga
+    running = tuple(prefix for prefix, saga in latest.items() if saga.running)
+    _check_money(report, enrollments, charges, key_prefixes, running)
     for saga in latest.values():
         report.sagas_by_status[_label(saga)] += 1
         saga_enrollments = by_saga_enrollments.pop(saga.key_prefix, [])
@@ -205,6 +213,107 @@ def _check_courses(
             )
 
 
+def _check_money(
+    report: Report,
+    enrollments: list[dict[str, Any]],
+    charges: list[dict[str, Any]],
+    key_prefixes: tuple[str, ...],
+    running: tuple[str, ...],
+) -> None:
+    """money-not-conserved, per student of the sagas checked here (a row under one of
+    `key_prefixes`), over all their rows. A student with a row under the keys of a running
+    saga (`running`: its seat, charge or refund) has money in motion and is not checked, as a
+    running saga's own rows are not; on a quiet system that saga is a violation already."""
+    students = {
+        row["student_id"]
+        for row in [*enrollments, *charges]
+        if row.get("idempotency_key", "").startswith(key_prefixes)
+    }
+    in_motion = {
+        student_id
+        for student_id, key in _keys_by_student(enrollments, charges)
+        if running and key.startswith(running)
+    }
+    owed: dict[str, Counter[str]] = defaultdict(Counter)
+    for row in enrollments:
+        if row["status"] == "CONFIRMED":
+            owed[row["student_id"]][row["currency"]] += row["tuition_cents"]
+    kept: dict[str, Counter[str]] = defaultdict(Counter)
+    for charge in charges:
+        kept[charge["student_id"]][charge["currency"]] += _kept_cents(charge)
+    for student_id in sorted(students - in_motion):
+        if _nonzero(kept[student_id]) != _nonzero(owed[student_id]):
+            report.add(
+                "money-not-conserved",
+                f"student {student_id}",
+                f"captured minus refunded is {_amounts(kept[student_id])}, the tuition of the "
+                f"CONFIRMED enrollments {_amounts(owed[student_id])}",
+            )
+
+
+def _keys_by_student(
+    enrollments: list[dict[str, Any]], charges: list[dict[str, Any]]
+) -> list[tuple[str, str]]:
+    """(student id, idempotency key) of every enrollment, charge and refund of a charge."""
+    keys = [(row["student_id"], row.get("idempotency_key") or "") for row in enrollments]
+    for charge in charges:
+        keys.append((charge["student_id"], charge.get("idempotency_key") or ""))
+        keys += [
+            (charge["student_id"], refund.get("idempotency_key") or "")
+            for refund in charge.get("refunds", [])
+        ]
+    return keys
+
+
+def _kept_cents(charge: dict[str, Any]) -> int:
+    """What a charge keeps: its amount less its refunds. A charge without `refunded_cents`
+    (a billing service from before partial refunds) kept all or, once REFUNDED, nothing."""
+    amount: int = charge["amount_cents"]
+    if "refunded_cents" not in charge:
+        return 0 if charge["status"] == "REFUNDED" else amount
+    refunded: int = charge["refunded_cents"]
+    return amount - refunded
+
+
+def _nonzero(cents: Counter[str]) -> dict[str, int]:
+    """Amounts by currency without the zeros: no money and no tuition are the same. (Not
+    Counter's unary +, which would drop a negative amount too.)"""
+    return {currency: amount for currency, amount in cents.items() if amount != 0}
+
+
+def _amounts(cents: Counter[str]) -> str:
+    shown = sorted(_nonzero(cents).items())
+    return ", ".join(f"{amount} {currency}" for currency, amount in shown) or "0"
+
+
+def _refund_inconsistency(charge: dict[str, Any]) -> str | None:
+    """Why a charge's refunds do not add up, or None: a charge is REFUNDED exactly when it
+    records its full refund (refunded_at), and refunded_cents is the sum of the refunds that
+    count, never above the amount and all of it once REFUNDED."""
+    refunded_at = charge.get("refunded_at")
+    if (charge["status"] == "REFUNDED") != (refunded_at is not None):
+        return f"charge {charge['charge_id']} is {charge['status']}, refunded_at {refunded_at}"
+    if "refunded_cents" not in charge:
+        return None
+    amount, refunded = charge["amount_cents"], charge["refunded_cents"]
+    counted = sum(
+        refund["amount_cents"]
+        for refund in charge.get("refunds", [])
+        if refund["status"] == COUNTED_REFUND
+    )
+    if refunded != counted:
+        return (
+            f"charge {charge['charge_id']} says refunded_cents {refunded}, its refunds "
+            f"add up to {counted}"
+        )
+    if refunded > amount or (charge["status"] == "REFUNDED" and refunded != amount):
+        return (
+            f"charge {charge['charge_id']} is {charge['status']} with {refunded} of its "
+            f"{amount} cents refunded"
+        )
+    return None
+
+
 def _check_saga(
     report: Report,
     saga: Saga,
@@ -236,13 +345,9 @@ def _check_saga(
                 f"charge {charge['charge_id']} for enrollment {charge['enrollment_id']}, "
                 "which is not this saga's",
             )
-        if (charge["status"] == "REFUNDED") != (charge.get("refunded_at") is not None):
-            report.add(
-                "refund-inconsistent",
-                subject,
-                f"charge {charge['charge_id']} is {charge['status']}, "
-                f"refunded_at {charge.get('refunded_at')}",
-            )
+        inconsistency = _refund_inconsistency(charge)
+        if inconsistency is not None:
+            report.add("refund-inconsistent", subject, inconsistency)
 
     held = [row for row in enrollments if row["status"] in HELD_SEAT]
     captured = [row for row in charges if row["status"] == "CAPTURED"]

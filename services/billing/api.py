@@ -19,22 +19,52 @@ from services.billing.domain import (
     CardDeclined,
     ChargeNotFound,
     ChargeRevoked,
+    RefundExceedsCharge,
+    RefundNotReversible,
+    RefundRevoked,
 )
-from services.billing.models import Charge, ChargeCreate, ChargePublic
+from services.billing.models import (
+    CHARGE_ID_MAX_LENGTH,
+    Charge,
+    ChargeCreate,
+    ChargePublic,
+    Refund,
+    RefundCreate,
+    RefundPublic,
+)
 
 # The one place where billing's refusals become HTTP statuses and problem types.
 PROBLEMS: ProblemMap = {
     ChargeNotFound: ProblemSpec(404, "charge-not-found", "Charge not found"),
     CardDeclined: ProblemSpec(402, "card-declined", "Card declined"),
     ChargeRevoked: ProblemSpec(409, "charge-revoked", "Charge revoked"),
+    RefundExceedsCharge: ProblemSpec(409, "refund-exceeds-charge", "Refund exceeds the charge"),
+    RefundRevoked: ProblemSpec(409, "refund-revoked", "Refund revoked"),
+    RefundNotReversible: ProblemSpec(409, "refund-not-reversible", "Refund cannot be reversed"),
     IdempotencyKeyReused: ProblemSpec(422, "idempotency-key-reused", "Idempotency key reused"),
 }
 
+# Ids in paths and queries are bounded like the columns they are looked up in (422, not a 500).
+ChargeId = Annotated[str, Path(max_length=CHARGE_ID_MAX_LENGTH, pattern=WITHOUT_NUL)]
+KeyInPath = Annotated[str, Path(max_length=IDEMPOTENCY_KEY_MAX_LENGTH, pattern=WITHOUT_NUL)]
+EnrollmentFilter = Annotated[str | None, Query(max_length=36, pattern=WITHOUT_NUL)]
+
 charges = APIRouter(prefix="/charges", tags=["charges"])
+refunds = APIRouter(prefix="/refunds", tags=["refunds"])
 
 
 def _public(charge: Charge) -> ChargePublic:
-    return ChargePublic.model_validate(charge.model_dump())
+    return ChargePublic.model_validate(
+        {
+            **charge.model_dump(),
+            "refunded_cents": charge.refunded_cents,
+            "refunds": [_refund_public(refund) for refund in charge.refunds],
+        }
+    )
+
+
+def _refund_public(refund: Refund) -> RefundPublic:
+    return RefundPublic.model_validate(refund.model_dump())
 
 
 @charges.post(
@@ -59,24 +89,29 @@ async def create_charge(
 async def list_charges(
     database: DatabaseDep,
     student_id: Annotated[str | None, Query(max_length=100)] = None,
+    enrollment_id: EnrollmentFilter = None,
     idempotency_key_prefix: Annotated[
         str | None, Query(max_length=IDEMPOTENCY_KEY_MAX_LENGTH, pattern=WITHOUT_NUL)
     ] = None,
 ) -> list[ChargePublic]:
-    """Charges, optionally of one student or with idempotency keys starting with a prefix."""
-    found = await database.run(service.list_charges, student_id, idempotency_key_prefix)
+    """Charges, optionally of one student, of one enrollment, or with idempotency keys starting
+    with a prefix."""
+    found = await database.run(
+        service.list_charges, student_id, idempotency_key_prefix, enrollment_id
+    )
     return [_public(charge) for charge in found]
 
 
 @charges.get("/{charge_id}", responses=problem_responses(404))
-async def get_charge(charge_id: str, database: DatabaseDep) -> ChargePublic:
-    """One charge."""
+async def get_charge(charge_id: ChargeId, database: DatabaseDep) -> ChargePublic:
+    """One charge, with its refunds."""
     return _public(await database.run(service.get_charge, charge_id))
 
 
 @charges.post("/{charge_id}/refund", responses=problem_responses(404))
-async def refund_charge(charge_id: str, database: DatabaseDep) -> ChargePublic:
-    """Refund a charge exactly once; refunding it again changes nothing (idempotent)."""
+async def refund_charge(charge_id: ChargeId, database: DatabaseDep) -> ChargePublic:
+    """Refund what is left of a charge and close it (REFUNDED) exactly once; refunding it
+    again changes nothing (idempotent)."""
     return _public(await database.run(service.refund_charge, charge_id))
 
 
@@ -85,9 +120,7 @@ async def refund_charge(charge_id: str, database: DatabaseDep) -> ChargePublic:
     responses={204: {"description": "No charge with this key; the key is revoked"}},
 )
 async def refund_by_idempotency_key(
-    idempotency_key: Annotated[str, Path(max_length=IDEMPOTENCY_KEY_MAX_LENGTH)],
-    database: DatabaseDep,
-    response: Response,
+    idempotency_key: KeyInPath, database: DatabaseDep, response: Response
 ) -> ChargePublic | None:
     """Refund the charge made with this key, or revoke the key if none exists yet (204):
     the compensation for a charge whose answer was lost."""
@@ -96,3 +129,45 @@ async def refund_by_idempotency_key(
         response.status_code = status.HTTP_204_NO_CONTENT
         return None
     return _public(charge)
+
+
+@charges.post(
+    "/{charge_id}/refunds",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=[JsonBody],
+    responses=problem_responses(400, 404, 409, 415, 422),
+)
+async def refund_part(
+    charge_id: ChargeId,
+    body: RefundCreate,
+    idempotency_key: IdempotencyKey,
+    database: DatabaseDep,
+    response: Response,
+) -> RefundPublic:
+    """Refund part of a charge; 409 if it would refund more than the charge has left."""
+    refund, created = await database.run(
+        service.refund_part, charge_id, body, idempotency_key, request_fingerprint(body)
+    )
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
+    return _refund_public(refund)
+
+
+@refunds.post(
+    "/by-key/{idempotency_key}/reverse",
+    responses={
+        204: {"description": "No refund with this key; the key is revoked"},
+        **problem_responses(409),
+    },
+)
+async def reverse_refund_by_idempotency_key(
+    idempotency_key: KeyInPath, database: DatabaseDep, response: Response
+) -> RefundPublic | None:
+    """Take the money of the refund made with this key again (REVERSED, once), or revoke the
+    key if none exists yet (204): the compensation for a partial refund whose answer was
+    lost. 409 once the charge was refunded in full."""
+    refund = await database.run(service.reverse_refund_by_idempotency_key, idempotency_key)
+    if refund is None:
+        response.status_code = status.HTTP_204_NO_CONTENT
+        return None
+    return _refund_public(refund)

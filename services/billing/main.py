@@ -29,6 +29,8 @@ SCHEMA = Schema(SERVICE_NAME, Path(__file__).parent / "migrations", (*TABLES, *r
 FAULTY_OPERATIONS: Operations = {
     "charge": [api.create_charge],
     "refund": [api.refund_charge, api.refund_by_idempotency_key],
+    "refund_part": [api.refund_part],
+    "reverse_refund": [api.reverse_refund_by_idempotency_key],
 }
 
 
@@ -60,8 +62,9 @@ def create_app(
     install_observability(app, settings, SERVICE_NAME, tracer_provider)
     app.include_router(health_router(readiness))
     app.include_router(api.charges)
+    app.include_router(api.refunds)
     if settings.fault_injection:
-        install_fault_injection(app, [api.charges], FAULTY_OPERATIONS)
+        install_fault_injection(app, [api.charges, api.refunds], FAULTY_OPERATIONS)
     # Last, so outermost: no request without a token reaches a fault or a route.
     install_authentication(app, settings.credentials(SERVICE_NAME))
     return app

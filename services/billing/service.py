@@ -1,8 +1,11 @@
 """Billing use cases. HTTP routes (and, later, message consumers) are thin adapters over these.
 
-Everything that concerns one idempotency key (charging with it, replaying it, revoking it) runs
-under a lock on that key, so a charge and the refund of its key cannot miss each other; a refund
-by charge id locks the charge row. Either way a charge is refunded at most once.
+Everything that concerns one idempotency key (charging with it, replaying it, revoking it; the
+same for a refund's key) runs under a lock on that key, so a request and the compensation of
+its key cannot miss each other. Everything that changes what a charge has refunded (a partial
+refund, the full refund, a reversal) also locks the charge row, so the sum of its refunds is
+checked and changed by one transaction at a time: refunds never exceed the captured amount and
+the full refund happens once. Locks are taken in that order, key first, then charge.
 """
 
 import uuid
@@ -12,14 +15,28 @@ from datetime import UTC, datetime
 from sqlmodel import Session, col, select
 
 from common.database import lock_idempotency_key
-from common.idempotency import commit_or_replay, find_by_idempotency_key, replay
+from common.idempotency import (
+    IdempotencyKeyReused,
+    commit_or_replay,
+    find_by_idempotency_key,
+    replay,
+)
 from services.billing import domain
 from services.billing.domain import (
     ChargeNotFound,
     ChargeRevoked,
     ChargeStatus,
+    RefundRevoked,
+    RefundStatus,
 )
-from services.billing.models import Charge, ChargeCreate, RevokedChargeKey
+from services.billing.models import (
+    Charge,
+    ChargeCreate,
+    Refund,
+    RefundCreate,
+    RevokedChargeKey,
+    RevokedRefundKey,
+)
 
 
 def create_charge(
@@ -44,6 +61,7 @@ def create_charge(
         currency=request.currency,
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
+        refunds=[],
     )
     return commit_or_replay(
         session, charge, lambda: replay(session, Charge, idempotency_key, fingerprint)
@@ -59,12 +77,18 @@ def get_charge(session: Session, charge_id: str) -> Charge:
 
 
 def list_charges(
-    session: Session, student_id: str | None = None, key_prefix: str | None = None
+    session: Session,
+    student_id: str | None = None,
+    key_prefix: str | None = None,
+    enrollment_id: str | None = None,
 ) -> Sequence[Charge]:
-    """Charges, optionally of one student or whose idempotency key starts with a prefix."""
+    """Charges, optionally of one student, of one enrollment, or whose idempotency key starts
+    with a prefix."""
     statement = select(Charge).order_by(col(Charge.created_at))
     if student_id is not None:
         statement = statement.where(col(Charge.student_id) == student_id)
+    if enrollment_id is not None:
+        statement = statement.where(col(Charge.enrollment_id) == enrollment_id)
     if key_prefix is not None:
         statement = statement.where(
             col(Charge.idempotency_key).startswith(key_prefix, autoescape=True)
@@ -75,9 +99,9 @@ def list_charges(
 
 
 def refund_charge(session: Session, charge_id: str) -> Charge:
-    """Refund a charge; refunding it again changes nothing (idempotent)."""
+    """Refund what is left of a charge and close it; refunding it again changes nothing."""
     charge = _lock_charge(session, charge_id)
-    _refund(charge)
+    _refund_in_full(charge)
     session.commit()
     return charge
 
@@ -95,9 +119,90 @@ def refund_by_idempotency_key(session: Session, idempotency_key: str) -> Charge 
     return refund_charge(session, charge.charge_id)
 
 
-def _refund(charge: Charge) -> None:
+def refund_part(
+    session: Session,
+    charge_id: str,
+    request: RefundCreate,
+    idempotency_key: str,
+    fingerprint: str,
+) -> tuple[Refund, bool]:
+    """Return part of a charge's money. Returns (refund, created); a retry with the same key,
+    charge and body returns the first refund with created=False, whatever became of it since.
+    A refund beyond what is left is refused and stores nothing."""
+    lock_idempotency_key(session, idempotency_key)
+    replayed = _replay_refund(session, charge_id, idempotency_key, fingerprint)
+    if replayed is not None:
+        session.commit()
+        return replayed, False
+    if session.get(RevokedRefundKey, idempotency_key) is not None:
+        raise RefundRevoked(idempotency_key)
+    charge = _lock_charge(session, charge_id)
+    domain.check_partial_refund(
+        charge_id,
+        ChargeStatus(charge.status),
+        charge.amount_cents,
+        charge.refunded_cents,
+        request.amount_cents,
+    )
+    refund = Refund(
+        refund_id=str(uuid.uuid4()),
+        charge_id=charge_id,
+        amount_cents=request.amount_cents,
+        idempotency_key=idempotency_key,
+        request_fingerprint=fingerprint,
+    )
+    return commit_or_replay(
+        session,
+        refund,
+        lambda: _replay_refund(session, charge_id, idempotency_key, fingerprint),
+    )
+
+
+def reverse_refund_by_idempotency_key(session: Session, idempotency_key: str) -> Refund | None:
+    """Compensate a partial refund whose outcome the caller may never have learned: take its
+    money again if it exists (once), otherwise revoke the key so a refund still in flight
+    cannot land afterwards."""
+    lock_idempotency_key(session, idempotency_key)
+    refund = find_by_idempotency_key(session, Refund, idempotency_key)
+    if refund is None:
+        if session.get(RevokedRefundKey, idempotency_key) is None:
+            session.add(RevokedRefundKey(idempotency_key=idempotency_key))
+        session.commit()
+        return None
+    # The refund as read after the key's lock is current: only its key's holder changes it.
+    charge = _lock_charge(session, refund.charge_id)
+    if domain.reversal_takes_money(
+        idempotency_key,
+        charge.charge_id,
+        ChargeStatus(charge.status),
+        RefundStatus(refund.status),
+    ):
+        refund.status = RefundStatus.REVERSED
+        refund.reversed_at = datetime.now(UTC)
+    session.commit()
+    return refund
+
+
+def _replay_refund(
+    session: Session, charge_id: str, idempotency_key: str, fingerprint: str
+) -> Refund | None:
+    """The refund first made with this key; the key is refused with a different body, and with
+    another charge (the body alone does not name the charge)."""
+    refund = replay(session, Refund, idempotency_key, fingerprint)
+    if refund is not None and refund.charge_id != charge_id:
+        raise IdempotencyKeyReused(idempotency_key)
+    return refund
+
+
+def _refund_in_full(charge: Charge) -> None:
     if not domain.refund_returns_money(ChargeStatus(charge.status)):
         return
+    left = charge.amount_cents - charge.refunded_cents
+    if left > 0:
+        remainder = Refund(
+            refund_id=str(uuid.uuid4()), charge_id=charge.charge_id, amount_cents=left
+        )
+        charge.refunds.append(remainder)
     charge.status = ChargeStatus.REFUNDED
     charge.refunded_at = datetime.now(UTC)
 
@@ -105,7 +210,8 @@ def _refund(charge: Charge) -> None:
 def _lock_charge(session: Session, charge_id: str) -> Charge:
     """Read the charge under a row lock (PostgreSQL) so concurrent refunds refund once.
     populate_existing: a copy already in the session (read before the lock) is refreshed
-    rather than trusted, or a refund that waited for the lock would see a stale CAPTURED."""
+    rather than trusted, or a refund that waited for the lock would see a stale CAPTURED
+    (and, with its refunds loaded again, a stale sum)."""
     charge = session.get(Charge, charge_id, with_for_update=True, populate_existing=True)
     if charge is None:
         raise ChargeNotFound(charge_id)

@@ -20,6 +20,8 @@ from services.enrollment.domain import (
     CourseNotFound,
     EnrollmentNotConfirmable,
     EnrollmentNotFound,
+    EnrollmentNotWithdrawable,
+    EnrollmentStatus,
     ReservationRevoked,
 )
 from services.enrollment.models import (
@@ -40,6 +42,9 @@ PROBLEMS: ProblemMap = {
     EnrollmentNotConfirmable: ProblemSpec(
         409, "enrollment-not-confirmable", "Enrollment cannot be confirmed"
     ),
+    EnrollmentNotWithdrawable: ProblemSpec(
+        409, "enrollment-not-withdrawable", "Enrollment cannot be withdrawn"
+    ),
     ReservationRevoked: ProblemSpec(409, "reservation-revoked", "Reservation revoked"),
     IdempotencyKeyReused: ProblemSpec(422, "idempotency-key-reused", "Idempotency key reused"),
 }
@@ -49,6 +54,7 @@ CourseId = Annotated[str, Path(max_length=COURSE_ID_MAX_LENGTH, pattern=WITHOUT_
 EnrollmentId = Annotated[str, Path(max_length=ENROLLMENT_ID_MAX_LENGTH, pattern=WITHOUT_NUL)]
 ReservationKey = Annotated[str, Path(max_length=IDEMPOTENCY_KEY_MAX_LENGTH, pattern=WITHOUT_NUL)]
 StudentFilter = Annotated[str | None, Query(max_length=STUDENT_ID_MAX_LENGTH, pattern=WITHOUT_NUL)]
+CourseFilter = Annotated[str | None, Query(max_length=COURSE_ID_MAX_LENGTH, pattern=WITHOUT_NUL)]
 KeyPrefixFilter = Annotated[
     str | None, Query(max_length=IDEMPOTENCY_KEY_MAX_LENGTH, pattern=WITHOUT_NUL)
 ]
@@ -104,10 +110,15 @@ async def reserve_seat(
 async def list_enrollments(
     database: DatabaseDep,
     student_id: StudentFilter = None,
+    status: EnrollmentStatus | None = None,
+    course_id: CourseFilter = None,
     idempotency_key_prefix: KeyPrefixFilter = None,
 ) -> list[EnrollmentPublic]:
-    """Enrollments, optionally of one student or with idempotency keys starting with a prefix."""
-    found = await database.run(service.list_enrollments, student_id, idempotency_key_prefix)
+    """Enrollments, optionally of one student, in one status, in one course or with
+    idempotency keys starting with a prefix; filters combine."""
+    found = await database.run(
+        service.list_enrollments, student_id, idempotency_key_prefix, status, course_id
+    )
     return [_public(enrollment) for enrollment in found]
 
 
@@ -128,8 +139,18 @@ async def confirm_enrollment(
 
 @enrollments.post("/{enrollment_id}/cancel", responses=problem_responses(404))
 async def cancel_enrollment(enrollment_id: EnrollmentId, database: DatabaseDep) -> EnrollmentPublic:
-    """Cancel an enrollment and release its seat exactly once (idempotent)."""
+    """Cancel an enrollment and release its seat exactly once (idempotent); a withdrawn one
+    has released its seat already and stays WITHDRAWN."""
     return _public(await database.run(service.cancel_enrollment, enrollment_id))
+
+
+@enrollments.post("/{enrollment_id}/withdraw", responses=problem_responses(404, 409))
+async def withdraw_enrollment(
+    enrollment_id: EnrollmentId, database: DatabaseDep
+) -> EnrollmentPublic:
+    """Withdraw from a CONFIRMED enrollment, releasing its seat exactly once (idempotent); a
+    PENDING or CANCELLED one is 409."""
+    return _public(await database.run(service.withdraw_enrollment, enrollment_id))
 
 
 @enrollments.post("/by-key/{idempotency_key}/cancel", responses={204: {"description": "No-op"}})

@@ -31,6 +31,7 @@ FAULTY_OPERATIONS: Operations = {
     "reserve": [api.reserve_seat],
     "confirm": [api.confirm_enrollment],
     "cancel": [api.cancel_enrollment, api.cancel_by_idempotency_key],
+    "withdraw": [api.withdraw_enrollment],
 }
 
 

@@ -130,13 +130,22 @@ def get_enrollment(session: Session, enrollment_id: str) -> Enrollment:
 
 
 def list_enrollments(
-    session: Session, student_id: str | None = None, key_prefix: str | None = None
+    session: Session,
+    student_id: str | None = None,
+    key_prefix: str | None = None,
+    status: EnrollmentStatus | None = None,
+    course_id: str | None = None,
 ) -> Sequence[Enrollment]:
-    """Enrollments, optionally of one student or whose idempotency key starts with a prefix
-    (a saga's keys share one: how the invariant checker finds a saga's enrollments)."""
+    """Enrollments, optionally of one student, in one status, in one course, or whose
+    idempotency key starts with a prefix (a saga's keys share one: how the invariant checker
+    finds a saga's enrollments); filters combine."""
     statement = select(Enrollment).order_by(col(Enrollment.created_at))
     if student_id is not None:
         statement = statement.where(col(Enrollment.student_id) == student_id)
+    if status is not None:
+        statement = statement.where(col(Enrollment.status) == status)
+    if course_id is not None:
+        statement = statement.where(col(Enrollment.course_id) == course_id)
     if key_prefix is not None:
         statement = statement.where(
             col(Enrollment.idempotency_key).startswith(key_prefix, autoescape=True)
@@ -186,15 +195,35 @@ def cancel_by_idempotency_key(session: Session, idempotency_key: str) -> Enrollm
     return enrollment
 
 
+def withdraw_enrollment(session: Session, enrollment_id: str) -> Enrollment:
+    """Withdraw from a CONFIRMED enrollment and release its seat; withdrawing again changes
+    nothing, and a PENDING or CANCELLED enrollment is refused."""
+    enrollment = _lock_enrollment(session, enrollment_id)
+    status = EnrollmentStatus(enrollment.status)
+    new_status = domain.withdrawn(enrollment_id, status)
+    if new_status is not status:
+        _release_seat(session, enrollment)
+        _set_status(enrollment, new_status)
+    session.commit()
+    return enrollment
+
+
 def _cancel(session: Session, enrollment: Enrollment) -> None:
+    """A cancel of an enrollment that holds no seat (CANCELLED, WITHDRAWN) changes nothing."""
     if not domain.cancellation_releases_seat(EnrollmentStatus(enrollment.status)):
         return
+    _release_seat(session, enrollment)
+    _set_status(enrollment, EnrollmentStatus.CANCELLED)
+
+
+def _release_seat(session: Session, enrollment: Enrollment) -> None:
+    """Give the enrollment's seat back; callers hold the enrollment's row lock and release only
+    on a change of status away from a seat-holding one, so a seat is given back once."""
     session.execute(
         update(Course)
         .where(col(Course.course_id) == enrollment.course_id)
         .values(seats_taken=col(Course.seats_taken) - 1)
     )
-    _set_status(enrollment, EnrollmentStatus.CANCELLED)
 
 
 def _lock_enrollment(session: Session, enrollment_id: str) -> Enrollment:

@@ -332,7 +332,7 @@ def test_a_freed_seat_in_a_full_course_can_be_reserved_again(client: httpx.Clien
     assert seats_taken(client, TWO_SEAT_COURSE) == 2
 
 
-@pytest.mark.parametrize("action", ["confirm", "cancel"])
+@pytest.mark.parametrize("action", ["confirm", "cancel", "withdraw"])
 def test_an_unknown_enrollment_is_a_404_problem(client: httpx.Client, action: str) -> None:
     missing = str(uuid.uuid4())
 
@@ -429,8 +429,19 @@ def test_unicode_ids_are_stored_and_returned_unchanged(client: httpx.Client) -> 
         ("POST", "/enrollments/" + "e" * 5_000 + "/cancel"),
         ("POST", "/enrollments/by-key/" + "k" * 5_000 + "/cancel"),
         ("GET", "/enrollments?student_id=" + "s" * 5_000),
+        ("POST", "/enrollments/" + "e" * 5_000 + "/withdraw"),
+        ("GET", "/enrollments?course_id=" + "C" * 5_000),
     ],
-    ids=["course", "enrollment", "confirm", "cancel", "cancel-by-key", "student-filter"],
+    ids=[
+        "course",
+        "enrollment",
+        "confirm",
+        "cancel",
+        "cancel-by-key",
+        "student-filter",
+        "withdraw",
+        "course-filter",
+    ],
 )
 def test_very_long_ids_are_refused_as_invalid(client: httpx.Client, method: str, path: str) -> None:
     assert_problem(client.request(method, path), 422, "validation-error")
@@ -445,8 +456,19 @@ def test_very_long_ids_are_refused_as_invalid(client: httpx.Client, method: str,
         ("POST", "/enrollments/a%00b/cancel"),
         ("POST", "/enrollments/by-key/a%00b/cancel"),
         ("GET", "/enrollments?student_id=a%00b"),
+        ("POST", "/enrollments/a%00b/withdraw"),
+        ("GET", "/enrollments?course_id=a%00b"),
     ],
-    ids=["course", "enrollment", "confirm", "cancel", "cancel-by-key", "student-filter"],
+    ids=[
+        "course",
+        "enrollment",
+        "confirm",
+        "cancel",
+        "cancel-by-key",
+        "student-filter",
+        "withdraw",
+        "course-filter",
+    ],
 )
 def test_ids_with_nul_characters_are_refused_as_invalid(
     client: httpx.Client, method: str, path: str
@@ -503,3 +525,137 @@ def test_enrollments_can_be_listed_by_the_prefix_of_their_idempotency_key(
     assert listed == [mine]
     assert mine["idempotency_key"] == "saga-a:run-1:reserve_seat"
     assert wildcard == []
+
+
+# Withdrawing (the transfer's pivot)
+
+
+def confirmed(client: httpx.Client, student_id: str = "student-1", **kwargs: Any) -> dict[str, Any]:
+    enrollment_id = reserved(client, student_id, **kwargs)["enrollment_id"]
+    response = client.post(f"/enrollments/{enrollment_id}/confirm")
+    assert response.status_code == 200, response.text
+    enrollment: dict[str, Any] = response.json()
+    return enrollment
+
+
+def withdraw(client: httpx.Client, enrollment_id: str) -> httpx.Response:
+    return client.post(f"/enrollments/{enrollment_id}/withdraw")
+
+
+def test_withdrawing_a_confirmed_enrollment_releases_its_seat_exactly_once(
+    client: httpx.Client,
+) -> None:
+    kept = confirmed(client, "student-1")
+    leaving = confirmed(client, "student-2")
+
+    first = withdraw(client, leaving["enrollment_id"])
+    second = withdraw(client, leaving["enrollment_id"])
+
+    assert first.status_code == 200, first.text
+    assert first.json() == {**leaving, "status": "WITHDRAWN"}
+    assert (second.status_code, second.json()) == (200, first.json())
+    assert seats_taken(client) == 1
+    assert client.get(f"/enrollments/{kept['enrollment_id']}").json()["status"] == "CONFIRMED"
+
+
+@pytest.mark.parametrize("status", ["PENDING", "CANCELLED"])
+def test_an_enrollment_never_confirmed_or_cancelled_cannot_be_withdrawn(
+    client: httpx.Client, status: str
+) -> None:
+    enrollment = reserved(client)
+    if status == "CANCELLED":
+        client.post(f"/enrollments/{enrollment['enrollment_id']}/cancel")
+    seats_before = seats_taken(client)
+
+    response = withdraw(client, enrollment["enrollment_id"])
+
+    problem = assert_problem(response, 409, "enrollment-not-withdrawable")
+    assert status in problem["detail"]
+    assert client.get(f"/enrollments/{enrollment['enrollment_id']}").json()["status"] == status
+    assert seats_taken(client) == seats_before
+
+
+def test_a_withdrawn_enrollment_cannot_be_confirmed_again(client: httpx.Client) -> None:
+    enrollment_id = confirmed(client)["enrollment_id"]
+    withdraw(client, enrollment_id)
+
+    response = client.post(f"/enrollments/{enrollment_id}/confirm")
+
+    assert_problem(response, 409, "enrollment-not-confirmable")
+    assert client.get(f"/enrollments/{enrollment_id}").json()["status"] == "WITHDRAWN"
+    assert seats_taken(client) == 0
+
+
+def test_cancelling_a_withdrawn_enrollment_changes_nothing(client: httpx.Client) -> None:
+    key = new_key()
+    enrollment_id = confirmed(client, key=key)["enrollment_id"]
+    reserved(client, "student-2")
+    withdrawn = withdraw(client, enrollment_id).json()
+
+    by_id = client.post(f"/enrollments/{enrollment_id}/cancel")
+    by_key = client.post(f"/enrollments/by-key/{key}/cancel")
+
+    assert (by_id.status_code, by_id.json()) == (200, withdrawn)
+    assert (by_key.status_code, by_key.json()) == (200, withdrawn)
+    assert seats_taken(client) == 1
+
+
+def test_a_student_confirmed_in_one_course_can_move_to_another_seat_before_leaving_it(
+    client: httpx.Client,
+) -> None:
+    """The transfer's order: the new seat is reserved (and paid for) while the old enrollment is
+    still CONFIRMED; the old seat is released only then."""
+    old = confirmed(client, "student-1", course_id=AMPLE_COURSE)
+    new = reserved(client, "student-1", course_id=TWO_SEAT_COURSE)
+    assert (seats_taken(client, AMPLE_COURSE), seats_taken(client, TWO_SEAT_COURSE)) == (1, 1)
+
+    withdraw(client, old["enrollment_id"])
+    client.post(f"/enrollments/{new['enrollment_id']}/confirm")
+
+    mine = client.get("/enrollments", params={"student_id": "student-1"}).json()
+    assert [(row["course_id"], row["status"]) for row in mine] == [
+        (AMPLE_COURSE, "WITHDRAWN"),
+        (TWO_SEAT_COURSE, "CONFIRMED"),
+    ]
+    assert (seats_taken(client, AMPLE_COURSE), seats_taken(client, TWO_SEAT_COURSE)) == (0, 1)
+
+
+def test_a_seat_freed_by_a_withdrawal_in_a_full_course_can_be_reserved_again(
+    client: httpx.Client,
+) -> None:
+    leaving = confirmed(client, "student-1", course_id=TWO_SEAT_COURSE)
+    reserved(client, "student-2", course_id=TWO_SEAT_COURSE)
+    assert_problem(reserve(client, "student-3", TWO_SEAT_COURSE), 409, "course-full")
+
+    withdraw(client, leaving["enrollment_id"])
+
+    assert reserve(client, "student-3", TWO_SEAT_COURSE).status_code == 201
+    assert seats_taken(client, TWO_SEAT_COURSE) == 2
+
+
+def test_enrollments_can_be_listed_by_student_status_and_course_together(
+    client: httpx.Client,
+) -> None:
+    wanted = confirmed(client, "alice", course_id=AMPLE_COURSE)
+    reserved(client, "alice", course_id=AMPLE_COURSE)  # PENDING
+    confirmed(client, "alice", course_id=TWO_SEAT_COURSE)  # another course
+    confirmed(client, "bob", course_id=AMPLE_COURSE)  # another student
+
+    found = client.get(
+        "/enrollments",
+        params={"student_id": "alice", "status": "CONFIRMED", "course_id": AMPLE_COURSE},
+    ).json()
+    withdrawn = client.get("/enrollments", params={"status": "WITHDRAWN"}).json()
+    in_seminar = client.get("/enrollments", params={"course_id": TWO_SEAT_COURSE}).json()
+
+    assert found == [wanted]
+    assert withdrawn == []
+    assert [row["student_id"] for row in in_seminar] == ["alice"]
+
+
+def test_an_unknown_status_filter_is_refused_naming_the_field(client: httpx.Client) -> None:
+    problem = assert_problem(
+        client.get("/enrollments", params={"status": "ENROLLED"}), 422, "validation-error"
+    )
+
+    assert "status" in problem["detail"]

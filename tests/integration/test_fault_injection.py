@@ -126,6 +126,29 @@ def test_an_error_after_commit_loses_the_answer_but_the_retry_finds_the_charge(
     assert len(charges_of(billing_http, student)) == 1
 
 
+def test_a_partial_refund_whose_answer_is_lost_is_found_by_its_retry_and_its_reversal(
+    billing_http: httpx.Client,
+) -> None:
+    student = new_id()
+    captured = charge(billing_http, student, f"{student}:charge").json()
+    install(billing_http, operation="refund_part", kind="error_after_commit", count=1)
+    path = f"/charges/{captured['charge_id']}/refunds"
+    key = f"{student}:refund_part"
+
+    lost = billing_http.post(path, json={"amount_cents": 500}, headers={"Idempotency-Key": key})
+    retried = billing_http.post(path, json={"amount_cents": 500}, headers={"Idempotency-Key": key})
+    install(billing_http, operation="reverse_refund", kind="error_before_commit", count=1)
+    refused_reversal = billing_http.post(f"/refunds/by-key/{key}/reverse")
+    reversal = billing_http.post(f"/refunds/by-key/{key}/reverse")
+
+    assert lost.status_code == 503
+    assert (retried.status_code, retried.headers.get("Idempotent-Replayed")) == (201, "true")
+    assert refused_reversal.status_code == 503
+    assert (reversal.status_code, reversal.json()["status"]) == (200, "REVERSED")
+    [after] = charges_of(billing_http, student)
+    assert (after["refunded_cents"], len(after["refunds"])) == (0, 1)
+
+
 def test_an_error_after_commit_can_drop_the_connection_instead(
     billing_http: httpx.Client,
 ) -> None:

@@ -34,6 +34,7 @@ from orchestrator.main import API_SCHEMA
 from services.billing.config import BillingSettings
 from services.billing.main import SCHEMA as BILLING_SCHEMA
 from services.billing.main import create_app as create_billing
+from services.billing.models import Charge
 from services.enrollment.config import EnrollmentSettings
 from services.enrollment.main import SCHEMA as ENROLLMENT_SCHEMA
 from services.enrollment.main import create_app as create_enrollment
@@ -203,6 +204,55 @@ def test_every_database_made_by_create_all_before_migrations_is_adopted(
 
     assert differences(engine, schema) == []
     assert revisions(engine, schema) == head(schema)
+
+
+def test_charges_refunded_before_partial_refunds_existed_get_the_refund_of_their_amount(
+    engine: Engine,
+) -> None:
+    """Billing's 0002: a REFUNDED charge recorded its refund on the charge row alone."""
+    config = cli_config(engine, BILLING_SCHEMA)
+    command.upgrade(config, "0001")
+    insert = text(
+        "INSERT INTO charge (charge_id, student_id, enrollment_id, amount_cents, currency, "
+        "status, idempotency_key, request_fingerprint, created_at, refunded_at) VALUES "
+        "(:charge_id, 's', 'e', :amount, 'USD', :status, :charge_id, 'f', :at, :refunded_at)"
+    )
+    with engine.begin() as connection:
+        at = "2026-11-01 10:00:00+00:00"
+        connection.execute(
+            insert,
+            {
+                "charge_id": "kept",
+                "amount": 500,
+                "status": "CAPTURED",
+                "at": at,
+                "refunded_at": None,
+            },
+        )
+        connection.execute(
+            insert,
+            {
+                "charge_id": "given-back",
+                "amount": 700,
+                "status": "REFUNDED",
+                "at": at,
+                "refunded_at": at,
+            },
+        )
+
+    command.upgrade(config, "head")
+
+    with Session(engine) as session:
+        charges = {charge.charge_id: charge for charge in session.exec(select(Charge))}
+        assert charges["kept"].refunded_cents == 0
+        assert charges["given-back"].refunded_cents == 700
+        [refund] = charges["given-back"].refunds
+        assert (refund.amount_cents, refund.status, refund.idempotency_key) == (
+            700,
+            "REFUNDED",
+            None,
+        )
+    assert differences(engine, BILLING_SCHEMA) == []
 
 
 def test_check_mode_refuses_a_database_behind_the_code_and_accepts_one_at_head(

@@ -1,6 +1,7 @@
 """Seat accounting under concurrency, over real HTTP, on SQLite and PostgreSQL: a course never
 hands out more seats than it has, and a seat is given back exactly once however often the
-cancellation (or the compensation by idempotency key) is retried at the same moment."""
+cancellation (or the compensation by idempotency key), or the withdrawal, is retried at the
+same moment."""
 
 import uuid
 from collections import Counter
@@ -166,6 +167,50 @@ def test_concurrent_cancels_by_id_and_by_key_release_each_seat_exactly_once(
 
     assert Counter(outcome(response) for response in responses) == {(200, ""): len(responses)}
     assert {enrollment["status"] for enrollment in enrollments_in_course(client)} == {"CANCELLED"}
+    assert course(client)["seats_taken"] == 0
+
+
+def withdrawal(client: httpx.Client, enrollment_id: str) -> Request:
+    return partial(client.post, f"/enrollments/{enrollment_id}/withdraw")
+
+
+def confirmed(client: httpx.Client, student_id: str) -> dict[str, Any]:
+    enrollment_id = reservation(client, student_id)().json()["enrollment_id"]
+    found: dict[str, Any] = client.post(f"/enrollments/{enrollment_id}/confirm").json()
+    return found
+
+
+def test_50_concurrent_withdrawals_of_one_enrollment_release_exactly_one_seat(
+    client: httpx.Client,
+) -> None:
+    kept = confirmed(client, "student-kept")
+    leaving = confirmed(client, "student-leaving")
+
+    responses = all_at_once([withdrawal(client, leaving["enrollment_id"])] * CONCURRENT_CANCELS)
+
+    assert Counter(outcome(response) for response in responses) == {(200, ""): CONCURRENT_CANCELS}
+    assert {response.json()["status"] for response in responses} == {"WITHDRAWN"}
+    assert course(client)["seats_taken"] == 1
+    assert client.get(f"/enrollments/{kept['enrollment_id']}").json()["status"] == "CONFIRMED"
+
+
+def test_withdrawals_racing_cancels_of_the_same_enrollments_release_each_seat_once(
+    client: httpx.Client,
+) -> None:
+    """Whichever lands first ends the enrollment (WITHDRAWN or CANCELLED); the other changes
+    nothing (a cancel of a withdrawn one) or is refused (a withdrawal of a cancelled one)."""
+    enrollment_ids = [confirmed(client, f"student-{n}")["enrollment_id"] for n in range(LAST_SEATS)]
+    requests = [withdrawal(client, enrollment_id) for enrollment_id in enrollment_ids]
+    requests += [cancellation(client, enrollment_id) for enrollment_id in enrollment_ids]
+
+    responses = all_at_once(requests * (CONCURRENT_CANCELS // 5))
+
+    assert set(Counter(outcome(response) for response in responses)) <= {
+        (200, ""),
+        (409, "/problems/enrollment-not-withdrawable"),
+    }
+    statuses = {enrollment["status"] for enrollment in enrollments_in_course(client)}
+    assert statuses <= {"WITHDRAWN", "CANCELLED"}
     assert course(client)["seats_taken"] == 0
 
 

@@ -31,21 +31,30 @@ def choreographed(student_id: str, status: str) -> Saga:
 def enrollment(student_id: str, status: str) -> dict[str, Any]:
     return {
         "enrollment_id": f"e-{student_id}",
+        "student_id": student_id,
         "course_id": "CS101",
         "status": status,
+        "tuition_cents": 100,
+        "currency": "USD",
         "idempotency_key": idempotency_key(student_id, "reserve_seat"),
     }
 
 
 def charge(student_id: str, status: str) -> dict[str, Any]:
+    refunded = status == "REFUNDED"
     return {
         "charge_id": f"c-{student_id}",
+        "student_id": student_id,
         "enrollment_id": f"e-{student_id}",
         "status": status,
         "amount_cents": 100,
         "currency": "USD",
-        "refunded_at": "2026-01-01T00:00:00Z" if status == "REFUNDED" else None,
+        "refunded_at": "2026-01-01T00:00:00Z" if refunded else None,
         "idempotency_key": idempotency_key(student_id, "charge_tuition"),
+        "refunded_cents": 100 if refunded else 0,
+        "refunds": [{"amount_cents": 100, "status": "REFUNDED", "idempotency_key": None}]
+        if refunded
+        else [],
     }
 
 
@@ -74,10 +83,10 @@ def test_a_compensated_choreographed_saga_that_kept_the_money_is_reported() -> N
         [charge("bob", "CAPTURED")],
     )
 
-    assert found == ["charge-not-refunded"]
+    assert found == ["money-not-conserved", "charge-not-refunded"]
 
 
 def test_a_seat_under_the_keys_of_no_choreographed_saga_is_reported() -> None:
     found = rules([], [enrollment("ghost", "CONFIRMED")], [])
 
-    assert found == ["resource-without-saga"]
+    assert found == ["money-not-conserved", "resource-without-saga"]
