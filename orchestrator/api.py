@@ -54,6 +54,9 @@ PROBLEMS: ProblemMap = {
     sagas.SagaNotFound: ProblemSpec(404, "saga-not-found", "Saga not found"),
     sagas.SagaRunning: ProblemSpec(409, "saga-running", "Saga running"),
     sagas.NotEnrolled: ProblemSpec(409, "not-enrolled", "Not enrolled"),
+    sagas.EnrollmentUnavailable: ProblemSpec(
+        503, "enrollment-unavailable", "Enrollment service unavailable"
+    ),
     recovery.SagaNotResumable: ProblemSpec(409, "saga-not-resumable", "Nothing to resume"),
     recovery.CorrectionNotAllowed: ProblemSpec(422, "correction-not-allowed", "Cannot correct"),
     registry.UnknownSagaType: ProblemSpec(422, "unknown-saga-type", "Unknown saga type"),

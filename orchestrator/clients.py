@@ -207,7 +207,14 @@ class BillingClient:
 
     async def charges_of_enrollment(self, enrollment_id: str) -> list[dict[str, Any]]:
         """Every charge made for the enrollment, oldest first, each with its refunds."""
-        answer = await self._http.get("/charges", params={"enrollment_id": enrollment_id})
+        return await self._charges({"enrollment_id": enrollment_id})
+
+    async def charges_of_student(self, student_id: str) -> list[dict[str, Any]]:
+        """Every charge of the student, oldest first, each with its refunds."""
+        return await self._charges({"student_id": student_id})
+
+    async def _charges(self, params: dict[str, str]) -> list[dict[str, Any]]:
+        answer = await self._http.get("/charges", params=params)
         raise_for_outcome(answer)
         charges: list[dict[str, Any]] = answer.json()
         return charges

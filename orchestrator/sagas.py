@@ -15,7 +15,7 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from common.logs import SagaLogContext
@@ -65,6 +65,10 @@ class SagaRunning(Exception):
 
     def __init__(self, saga_id: str, run_id: str) -> None:
         super().__init__(f"Saga '{saga_id}' is running (run {run_id}); wait for it to end.")
+
+
+class EnrollmentUnavailable(Exception):
+    """The enrollment service could not say whether the student is enrolled."""
 
 
 class NotEnrolled(Exception):
@@ -125,7 +129,12 @@ async def start_transfer(
 ) -> StartedSaga:
     """Start the student's course transfer: refused unless they hold a CONFIRMED enrollment in
     the course they leave, and while another transfer of theirs runs."""
-    enrolled = await enrollment.confirmed_enrollment(request.student_id, request.from_course_id)
+    try:
+        enrolled = await enrollment.confirmed_enrollment(request.student_id, request.from_course_id)
+    except ApplicationError as error:
+        raise EnrollmentUnavailable(
+            f"Cannot check the student's enrollment now: {error.message}"
+        ) from error
     if enrolled is None:
         raise NotEnrolled(request.student_id, request.from_course_id)
     saga_input = TransferInput(

@@ -40,15 +40,16 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts import Step as Activity
 
 SAGA_TYPE = "course-transfer"
+ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
 WORKFLOW_ID_PREFIX = "course-transfer-"
 
 
 class CourseTransfer(BaseModel):
     """What a transfer asks for (POST /transfers)."""
 
-    student_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")
-    from_course_id: str = Field(min_length=1, max_length=32)
-    to_course_id: str = Field(min_length=1, max_length=32)
+    student_id: str = Field(min_length=1, max_length=100, pattern=ID_PATTERN)
+    from_course_id: str = Field(min_length=1, max_length=32, pattern=ID_PATTERN)
+    to_course_id: str = Field(min_length=1, max_length=32, pattern=ID_PATTERN)
     payment_token: str = Field(min_length=1, max_length=100)
 
 

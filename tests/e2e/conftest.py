@@ -62,15 +62,20 @@ class System:
     api_database_url: str | None = None
     nats: EmbeddedNats | None = None
 
-    async def wait_for_terminal(self, student_id: str, timeout: float = 60.0) -> dict[str, Any]:
+    async def wait_for_terminal(self, saga_id: str, timeout: float = 60.0) -> dict[str, Any]:
+        return await self.wait_for_status(saga_id, *TERMINAL_STATUSES, timeout=timeout)
+
+    async def wait_for_status(
+        self, saga_id: str, *statuses: str, timeout: float = 60.0
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
-            response = await self.api.get(f"/sagas/{student_id}")
-            if response.status_code == 200 and response.json()["status"] in TERMINAL_STATUSES:
+            response = await self.api.get(f"/sagas/{saga_id}")
+            if response.status_code == 200 and response.json()["status"] in statuses:
                 body: dict[str, Any] = response.json()
                 return body
             if time.monotonic() > deadline:
-                raise AssertionError(f"saga of {student_id} not terminal: {response.text}")
+                raise AssertionError(f"saga {saga_id} not in {statuses}: {response.text}")
             await asyncio.sleep(0.1)
 
     async def enrollments_of(self, student_id: str) -> list[dict[str, Any]]:

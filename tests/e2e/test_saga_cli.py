@@ -110,7 +110,7 @@ async def test_a_bulk_dry_run_with_the_cli_lists_and_starts_nothing(system: Syst
         (["retry", "nobody-at-all"], 1, "404"),
         (["start", "--name", "A", "--email", "nope", "--course-id", "CS101",
           "--payment-token", "tok_visa"], 1, "body.email"),
-        (["retry"], 2, "either a STUDENT_ID or --query"),
+        (["retry"], 2, "either a SAGA_ID or --query"),
         (["reset", "someone", "--step", "not_a_step"], 2, "not_a_step"),
         (["retry", "--query", "StudentId = 'nobody-at-all'"], 3, "nothing matched"),
         (["reset", "nobody-at-all", "--step", "reserve_seat"], 1, "No saga"),
@@ -142,13 +142,11 @@ async def test_without_an_api_key_the_cli_is_refused_and_says_which_setting_to_s
     assert "SAGA_API_KEY" in result.stderr
 
 
-async def test_a_saga_failed_on_a_compensation_is_reset_to_it_and_ends_compensated(
-    system: System, faults: FaultPlan
-) -> None:
+async def a_saga_whose_refund_is_rejected(system: System, faults: FaultPlan) -> str:
+    """The enrollment is cancelled while tuition is charged, so confirming fails and the saga
+    refunds; billing rejects the refund as malformed (a bug): the saga waits for an operator."""
     enrollment_url = str(system.enrollment.base_url)
 
-    # The enrollment is cancelled while tuition is charged, so confirming fails and the saga
-    # refunds; billing rejects the refund as malformed (a bug): the saga stops FAILED.
     async def cancel_the_enrollment_first(charge_request: dict[str, Any]) -> None:
         async with httpx.AsyncClient(
             base_url=enrollment_url, headers=SERVICE_HEADERS
@@ -158,11 +156,40 @@ async def test_a_saga_failed_on_a_compensation_is_reset_to_it_and_ends_compensat
     faults.before("POST", "/charges", cancel_the_enrollment_first)
     faults.fail_next("POST", "/charges/by-key/*/refund", times=1, status=400)
     student = new_student()
-    student_id = student["student_id"]
-    failed = await run_saga(system, student)
-    assert (failed["status"], failed["current_step"]) == (SagaStatus.FAILED, "refund_charge")
-    [charge] = (await system.billing.get("/charges", params={"student_id": student_id})).json()
+    assert (await system.api.post("/students", json=student)).status_code == 202
+    waiting = await system.wait_for_status(student["student_id"], SagaStatus.COMPENSATION_FAILED)
+    assert waiting["current_step"] == "refund_charge"
+    assert waiting["undo_failure"]["kind"] == "compensation-failed"
+    [charge] = await system.charges_of(student["student_id"])
     assert charge["status"] == "CAPTURED"
+    return student["student_id"]
+
+
+async def test_a_saga_whose_undo_was_rejected_is_resumed_once_the_cause_is_fixed(
+    system: System, faults: FaultPlan
+) -> None:
+    student_id = await a_saga_whose_refund_is_rejected(system, faults)
+
+    resumed = await saga(system, "resume-compensation", student_id)
+
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "resumed" in resumed.stdout
+    saga_state = await system.wait_for_terminal(student_id)
+    assert saga_state["status"] == SagaStatus.COMPENSATED
+    assert saga_state["compensated_steps"] == ["refund_charge", "cancel_enrollment"]
+    assert saga_state["undo_failure"] is None
+    [charge] = await system.charges_of(student_id)
+    assert charge["status"] == "REFUNDED"
+    # Nothing to resume any more: refused, and said so.
+    again = await saga(system, "resume-compensation", student_id)
+    assert again.returncode == 1
+    assert "saga-not-resumable" in again.stderr or "Nothing to resume" in again.stderr
+
+
+async def test_a_saga_whose_undo_was_rejected_can_also_be_reset_to_that_undo(
+    system: System, faults: FaultPlan
+) -> None:
+    student_id = await a_saga_whose_refund_is_rejected(system, faults)
 
     reset = await saga(system, "reset", student_id, "--step", "refund_charge", "--reason", "fixed")
 
@@ -171,7 +198,7 @@ async def test_a_saga_failed_on_a_compensation_is_reset_to_it_and_ends_compensat
     saga_state = await system.wait_for_terminal(student_id)
     assert saga_state["status"] == SagaStatus.COMPENSATED
     assert saga_state["compensated_steps"] == ["refund_charge", "cancel_enrollment"]
-    [charge] = (await system.billing.get("/charges", params={"student_id": student_id})).json()
+    [charge] = await system.charges_of(student_id)
     assert charge["status"] == "REFUNDED"
     # Now the run has undone its steps: running one again under the same keys is refused.
     again = await saga(system, "reset", student_id, "--step", "reserve_seat")
