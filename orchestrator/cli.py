@@ -1,10 +1,10 @@
 """`saga`: operate sagas (student onboarding, course transfer) from a terminal.
 
-start, transfer, status, list, retry and resume-compensation go through the orchestrator's
-HTTP API (`--api-url`, default $SAGA_API_URL, else the API's own host and port settings) with the key $SAGA_API_KEY (or from
-the .env `make up` writes), so the CLI starts and sees exactly what the API does, with its
-validation, errors and authorization. reset and replay need what only Temporal
-offers (the reset API, histories) and connect to it with the worker's settings
+start, transfer, status, list, retry and resume-compensation go through the orchestrator's HTTP
+API (`--api-url`, default $SAGA_API_URL, else the API's own host and port settings) with the
+key $SAGA_API_KEY (or from the .env `make up` writes), so the CLI starts and sees exactly what
+the API does, with its validation, errors and authorization. reset and replay need what only
+Temporal offers (the reset API, histories) and connect to it with the worker's settings
 (`--address`/$TEMPORAL_ADDRESS, `--namespace`/$TEMPORAL_NAMESPACE).
 
 Exit codes: 0 done; 1 refused (the API's problem detail, or a history that does not replay);

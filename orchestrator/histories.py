@@ -1,9 +1,10 @@
 """Workflow histories as a determinism check: save them as JSON, replay them on this build.
 
 Replaying runs the current code of every saga type (workflows/registry.py) over a recorded
-history without calling any service. If the code now issues other commands than the history recorded (a step added,
-removed or reordered without `workflow.patched`), the replay fails with a nondeterminism error:
-a worker with that code would get stuck on every saga still running. Check before deploying:
+history without calling any service. If the code now issues other commands than the history
+recorded (a step added, removed or reordered without `workflow.patched`), the replay fails with
+a nondeterminism error: a worker with that code would get stuck on every saga still running.
+Check before deploying:
 
     python -m orchestrator.histories replay            # every saga type's recent runs
     python -m orchestrator.histories replay --dir tests/histories
