@@ -113,7 +113,7 @@ class BillingActivities:
 
     async def _refundable_charge(self, student_id: str, amount_cents: int, currency: str) -> str:
         charges = await self._billing.charges_of_student(student_id)
-        for charge in sorted(charges, key=lambda charge: charge["created_at"], reverse=True):
+        for charge in reversed(charges):  # billing lists them oldest first
             left = charge["amount_cents"] - charge["refunded_cents"]
             if (
                 charge["currency"] == currency

@@ -3,9 +3,11 @@
 `await check(client, settings)` reads the sagas from Temporal (visibility) and the services
 through their public HTTP APIs only, and reports every violation of:
 
-- a COMPLETED saga has its enrollment CONFIRMED and exactly one CAPTURED, unrefunded charge of
-  the course's tuition; a CONFIRMED enrollment or an unrefunded charge belongs to a COMPLETED
-  saga (or one still running);
+- a COMPLETED onboarding has its enrollment CONFIRMED (or WITHDRAWN by a later transfer) and
+  exactly one CAPTURED charge of the course's tuition; a CONFIRMED enrollment or an unrefunded
+  charge belongs to a COMPLETED saga (or one still running);
+- a COMPLETED course transfer has its new enrollment CONFIRMED (or WITHDRAWN by a later one);
+  a COMPENSATED one holds no seat, no captured charge and no counted refund under its keys;
 - a COMPENSATED saga holds no PENDING/CONFIRMED enrollment and no unrefunded charge;
 - no charge without an enrollment of the same saga, at most one charge and one enrollment per
   saga, a charge is REFUNDED exactly when it records its full refund, and its refunded_cents
@@ -17,10 +19,12 @@ through their public HTTP APIs only, and reports every violation of:
   the enrollments they are CONFIRMED in (WITHDRAWN, CANCELLED and PENDING count nothing);
 - no seat held nor money kept under the keys of a saga Temporal does not know;
 - once the system is quiet, no saga is still running, none ended FAILED (a compensation the
-  service refused: an operator's case) and no execution ended other than completed/cancelled.
+  service refused: an operator's case) or waits as COMPENSATION_FAILED, and no execution ended
+  other than completed/cancelled.
 
 A saga's resources are found by its idempotency keys, `<workflow id>:<first run id>:<step>`
-(workflows/saga.py), so a lost answer cannot hide them. `saga check` (or
+(sagas/runner.py), so a lost answer cannot hide them. The sagas are every type the registry
+(workflows/registry.py) lists. `saga check` (or
 `python -m orchestrator.invariants`) prints them as a table and exits 1 on any violation, 4 if
 Temporal or a service cannot be reached.
 """
@@ -40,11 +44,14 @@ from orchestrator import histories
 from orchestrator.config import OrchestratorSettings
 from orchestrator.process_exit import run_and_exit
 from orchestrator.temporal import connect
-from workflows.contracts import SAGA_STATUS, WORKFLOW_ID_PREFIX, SagaStatus
+from workflows import registry
+from workflows.contracts import SAGA_STATUS, SagaStatus
 
 HELD_SEAT = frozenset({"PENDING", "CONFIRMED"})
+# Once CONFIRMED, an enrollment a later transfer withdrew from.
+CONFIRMED_ONCE = frozenset({"CONFIRMED", "WITHDRAWN"})
 COUNTED_REFUND = "REFUNDED"  # a REVERSED refund gave its money back to the charge
-SAGA_QUERY = 'WorkflowType = "StudentOnboardingSaga"'
+SAGA_KEY_PREFIXES = tuple(saga_type.workflow_id_prefix for saga_type in registry.SAGA_TYPES)
 HTTP_TIMEOUT_SECONDS = 30.0
 
 
@@ -61,6 +68,7 @@ class Saga:
     key_prefix: str  # "<workflow id>:<first run id>:", shared by the saga's idempotency keys
     execution_status: WorkflowExecutionStatus | None
     status: str | None  # the SagaStatus search attribute
+    saga_type: str = registry.ONBOARDING.name
 
     @property
     def running(self) -> bool:
@@ -108,14 +116,16 @@ async def check(
 
 async def list_sagas(client: Client) -> list[Saga]:
     sagas = []
-    async for execution in client.list_workflows(SAGA_QUERY):
+    async for execution in client.list_workflows(registry.ALL_SAGAS):
         first_run_id = execution.raw_info.first_run_id or execution.run_id
+        saga_type = registry.for_workflow_id(execution.id) or registry.ONBOARDING
         sagas.append(
             Saga(
                 workflow_id=execution.id,
                 key_prefix=f"{execution.id}:{first_run_id}:",
                 execution_status=execution.status,
                 status=execution.typed_search_attributes.get(SAGA_STATUS),
+                saga_type=saga_type.name,
             )
         )
     return sagas
@@ -137,7 +147,7 @@ def evaluate(
     charges: list[dict[str, Any]],
     *,
     expect_quiet: bool = True,
-    key_prefixes: tuple[str, ...] = (WORKFLOW_ID_PREFIX,),
+    key_prefixes: tuple[str, ...] = SAGA_KEY_PREFIXES,
 ) -> Report:
     """The checks themselves, on data already read: pure, so they are unit-testable.
     Rows whose idempotency key has none of `key_prefixes` belong to no saga checked here (add
@@ -161,7 +171,10 @@ def evaluate(
         saga_charges = by_saga_charges.pop(saga.key_prefix, [])
         if saga.running and not expect_quiet:
             continue
-        _check_saga(report, saga, saga_enrollments, saga_charges, tuition)
+        if saga.saga_type == registry.TRANSFER.name:
+            _check_transfer(report, saga, saga_enrollments, saga_charges, charges)
+        else:
+            _check_saga(report, saga, saga_enrollments, saga_charges, tuition)
     # Rows of sagas Temporal no longer knows (e.g. past retention) matter only if they still
     # hold a seat or money.
     for prefix, rows in (by_saga_enrollments | by_saga_charges).items():
@@ -314,6 +327,71 @@ def _refund_inconsistency(charge: dict[str, Any]) -> str | None:
     return None
 
 
+def _check_ending(report: Report, saga: Saga) -> bool:
+    """The rules of every saga type about how it ended; False if it has not ended."""
+    subject = saga.workflow_id
+    if saga.running:
+        if saga.status == SagaStatus.COMPENSATION_FAILED:
+            report.add(
+                "saga-compensation-failed", subject, "an undo was rejected: needs an operator"
+            )
+        else:
+            report.add("saga-still-running", subject, f"status {saga.status} on a quiet system")
+        return False
+    ended = saga.execution_status
+    if ended not in (WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.CANCELED):
+        name = ended.name if ended else "unknown"
+        report.add("saga-ended-abnormally", subject, f"the execution ended {name}")
+    if saga.status == SagaStatus.FAILED:
+        report.add("saga-failed", subject, "a compensation was refused: needs an operator")
+    return True
+
+
+def _check_transfer(
+    report: Report,
+    saga: Saga,
+    enrollments: list[dict[str, Any]],
+    charges: list[dict[str, Any]],
+    all_charges: list[dict[str, Any]],
+) -> None:
+    """A transfer's own rows: the new seat (its reserve key), a charge of the difference or a
+    refund of it (its settlement key, on the refund). Money is checked per student anyway."""
+    subject = saga.workflow_id
+    if not _check_ending(report, saga):
+        return
+    if len(enrollments) > 1:
+        report.add("double-reservation", subject, f"{len(enrollments)} enrollments")
+    refunds = [
+        refund
+        for charge in all_charges
+        for refund in charge.get("refunds", [])
+        if (refund.get("idempotency_key") or "").startswith(saga.key_prefix)
+        and refund["status"] == COUNTED_REFUND
+    ]
+    if len(charges) + len(refunds) > 1:
+        report.add("double-settlement", subject, f"{len(charges)} charges, {len(refunds)} refunds")
+    if saga.status == SagaStatus.COMPLETED:
+        if not any(row["status"] in CONFIRMED_ONCE for row in enrollments):
+            states = ", ".join(row["status"] for row in enrollments) or "none"
+            report.add("completed-not-confirmed", subject, f"new enrollment status: {states}")
+        return
+    held = [row for row in enrollments if row["status"] in HELD_SEAT]
+    if held:
+        report.add(
+            "seat-held-after-saga",
+            subject,
+            f"saga is {saga.status} but its new enrollment is {held[0]['status']}",
+        )
+    kept = [row for row in charges if row["status"] == "CAPTURED"]
+    if kept or refunds:
+        report.add(
+            "settlement-not-reversed",
+            subject,
+            f"saga is {saga.status} but {len(kept)} charge(s) and {len(refunds)} refund(s) "
+            "of its difference stand",
+        )
+
+
 def _check_saga(
     report: Report,
     saga: Saga,
@@ -322,15 +400,8 @@ def _check_saga(
     courses: dict[str, dict[str, Any]],
 ) -> None:
     subject = saga.workflow_id
-    if saga.running:
-        report.add("saga-still-running", subject, f"status {saga.status} on a quiet system")
+    if not _check_ending(report, saga):
         return
-    ended = saga.execution_status
-    if ended not in (WorkflowExecutionStatus.COMPLETED, WorkflowExecutionStatus.CANCELED):
-        name = ended.name if ended else "unknown"
-        report.add("saga-ended-abnormally", subject, f"the execution ended {name}")
-    if saga.status == SagaStatus.FAILED:
-        report.add("saga-failed", subject, "a compensation was refused: needs an operator")
 
     if len(enrollments) > 1:
         report.add("double-reservation", subject, f"{len(enrollments)} enrollments")
@@ -376,7 +447,7 @@ def _check_completed(
     courses: dict[str, dict[str, Any]],
 ) -> None:
     confirmed = [row for row in enrollments if row["status"] == "CONFIRMED"]
-    if not confirmed:
+    if not any(row["status"] in CONFIRMED_ONCE for row in enrollments):
         states = ", ".join(row["status"] for row in enrollments) or "none"
         report.add("completed-not-confirmed", subject, f"enrollment status: {states}")
     if len(captured) != 1:

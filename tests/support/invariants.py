@@ -16,8 +16,8 @@ from choreography.events import IDEMPOTENCY_KEY_PREFIX
 from choreography.sagas import ChoreographedSaga
 from choreography.tracker import all_views
 from common.database import create_database_engine
-from orchestrator.invariants import Saga, evaluate, list_sagas
-from workflows.contracts import TERMINAL_STATUSES, WORKFLOW_ID_PREFIX, SagaStatus
+from orchestrator.invariants import SAGA_KEY_PREFIXES, Saga, evaluate, list_sagas
+from workflows.contracts import TERMINAL_STATUSES, SagaStatus
 
 
 def choreographed_sagas(api_database_url: str) -> list[Saga]:
@@ -67,6 +67,6 @@ async def violations(
         enrollments,
         charges,
         expect_quiet=False,
-        key_prefixes=(WORKFLOW_ID_PREFIX, IDEMPOTENCY_KEY_PREFIX),
+        key_prefixes=(*SAGA_KEY_PREFIXES, IDEMPOTENCY_KEY_PREFIX),
     )
     return {f"{v.rule} {v.subject}: {v.detail}" for v in report.violations}

@@ -40,6 +40,14 @@ from workflows.contracts import SEARCH_ATTRIBUTES
 FULL_COURSE = CourseBase(
     course_id="FULL0", title="Always full", capacity=0, tuition_cents=10_000, currency="USD"
 )
+# The price of CS101, for a transfer with no difference to settle.
+SAME_PRICE_COURSE = CourseBase(
+    course_id="CS101E",
+    title="Introduction to Computer Science, evening class",
+    capacity=1_000_000,
+    tuition_cents=120_000,
+    currency="USD",
+)
 
 
 @dataclass
@@ -97,7 +105,7 @@ def running_services(
     delivery_faults: DeliveryFaults | None = None,
     observation: Observation | None = None,
 ) -> Iterator[ServiceUrls]:
-    """Enrollment (with FULL_COURSE seeded) and billing, each on its own SQLite file in
+    """Enrollment (FULL_COURSE and SAME_PRICE_COURSE seeded) and billing, each on its SQLite file in
     `data_dir`, plus a fault-injecting proxy in front of billing. With `broker` settings
     (broker_url, broker_namespace, ...) their choreography consumers run too; with
     `observation`, their spans are collected. Both want TEST_SERVICE_TOKEN for every write."""
@@ -107,7 +115,7 @@ def running_services(
     engine = create_database_engine(enrollment_db)
     create_tables(engine, ENROLLMENT_TABLES)
     with Session(engine) as session:
-        seed_catalogue(session, [FULL_COURSE])
+        seed_catalogue(session, [FULL_COURSE, SAME_PRICE_COURSE])
     engine.dispose()
     plan = FaultPlan()
     with (
