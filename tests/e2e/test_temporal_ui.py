@@ -5,6 +5,7 @@ A compensated saga is found by its `SagaStatus` in the workflow list, and the AP
 a temporary directory, or to $SAGA_SCREENSHOT_DIR (`docs/img` refreshes the README's).
 """
 
+import json
 import os
 import re
 from pathlib import Path
@@ -102,3 +103,75 @@ async def test_a_compensated_saga_is_found_by_status_and_its_history_shows_the_u
     assert "Card declined" in history
     assert '"SagaStatus": "COMPENSATED"' in attributes
     assert f'"StudentId": "{student["student_id"]}"' in attributes
+
+
+TRANSFER_SCREENSHOT = "temporal-ui-compensated-transfer.png"
+LIST_SCREENSHOT = "temporal-ui-sagas-list.png"
+# The Workflows table's columns, as the UI keeps them per browser once a user adds them
+# (docs/operations.md, "Watching sagas in the Temporal UI"): the saga's own search attributes
+# tell a compensated saga from a completed one at a glance.
+SAGA_COLUMNS = [
+    {"label": "Status", "pinned": True},
+    {"label": "Workflow ID", "pinned": True},
+    {"label": "SagaType", "pinned": False},
+    {"label": "SagaStatus", "pinned": False},
+    {"label": "FailedStep", "pinned": False},
+    {"label": "End", "pinned": False},
+]
+
+
+async def test_a_compensated_transfer_tells_its_story_on_its_page_and_in_the_list(
+    system: System, chromium: str, screenshot_dir: Path
+) -> None:
+    student = new_student(course_id="MATH201")
+    assert (await system.api.post("/students", json=student)).status_code == 202
+    assert (await system.wait_for_terminal(student["student_id"]))["status"] == "COMPLETED"
+    started = await system.api.post(
+        "/transfers",
+        json={
+            "student_id": student["student_id"],
+            "from_course_id": "MATH201",
+            "to_course_id": "CS101",
+            "payment_token": "tok_declined",
+        },
+    )
+    assert started.status_code == 202, started.text
+    saga = await system.wait_for_terminal(started.json()["saga_id"])
+    assert saga["status"] == SagaStatus.COMPENSATED
+    page_url = started.json()["temporal_ui_url"]
+    namespace_url, namespace = page_url.split("/workflows/")[0], "default"
+    query = f'SagaType = "course-transfer" AND StudentId = "{student["student_id"]}"'
+
+    async with chromium_page(chromium) as page:
+        await page.resize(1500, 1600)
+        await page.navigate(page_url)
+        await page.wait_for_text(lambda text: "User Metadata" in text)
+        await page.click_link("User Metadata")  # the run's summary and current details
+        story = await page.wait_for_text(
+            lambda text: (
+                "course-transfer: COMPENSATED (refused at settle_difference)" in text
+                and "cancel the seat in CS101: undo of reserve_seat" in text
+            )
+        )
+        await page.screenshot(screenshot_dir / TRANSFER_SCREENSHOT)
+
+        await page.evaluate(
+            "localStorage.setItem('namespace-workflow-table-columns', "
+            f"JSON.stringify({json.dumps({namespace: SAGA_COLUMNS})}))"
+        )
+        await page.resize(1500, 400)
+        await page.navigate(f"{namespace_url}/workflows?query={quote(query)}")
+        listed = await page.wait_for_text(
+            lambda text: (
+                f"course-transfer-{student['student_id']}" in text and "COMPENSATED" in text
+            )
+        )
+        await page.screenshot(screenshot_dir / LIST_SCREENSHOT)
+
+    assert "course transfer from MATH201 to CS101" in story  # the run's summary
+    assert "charge 250.00 USD" in story  # the step that was refused, by its summary
+    assert "the card was declined" in story
+    assert "SagaStatus" in listed and "FailedStep" in listed
+    assert "settle_difference" in listed
+    for private in (student["name"], student["email"], "tok_declined"):
+        assert private not in story

@@ -95,7 +95,9 @@ class Page:
             raise AssertionError(f"no link {text!r} on the page")
 
     async def text(self) -> str:
-        return str(await self.evaluate("document.body ? document.body.innerText : ''") or "")
+        """The visible text, with that of the page's same-origin frames (the Temporal UI shows a
+        workflow's summary and current details, rendered Markdown, in frames of its own)."""
+        return str(await self.evaluate(PAGE_TEXT) or "")
 
     async def wait_for_text(self, condition: Callable[[str], bool], timeout: float = 60.0) -> str:
         """The page's visible text once `condition` holds; the last text in the error if not."""
@@ -112,6 +114,16 @@ class Page:
         shot = await self.send("Page.captureScreenshot", format="png", captureBeyondViewport=True)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(base64.b64decode(shot["data"]))
+
+
+PAGE_TEXT = """(() => {
+  const parts = [document.body ? document.body.innerText : ''];
+  for (const frame of document.querySelectorAll('iframe')) {
+    const body = frame.contentDocument && frame.contentDocument.body;
+    if (body) parts.push(body.innerText);
+  }
+  return parts.join('\\n');
+})()"""
 
 
 @asynccontextmanager
