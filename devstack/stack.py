@@ -130,6 +130,12 @@ class Stack:
                 return process
         raise KeyError(name)
 
+    def is_ready(self, name: str) -> bool:
+        """Whether the process runs and its readiness probe says it is ready, now."""
+        process = self.process(name)
+        component = next(c for tier in self._plan for c in tier if c.name == name)
+        return process.running and component.ready(process.pid)
+
     def exited(self) -> list[ManagedProcess]:
         """The processes that exited on their own (not by kill()), in start order."""
         return [
