@@ -132,9 +132,10 @@ CLEAN_STOP_CODES = frozenset({0, -signal.SIGTERM, 128 + signal.SIGTERM})
 
 
 def stop_process(process: ManagedProcess, grace_seconds: float, say: LogSink) -> bool:
-    """SIGTERM it (muted), wait up to `grace_seconds`, then SIGKILL it. True if it stopped
-    cleanly: exited by itself on SIGTERM with a status that says all went well."""
-    if not process.running:
+    """Mute it, SIGTERM it, wait up to `grace_seconds`, then SIGKILL it. True if it stopped
+    cleanly: exited by itself on SIGTERM with a status that says all went well (one that
+    exited before its turn counts by its status too)."""
+    if not process.started:
         return True
     process.mute()
     process.send(signal.SIGTERM)

@@ -232,6 +232,8 @@ class Stack:
         self._stop_requested.set()  # a restart under way gives up, and none begins
         with self._restart_lock:
             running = [process for process in reversed(self.processes) if process.running]
+            for process in running:
+                process.mute()  # from now on, none of them speaks: each waits for its turn
             if self._stop_reason is not None and self._tiers:
                 self.say(f"{self._stop_reason}: stopping")
             if running:

@@ -127,8 +127,8 @@ class Supervisor:
             raise CrashLoop(
                 failure_report(
                     process,
-                    f"exited {exits} times in {window:g}s, the last time {how}; "
-                    "not restarting it (SAGA_CRASH_LOOP_EXITS, SAGA_CRASH_LOOP_SECONDS)",
+                    f"{how}: {exits} exits in {window:g}s, not restarting it (SAGA_CRASH_LOOP_EXITS"
+                    f"={self._policy.crash_loop_exits}, SAGA_CRASH_LOOP_SECONDS={window:g})",
                 )
             )
         delay = self._policy.delay(exits)
