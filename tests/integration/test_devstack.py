@@ -178,12 +178,16 @@ class MakeUp:
         settings = self.settings.model_dump(include={"host", "data_dir", "secrets_file"})
         settings |= {name: value for name, value in self.settings if name.endswith("_port")}
         inherited = {k: v for k, v in os.environ.items() if not k.startswith("SAGA_")}
+        # What a shell running `make up` and then `make demo-crash` would have.
+        self.environment = (
+            inherited
+            | {f"SAGA_{name.upper()}": str(value) for name, value in settings.items()}
+            | environment
+        )
         self.process = subprocess.Popen(
             [sys.executable, "-m", "devstack"],
             cwd=REPOSITORY,
-            env=inherited
-            | {f"SAGA_{name.upper()}": str(value) for name, value in settings.items()}
-            | environment,
+            env=self.environment,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
@@ -262,15 +266,31 @@ def holding(host: str, port: int, timeout: float = 10) -> Iterator[None]:
 BANNER = r"^Saga stack is up"
 
 
-def test_make_up_restarts_a_worker_killed_from_outside_and_ctrl_c_stops_everything_quietly(
+def test_make_up_restarts_the_worker_that_demo_crash_kills_and_ctrl_c_stops_everything_quietly(
     make_up: Callable[..., MakeUp],
 ) -> None:
     up = make_up()
     up_at = up.wait_for(BANNER)
     killed = up.pid("worker")
 
-    os.killpg(killed, signal.SIGKILL)
+    demo = subprocess.run(
+        [sys.executable, "-m", "devstack.demo_crash"],
+        cwd=REPOSITORY,
+        env=up.environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert f"killing the worker (pid {killed})" in demo.stdout
+    assert "All 3 sagas completed, each charged once" in demo.stdout
+    # The table: each saga completed, its history shows a task of the killed worker timing out
+    rows = [line for line in demo.stdout.splitlines() if line.startswith("crash-")]
+    assert len(rows) == 3
+    assert all(
+        "COMPLETED" in row and "timed out" in row and f"workers {killed}@" in row for row in rows
+    ), rows
     restarting = up.wait_for(
         r"^\[devstack\s*\] worker was killed by SIGKILL; restarting \(attempt 2\) in 0.5s$", up_at
     )
