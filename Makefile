@@ -8,7 +8,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install up demo chaos test lint bench migration lock clean
+.PHONY: install up demo demo-crash chaos test lint bench migration lock clean
 
 install: $(STAMP)
 
@@ -23,6 +23,11 @@ up: install
 
 demo: install
 	$(BIN)/python -m devstack.demo
+
+# With `make up` running: SIGKILL the worker under three sagas held in flight by billing, and
+# watch `make up` restart it and the sagas finish, each charged once (devstack/demo_crash.py).
+demo-crash: install
+	$(BIN)/python -m devstack.demo_crash
 
 # Sagas while faults are injected and processes killed, then the invariant checker
 # (docs/reliability.md). CHAOS_ARGS="--sagas 50 --seed 7" to change the run.

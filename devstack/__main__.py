@@ -1,7 +1,8 @@
 """`python -m devstack` (`make up`): the whole saga stack in one terminal, without Docker.
 
-Ctrl-C or SIGTERM stops it cleanly (exit 0). If a process dies on its own, the rest are
-stopped and the exit status is 1; so it is when the stack cannot start.
+Ctrl-C or SIGTERM stops it cleanly (exit 0). A process that dies on its own is restarted
+(devstack/supervision.py); one that keeps dying stops the stack with exit status 1, and so
+does a stack that cannot start.
 """
 
 import signal
@@ -13,7 +14,8 @@ from pydantic import ValidationError
 from devstack.config import DevstackSettings
 from devstack.processes import print_line
 from devstack.secrets import DevelopmentSecretsError
-from devstack.stack import Stack, StackError, StopRequested, failure_report, how_it_ended
+from devstack.stack import Stack, StackError, StopRequested
+from devstack.supervision import CrashLoop, Supervisor
 
 SAMPLE_STUDENT = (
     '{"name": "Ada Lovelace", "email": "ada@example.com", '
@@ -28,8 +30,13 @@ def banner(stack: Stack) -> str:
     settings = stack.settings
     api = settings.local_api_url
     auth = '-H "Authorization: Bearer $SAGA_API_KEY"'
+    crash_loop = (
+        f"A process that dies is restarted; one that exits {settings.crash_loop_exits} times "
+        f"in {settings.crash_loop_seconds:g}s stops the stack."
+    )
     return f"""
 Saga stack is up; state in {stack.data_dir}. Ctrl-C stops everything.
+{crash_loop}
 
   Orchestrator API docs  {api}/docs  (Authorize: paste $SAGA_API_KEY)
   Temporal UI            {settings.temporal_ui_url}  (payloads decoded by the codec server)
@@ -53,6 +60,7 @@ The same saga choreographed by events on {settings.effective_broker_url}:
        -H 'Content-Type: application/json' -d '{SAMPLE_CHOREOGRAPHED}'
 Dead letters: BROKER_URL={settings.effective_broker_url} python -m choreography dead-letters
 Or run three sagas (success, declined card, full course): make demo
+Kill the worker under sagas in flight and watch them finish: make demo-crash
 """
 
 
@@ -90,11 +98,10 @@ def main() -> int:
     try:
         stack.start()
         print_line(banner(stack))
-        exited = stack.wait()
-        if exited is None:
-            return 0
-        report = failure_report(exited, f"{how_it_ended(exited)} unexpectedly")
-        print(f"devstack: {report}\nStopping the rest.", file=sys.stderr)
+        Supervisor(stack).run()
+        return 0
+    except CrashLoop as error:
+        print(f"devstack: {error}\nStopping the rest.", file=sys.stderr)
         return 1
     except StopRequested:
         return 0

@@ -28,6 +28,7 @@ the dev server's command line, acceptable for a development stack only.
 import os
 import sys
 import sysconfig
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,6 +82,9 @@ PER_PROCESS_VARIABLES = frozenset(
 ReadinessProbe = Callable[[int], bool]
 """Given the process id, is the process ready?"""
 
+# How long a process without a readiness endpoint must stay up to count as started.
+STAYS_UP_SECONDS = 1.0
+
 
 @dataclass(frozen=True)
 class Component:
@@ -90,6 +94,26 @@ class Component:
     ready: ReadinessProbe
 
 
+def python_module(
+    name: str, module: str, env: dict[str, str], ready: ReadinessProbe | None = None
+) -> Component:
+    """`python -m <module>` as a process of the stack, in this virtualenv. Without `ready`, it
+    is ready once it has stayed up for STAYS_UP_SECONDS (a consumer with no HTTP port)."""
+    return Component(name, [sys.executable, "-m", module], env, ready or stays_up())
+
+
+def stays_up(seconds: float = STAYS_UP_SECONDS) -> ReadinessProbe:
+    """Ready once the process (by pid: each restart anew) was first asked about `seconds` ago;
+    the stack reports it as failed if it exits before."""
+    first_asked: dict[int, float] = {}
+
+    def ready(pid: int) -> bool:
+        now = time.monotonic()
+        return now - first_asked.setdefault(pid, now) >= seconds
+
+    return ready
+
+
 def components(
     settings: DevstackSettings,
     data_dir: Path,
@@ -97,7 +121,12 @@ def components(
     inherited: Mapping[str, str] | None = None,
 ) -> list[list[Component]]:
     """The processes in start order, in tiers: a tier starts once the one before it is ready,
-    and tiers stop in reverse order. `secrets`: devstack/secrets.py's."""
+    and they stop in reverse order. `secrets`: devstack/secrets.py's.
+
+    A new process is one entry in its tier, e.g. a consumer of the broker that starts sagas:
+        python_module("intake", "orchestrator.intake", _orchestrator_env(settings, base, secrets))
+    Supervision, pid files, the stop order and tests/reliability/test_supervision.py's kill
+    of "every other process" then cover it."""
     base = _base_env(os.environ if inherited is None else inherited)
     first_tier = [
         temporal(settings, data_dir, base, secrets),
@@ -212,11 +241,8 @@ def service(
     if settings.fault_injection:
         env["FAULT_INJECTION"] = "1"
     url = f"http://{settings.host}:{port}"
-    return Component(
-        name=name,
-        command=[sys.executable, "-m", f"services.{name}"],
-        env=env,
-        ready=lambda _pid: readiness.http_ok(f"{url}/readyz"),
+    return python_module(
+        name, f"services.{name}", env, lambda _pid: readiness.http_ok(f"{url}/readyz")
     )
 
 
@@ -230,11 +256,11 @@ def codec_server(
         "PORT": str(settings.codec_server_port),
         "TEMPORAL_UI_URL": settings.temporal_ui_url,
     }
-    return Component(
-        name="codec",
-        command=[sys.executable, "-m", "orchestrator.codec_server"],
-        env=env,
-        ready=lambda _pid: readiness.http_ok(f"{settings.codec_server_url}/healthz"),
+    return python_module(
+        "codec",
+        "orchestrator.codec_server",
+        env,
+        lambda _pid: readiness.http_ok(f"{settings.codec_server_url}/healthz"),
     )
 
 
@@ -259,11 +285,11 @@ def worker(
     # One metrics port on the stack: only the first worker serves it (the others are the
     # benchmark's horizontal run, measured from /proc, not scraped).
     metrics = {"HOST": settings.host, "METRICS_PORT": str(settings.worker_metrics_port)}
-    return Component(
-        name="worker" if number == 0 else f"worker-{number + 1}",
-        command=[sys.executable, "-m", "orchestrator.worker"],
-        env=_orchestrator_env(settings, base, secrets) | (metrics if number == 0 else {}),
-        ready=lambda pid: readiness.worker_polls(
+    return python_module(
+        "worker" if number == 0 else f"worker-{number + 1}",
+        "orchestrator.worker",
+        _orchestrator_env(settings, base, secrets) | (metrics if number == 0 else {}),
+        lambda pid: readiness.worker_polls(
             settings.temporal_address, settings.temporal_namespace, settings.task_queue, pid
         ),
     )
@@ -276,9 +302,5 @@ def api(settings: DevstackSettings, base: dict[str, str], secrets: Mapping[str, 
         "PORT": str(settings.api_port),
         "DATA_DIR": str(settings.data_dir.resolve()),  # api.db: choreography outbox, tracker
     }
-    return Component(
-        name="api",
-        command=[sys.executable, "-m", "orchestrator"],
-        env=env,
-        ready=lambda _pid: readiness.http_ok(f"{settings.local_api_url}/readyz"),
-    )
+    ready_url = f"{settings.local_api_url}/readyz"
+    return python_module("api", "orchestrator", env, lambda _pid: readiness.http_ok(ready_url))

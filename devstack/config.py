@@ -24,8 +24,16 @@ DATABASE_URL, TEMPORAL_ADDRESS, ...): the dev stack derives those per process fr
     SAGA_BROKER_NAMESPACE          prefix of streams/exchanges/queues     saga
     SAGA_STARTUP_TIMEOUT_SECONDS   how long one process may take to be ready   60
     SAGA_STOP_TIMEOUT_SECONDS      grace period after SIGTERM, before SIGKILL  10
-    SAGA_FAULT_INJECTION           services serve /_faults (tests, chaos)  false
+    SAGA_FAULT_INJECTION           services serve /_faults (make demo-crash,  true
+                                   make chaos, tests; service token required)
+    SAGA_CRASH_LOOP_EXITS          a process that exits this many times ...   5
+    SAGA_CRASH_LOOP_SECONDS        ... within this many seconds stops the stack  60
+    SAGA_RESTART_BACKOFF_SECONDS   wait before the first restart, doubling    0.5
+    SAGA_RESTART_BACKOFF_MAX_SECONDS   ... up to this                         10
     SAGA_SECRETS_FILE              the stack's secrets (devstack/secrets.py)   .env
+
+A process that exits while the stack runs is restarted (devstack/supervision.py); set
+SAGA_CRASH_LOOP_EXITS=1 to stop the stack at the first exit instead.
 
 Every process listens on SAGA_HOST. Anything but a loopback address exposes the Temporal dev
 server, which skips HTTP security checks, to the network.
@@ -69,7 +77,13 @@ class DevstackSettings(BaseSettings):
     broker_namespace: str = "saga"
     startup_timeout_seconds: PositiveSeconds = 60.0
     stop_timeout_seconds: PositiveSeconds = 10.0
-    fault_injection: bool = False
+    # On in the dev stack so that `make demo-crash` can hold sagas with injected latency; the
+    # routes want the service token like every write (benchmarks turn it off explicitly).
+    fault_injection: bool = True
+    crash_loop_exits: int = Field(default=5, ge=1)
+    crash_loop_seconds: PositiveSeconds = 60.0
+    restart_backoff_seconds: PositiveSeconds = 0.5
+    restart_backoff_max_seconds: PositiveSeconds = 10.0
     secrets_file: Path = Path(".env")
     # Worker processes on the task queue; more than one shares the saga load between them
     # (the benchmark's horizontal run). The first is "worker", the others "worker-2", ...

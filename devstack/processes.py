@@ -3,6 +3,11 @@ with its name, the last lines kept for error messages, stopped with SIGTERM then
 
 The own process group keeps a terminal's Ctrl-C away from the children, so the dev stack alone
 decides the order they stop in.
+
+Once the stack asks a process to stop, its output is no longer printed, only kept in its tail:
+what a server says while it shuts down is noise (the Temporal dev server alone writes a dozen
+"Failed to poll for task ... graceful_stop" warnings about its own internal workers), and a
+process that does not stop cleanly is reported with those last lines anyway.
 """
 
 import contextlib
@@ -11,7 +16,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -48,6 +52,7 @@ class ManagedProcess:
         self._tail: deque[str] = deque(maxlen=TAIL_LINES)
         self._popen: subprocess.Popen[str] | None = None
         self._reader: threading.Thread | None = None
+        self._muted = False
 
     def start(self) -> None:
         self._popen = subprocess.Popen(
@@ -71,7 +76,8 @@ class ManagedProcess:
         for raw_line in self._popen.stdout:
             line = raw_line.rstrip()
             self._tail.append(line)
-            self._log(f"{self._label} {line}".rstrip())
+            if not self._muted:
+                self._log(f"{self._label} {line}".rstrip())
 
     @property
     def pid(self) -> int:
@@ -97,6 +103,10 @@ class ManagedProcess:
             self._reader.join(timeout=2)
         return list(self._tail)
 
+    def mute(self) -> None:
+        """Keep its output in the tail only, no longer print it."""
+        self._muted = True
+
     def send(self, signum: signal.Signals) -> None:
         """Signal the whole process group, so nothing the process spawned is left behind."""
         if self.running:
@@ -116,13 +126,22 @@ class ManagedProcess:
         return True
 
 
-def stop_processes(processes: Sequence[ManagedProcess], grace_seconds: float, say: LogSink) -> None:
-    """SIGTERM them all, wait up to `grace_seconds` together, then SIGKILL the stragglers."""
-    for process in processes:
-        process.send(signal.SIGTERM)
-    deadline = time.monotonic() + grace_seconds
-    for process in processes:
-        if not process.wait(deadline - time.monotonic()):
-            say(f"{process.name} ignored SIGTERM for {grace_seconds:g}s: SIGKILL")
-            process.send(signal.SIGKILL)
-            process.wait(grace_seconds)
+# How a process may end when the stack stops it: it exited by itself after SIGTERM, or died of
+# it (no handler), as a shell reports the latter (128 + 15).
+CLEAN_STOP_CODES = frozenset({0, -signal.SIGTERM, 128 + signal.SIGTERM})
+
+
+def stop_process(process: ManagedProcess, grace_seconds: float, say: LogSink) -> bool:
+    """Mute it, SIGTERM it, wait up to `grace_seconds`, then SIGKILL it. True if it stopped
+    cleanly: exited by itself on SIGTERM with a status that says all went well (one that
+    exited before its turn counts by its status too)."""
+    if not process.started:
+        return True
+    process.mute()
+    process.send(signal.SIGTERM)
+    if process.wait(grace_seconds):
+        return process.exit_code in CLEAN_STOP_CODES
+    say(f"{process.name} ignored SIGTERM for {grace_seconds:g}s: SIGKILL")
+    process.send(signal.SIGKILL)
+    process.wait(grace_seconds)
+    return False

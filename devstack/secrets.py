@@ -66,16 +66,23 @@ def development_secrets(
         if name not in have | set(added):
             added[name] = secrets.token_urlsafe(32)
     if "SAGA_API_KEY" not in have and "API_KEYS" not in inherited:
-        added["SAGA_API_KEY"] = _first(stored.get("API_KEYS") or added["API_KEYS"])
+        added["SAGA_API_KEY"] = first_value(stored.get("API_KEYS") or added["API_KEYS"])
     if added:
         _append(secrets_file, added)
     values = stored | added
     resolved = {name: inherited.get(name) or values.get(name, "") for name in SECRET_NAMES}
-    resolved["SAGA_API_KEY"] = resolved["SAGA_API_KEY"] or _first(resolved["API_KEYS"])
+    resolved["SAGA_API_KEY"] = resolved["SAGA_API_KEY"] or first_value(resolved["API_KEYS"])
     return resolved
 
 
-def _first(values: str) -> str:
+def stored_secrets(secrets_file: Path, inherited: Mapping[str, str]) -> dict[str, str]:
+    """The stack's secrets as a client of a running stack finds them (the environment, else
+    `secrets_file`), without making any: `make demo-crash` must not invent keys."""
+    stored = _read(secrets_file)
+    return {name: inherited.get(name) or stored.get(name, "") for name in SECRET_NAMES}
+
+
+def first_value(values: str) -> str:
     """The value a client sends of a comma-separated list (common/secrets.py)."""
     return values.split(",")[0].strip()
 

@@ -12,6 +12,9 @@ reading a status while no worker answers queries) is retried until a deadline.
 """
 
 import asyncio
+import contextlib
+import os
+import signal
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
@@ -178,6 +181,25 @@ class System:
 
     async def restart(self, name: str) -> None:
         await asyncio.to_thread(self.stack.restart, name)
+
+    async def crash(self, name: str) -> int:
+        """SIGKILL a process as `kill -9` from outside would (a Supervisor restarts it, unlike
+        after kill()); returns the pid it had."""
+        pid = self.stack.process(name).pid
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        return pid
+
+    async def wait_until_back(self, name: str, old_pid: int, timeout: float = 120.0) -> None:
+        """Until `name` runs again as another process than `old_pid`, and is ready."""
+
+        async def back() -> bool:
+            process = self.stack.process(name)
+            if not process.started or process.pid == old_pid:
+                return False
+            return await asyncio.to_thread(self.stack.is_ready, name)
+
+        await self.wait_for(back, f"{name} to be back", timeout)
 
     async def heal(self) -> list[str]:
         """Restart every process that is not running; returns their names."""

@@ -1,10 +1,19 @@
-"""The dev stack (`make up`) as real processes on free ports: sagas over HTTP, then a clean stop."""
+"""The dev stack (`make up`) as real processes on free ports: sagas over HTTP, then a clean stop;
+and `python -m devstack` itself: a process killed from outside is restarted, Ctrl-C stops
+everything quietly, a process that exits on every restart stops the stack with its last lines."""
 
 import asyncio
 import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -20,17 +29,24 @@ from devstack.stack import Stack, port_is_free
 from workflows.contracts import TERMINAL_STATUSES, SagaState, SagaStatus, Step, workflow_id_for
 
 SAGA_TIMEOUT_SECONDS = 60
+REPOSITORY = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def stack(tmp_path: Path) -> Iterator[Stack]:
+def log() -> list[str]:
+    """The stack's lines, as `make up` would print them."""
+    return []
+
+
+@pytest.fixture
+def stack(tmp_path: Path, log: list[str]) -> Iterator[Stack]:
     settings = DevstackSettings.on_free_ports(
         host="127.0.0.1",
         data_dir=tmp_path / "data",
         enrollment_database_url=None,
         billing_database_url=None,
     )
-    with Stack(settings) as running:
+    with Stack(settings, log=log.append) as running:
         yield running
 
 
@@ -100,7 +116,7 @@ def process_group_exists(group_id: int) -> bool:
 
 
 def test_the_stack_completes_a_paid_saga_compensates_a_declined_one_and_stops_cleanly(
-    stack: Stack,
+    stack: Stack, log: list[str]
 ) -> None:
     settings = stack.settings
     # The stack's API wants the key `make up` generates; the stack is given it.
@@ -140,7 +156,182 @@ def test_the_stack_completes_a_paid_saga_compensates_a_declined_one_and_stops_cl
     # Each child leads its own process group, so an empty group means nothing is left behind.
     groups = {process.name: process.pid for process in stack.processes}
     assert set(groups) == {"temporal", "codec", "nats", "enrollment", "billing", "worker", "api"}
+    stopping = len(log)
     stack.stop()
 
     assert [name for name, group in groups.items() if process_group_exists(group)] == []
     assert all(port_is_free(settings.host, port) for port in settings.ports().values())
+    # Quietly, one process at a time in reverse start order: only the stack's own lines.
+    assert log[stopping:] == [
+        "[devstack  ] stopping api, worker, billing, enrollment, nats, codec, temporal",
+        log[-1],
+    ]
+    assert log[-1].startswith("[devstack  ] stopped in ")
+
+
+class MakeUp:
+    """`python -m devstack`, as `make up` runs it, on free ports in a temporary directory; its
+    output (stdout and stderr) line by line in `lines`."""
+
+    def __init__(self, tmp_path: Path, **environment: str) -> None:
+        self.settings = DevstackSettings.on_free_ports(data_dir=tmp_path / "data")
+        settings = self.settings.model_dump(include={"host", "data_dir", "secrets_file"})
+        settings |= {name: value for name, value in self.settings if name.endswith("_port")}
+        inherited = {k: v for k, v in os.environ.items() if not k.startswith("SAGA_")}
+        # What a shell running `make up` and then `make demo-crash` would have.
+        self.environment = (
+            inherited
+            | {f"SAGA_{name.upper()}": str(value) for name, value in settings.items()}
+            | environment
+        )
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "devstack"],
+            cwd=REPOSITORY,
+            env=self.environment,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait_for(self, pattern: str, after: int = 0, timeout: float = 120) -> int:
+        """The index of the first line from `after` on that matches `pattern`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for index in range(after, len(self.lines)):
+                if re.search(pattern, self.lines[index]):
+                    return index
+            if self.process.poll() is not None and not self._reader.is_alive():
+                break
+            time.sleep(0.1)
+        raise AssertionError(f"no line matching {pattern!r}:\n" + "\n".join(self.lines[-40:]))
+
+    def pid(self, name: str) -> int:
+        return int((self.settings.data_dir / "pids" / f"{name}.pid").read_text())
+
+    def pids(self) -> dict[str, int]:
+        files = (self.settings.data_dir / "pids").glob("*.pid")
+        return {file.stem: int(file.read_text()) for file in files}
+
+    def exit_code(self, timeout: float = 180) -> int:
+        code = self.process.wait(timeout)
+        self._reader.join(timeout=10)
+        return code
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            self.process.wait(60)
+
+
+@pytest.fixture
+def make_up(tmp_path: Path) -> Iterator[Callable[..., MakeUp]]:
+    started: list[MakeUp] = []
+
+    def start(**environment: str) -> MakeUp:
+        started.append(MakeUp(tmp_path, **environment))
+        return started[-1]
+
+    yield start
+    for up in started:
+        up.close()
+
+
+@contextmanager
+def holding(host: str, port: int, timeout: float = 10) -> Iterator[None]:
+    """Listen on host:port as soon as it is free, so that what binds it next fails."""
+    deadline = time.monotonic() + timeout
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        while True:
+            try:
+                holder.bind((host, port))
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+        holder.listen()
+        yield
+
+
+BANNER = r"^Saga stack is up"
+
+
+def test_make_up_restarts_the_worker_that_demo_crash_kills_and_ctrl_c_stops_everything_quietly(
+    make_up: Callable[..., MakeUp],
+) -> None:
+    up = make_up()
+    up_at = up.wait_for(BANNER)
+    killed = up.pid("worker")
+
+    demo = subprocess.run(
+        [sys.executable, "-m", "devstack.demo_crash"],
+        cwd=REPOSITORY,
+        env=up.environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    assert f"killing the worker (pid {killed})" in demo.stdout
+    assert "All 3 sagas completed, each charged once" in demo.stdout
+    # The table: each saga completed, its history shows a task of the killed worker timing out
+    rows = [line for line in demo.stdout.splitlines() if line.startswith("crash-")]
+    assert len(rows) == 3
+    assert all(
+        "COMPLETED" in row and "timed out" in row and f"workers {killed}@" in row for row in rows
+    ), rows
+    restarting = up.wait_for(
+        r"^\[devstack\s*\] worker was killed by SIGKILL; restarting \(attempt 2\) in 0.5s$", up_at
+    )
+    up.wait_for(r"^\[devstack\s*\] worker ready after", restarting)
+    assert up.pid("worker") != killed
+    assert process_group_exists(up.pid("worker"))
+    groups = up.pids()
+    assert set(groups) == {"temporal", "codec", "nats", "enrollment", "billing", "worker", "api"}
+
+    stopping = len(up.lines)
+    up.process.send_signal(signal.SIGINT)
+
+    assert up.exit_code() == 0
+    assert [name for name, group in groups.items() if process_group_exists(group)] == []
+    assert up.pids() == {}
+    # The banner once; the stop in the stack's own words only, none of the processes'.
+    assert sum(bool(re.search(BANNER, line)) for line in up.lines) == 1
+    stop_lines = [line for line in up.lines[stopping:] if "GET /readyz" not in line]
+    assert stop_lines[0] == "[devstack  ] SIGINT received: stopping"
+    assert [line for line in stop_lines if not line.startswith("[devstack  ] ")] == []
+
+
+def test_make_up_stops_the_stack_with_its_last_lines_when_a_process_exits_on_every_restart(
+    make_up: Callable[..., MakeUp],
+) -> None:
+    up = make_up(SAGA_CRASH_LOOP_EXITS="3")
+    up.wait_for(BANNER)
+    groups = up.pids()
+    settings = up.settings
+
+    # Killed, then its port taken: every restart of billing fails to listen, and exits.
+    os.killpg(up.pid("billing"), signal.SIGKILL)
+    with holding(settings.host, settings.billing_port):
+        code = up.exit_code()
+
+    assert code == 1
+    report = up.wait_for(
+        r"^devstack: billing exited with code \d+: 3 exits in 60s, not restarting it"
+    )
+    assert up.lines[report].endswith("Its last lines:")
+    last_lines = up.lines[report + 1 : up.lines.index("Stopping the rest.")]
+    assert any("address already in use" in line for line in last_lines), last_lines
+    assert [name for name, group in groups.items() if process_group_exists(group)] == []
+    assert up.pids() == {}

@@ -1,8 +1,9 @@
 """What the dev stack would start: extra worker processes share the first one's configuration."""
 
+import sys
 from pathlib import Path
 
-from devstack.components import components
+from devstack.components import components, python_module, stays_up
 from devstack.config import DevstackSettings
 from devstack.secrets import development_secrets
 
@@ -32,3 +33,17 @@ def test_the_stack_runs_one_worker_process_by_default(tmp_path: Path) -> None:
 
 def secrets_in(data_dir: Path) -> dict[str, str]:
     return development_secrets(data_dir / ".env", data_dir, {})
+
+
+def test_a_process_without_a_readiness_endpoint_is_ready_once_it_has_stayed_up() -> None:
+    at_once, after_an_hour = stays_up(0), stays_up(3600)
+
+    assert at_once(1234)
+    assert not after_an_hour(1234)
+
+
+def test_a_python_module_is_run_by_this_interpreter_with_its_own_environment() -> None:
+    intake = python_module("intake", "orchestrator.intake", {"BROKER_URL": "nats://x"})
+
+    assert intake.command == [sys.executable, "-m", "orchestrator.intake"]
+    assert intake.env == {"BROKER_URL": "nats://x"}
