@@ -186,7 +186,7 @@ class NatsIntake:
         if self._in_flight:
             await asyncio.wait(self._in_flight, timeout=15)
         if self._connection is not None:
-            await self._connection.drain()
+            await self._connection.close()
 
     async def dead_letters(self) -> list[DeadLetter]:
         return [letter for _, letter in await self._stored_dead_letters()]
