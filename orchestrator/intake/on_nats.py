@@ -194,7 +194,9 @@ class NatsIntake:
     async def _stored_dead_letters(self) -> list[tuple[int, DeadLetter]]:
         stream = self.settings.intake_nats_dead_letter_stream
         info = await self._js.stream_info(stream)
-        letters = []
+        letters: list[tuple[int, DeadLetter]] = []
+        if not info.state.messages:  # an empty stream has no sequence to read, not even 0
+            return letters
         for sequence in range(info.state.first_seq, info.state.last_seq + 1):
             try:
                 message = await self._js.get_msg(stream, sequence)
