@@ -3,7 +3,7 @@
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
 from temporalio.client import Client
 
 from choreography import events
@@ -11,7 +11,7 @@ from choreography import sagas as choreographed
 from choreography.runtime import Choreography
 from common.problems import ProblemMap, ProblemSpec, problem_responses
 from common.requests import JsonBody, OptionalJsonBody
-from orchestrator import recovery, sagas
+from orchestrator import recovery, sagas, waiting
 from orchestrator.config import OrchestratorSettings
 from orchestrator.schemas import (
     BulkRetry,
@@ -76,6 +76,10 @@ def get_choreography(request: Request) -> Choreography | None:
 TemporalDep = Annotated[Client, Depends(get_client)]
 ChoreographyDep = Annotated[Choreography | None, Depends(get_choreography)]
 SettingsDep = Annotated[OrchestratorSettings, Depends(get_settings)]
+PreferHeaders = Annotated[
+    list[str] | None,
+    Header(description="RFC 7240; `wait=N` (N <= 30) waits up to N s for the saga to end."),
+]
 
 router = APIRouter(tags=["sagas"])
 
@@ -83,9 +87,14 @@ router = APIRouter(tags=["sagas"])
 @router.post(
     "/students",
     status_code=status.HTTP_202_ACCEPTED,
+    response_model=SagaStarted,
     dependencies=[JsonBody],
     responses={
-        200: {"model": SagaStarted, "description": "This student's saga already exists"},
+        200: {
+            "model": SagaStarted | SagaState,
+            "description": "This student's saga already exists (SagaStarted), or, with "
+            "`Prefer: wait=N`, the saga ended within N seconds: its terminal state (SagaState)",
+        },
         **problem_responses(400, 409, 415, 422, 503),
     },
 )
@@ -95,9 +104,11 @@ async def student_created(
     choreography: ChoreographyDep,
     settings: SettingsDep,
     response: Response,
-) -> SagaStarted:
+    prefer: PreferHeaders = None,
+) -> SagaStarted | Response:
     """The 'student created' event: start the student's onboarding saga, orchestrated by a
-    Temporal workflow (default) or choreographed by events (`"mode": "choreography"`)."""
+    Temporal workflow (default) or choreographed by events (`"mode": "choreography"`).
+    `Prefer: wait=N` (N <= 30, orchestrated sagas): wait up to N s for the saga to end."""
     event = body.to_event()
     if body.mode is SagaMode.CHOREOGRAPHY:
         if await sagas.saga_exists(client, event.student_id):
@@ -110,6 +121,11 @@ async def student_created(
     started = await sagas.start_saga(client, settings.task_queue, event)
     status_url = f"{settings.api_base_url()}/sagas/{event.student_id}"
     response.headers["Location"] = status_url
+    wait = waiting.requested_wait(prefer)
+    if wait is not None:
+        ended = await waiting.saga_end_within(client, event.student_id, wait)
+        if ended is not None:
+            return waiting.ended_response(ended, wait, status_url)
     if not started.created:
         response.status_code = status.HTTP_200_OK
     return SagaStarted(
