@@ -1,7 +1,7 @@
 """`saga publish-student` and `saga intake ...`: the intake's commands, registered on the `saga`
 CLI (orchestrator/cli.py). They talk to the broker only, never to Temporal or the API, with the
-intake's settings (INTAKE_BROKER_URL, else BROKER_URL, else the embedded NATS of `make up`;
-`--broker-url` overrides).
+intake's settings (INTAKE_BROKER_URL, else BROKER_URL, else SAGA_BROKER_URL as `make up` reads
+it, else the embedded NATS of `make up`; `--broker-url` overrides).
 
 `publish-student` is the registry's side, written as the registry's team would write it: plain
 nats-py or aio-pika and the contract in the README, nothing of the intake's own code.
@@ -9,6 +9,7 @@ nats-py or aio-pika and the contract in the README, nothing of the intake's own 
 
 import asyncio
 import json
+import os
 import re
 import uuid
 from collections.abc import Callable, Coroutine
@@ -19,6 +20,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import aio_pika
 import nats
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
@@ -46,14 +48,24 @@ err = Console(stderr=True, highlight=False)
 
 BrokerUrlOption = Annotated[
     str | None,
-    typer.Option(help="The intake's broker (default: $INTAKE_BROKER_URL, else $BROKER_URL)."),
+    typer.Option(
+        help="The intake's broker (default: $INTAKE_BROKER_URL, else $BROKER_URL, else "
+        "$SAGA_BROKER_URL, else the embedded NATS of `make up`)."
+    ),
 ]
 
 
 def _settings(broker_url: str | None) -> IntakeSettings:
-    if broker_url is None:
-        return IntakeSettings()
-    return IntakeSettings(intake_broker_url=broker_url)
+    settings = IntakeSettings()
+    # In the shell that runs `make up`: the broker it was told to use.
+    chosen = broker_url or settings.intake_broker_url or settings.broker_url
+    chosen = chosen or os.environ.get("SAGA_BROKER_URL")
+    if chosen is None:
+        return settings
+    try:
+        return IntakeSettings(intake_broker_url=chosen)
+    except ValidationError as error:
+        raise typer.BadParameter(f"--broker-url: {error.errors()[0]['msg']}") from error
 
 
 def _fail(code: int, message: str) -> NoReturn:
@@ -103,7 +115,7 @@ def publish_student(
 
 async def _publish_on_nats(settings: IntakeSettings, body: bytes) -> None:
     client = await nats.connect(
-        settings.intake_broker(), connect_timeout=5, max_reconnect_attempts=0
+        settings.intake_broker(), connect_timeout=5, max_reconnect_attempts=1
     )
     try:
         await client.jetstream().publish(

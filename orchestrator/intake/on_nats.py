@@ -83,7 +83,8 @@ class NatsIntake:
         self._connection = await nats.connect(
             self.settings.intake_broker(),
             name="saga-intake",
-            max_reconnect_attempts=-1 if wait_for_broker else 0,
+            # nats-py: a negative or zero limit is no limit; a command tries twice.
+            max_reconnect_attempts=-1 if wait_for_broker else 1,
             reconnect_time_wait=1,
             error_cb=_log_connection_error,
         )

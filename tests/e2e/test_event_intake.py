@@ -330,3 +330,30 @@ async def test_saga_publish_student_starts_a_saga_through_the_intake(
     assert published.returncode == 0, published.stderr
     assert f"student-onboarding-{student_id}" in published.stdout
     assert state["status"] == SagaStatus.COMPLETED
+
+
+async def test_the_intake_commands_exit_4_when_the_broker_cannot_be_reached(
+    system: System, intake: RunningIntake
+) -> None:
+    unreachable = (
+        "amqp://guest:guest@127.0.0.1:1/"
+        if intake.url.startswith("amqp")
+        else ("nats://127.0.0.1:1")
+    )
+
+    listed = await saga_cli(intake, system, "intake", "dead-letters", "--broker-url", unreachable)
+    published = await saga_cli(
+        intake,
+        system,
+        "publish-student",
+        "--name",
+        "N",
+        "--course",
+        "CS101",
+        "--broker-url",
+        unreachable,
+    )
+
+    assert listed.returncode == 4, listed.stderr
+    assert published.returncode == 4, published.stderr
+    assert "cannot reach the broker" in listed.stderr
