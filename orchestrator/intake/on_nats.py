@@ -164,7 +164,10 @@ class NatsIntake:
             number=message.metadata.num_delivered or 1,
             headers=headers,
         )
-        await intake.receive(delivery, _Settlement(self, message))
+        try:
+            await intake.receive(delivery, _Settlement(self, message))
+        except Exception as error:  # an ack or NAK lost with the connection
+            log.warning("settling delivery %d failed (%r): it comes again", delivery.number, error)
 
     async def dead_letter(self, message: Msg, added: dict[str, str]) -> None:
         headers = _without(dict(message.headers or {}), MESSAGE_ID_HEADER) | added

@@ -141,7 +141,10 @@ class RabbitIntake:
             number=previous + 1,
             headers=headers,
         )
-        await intake.receive(delivery, _Settlement(self, message))
+        try:
+            await intake.receive(delivery, _Settlement(self, message))
+        except Exception as error:  # an ack or requeue lost with the channel
+            log.warning("settling delivery %d failed (%r): it comes again", delivery.number, error)
 
     async def dead_letter(self, message: AbstractIncomingMessage, added: dict[str, str]) -> None:
         assert self._channel is not None

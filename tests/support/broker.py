@@ -135,6 +135,4 @@ def rabbitmq_vhost(base_url: str) -> Iterator[str]:
 
 
 def _rabbitmqctl(*arguments: str) -> None:
-    subprocess.run(
-        ["rabbitmqctl", "-q", *arguments], check=True, capture_output=True, timeout=60
-    )
+    subprocess.run(["rabbitmqctl", "-q", *arguments], check=True, capture_output=True, timeout=60)
