@@ -21,7 +21,9 @@ IDEMPOTENCY_KEY_MAX_LENGTH = 255
 WITHOUT_NUL = r"^[^\x00]*$"
 
 
-def _is_json_media_type(content_type: str) -> bool:
+def is_json_media_type(content_type: str) -> bool:
+    """application/json or application/*+json, parameters ignored: what the HTTP APIs and the
+    event intake accept as JSON."""
     media_type = content_type.split(";", 1)[0].strip().lower()
     if media_type == "application/json":
         return True
@@ -32,7 +34,7 @@ def _is_json_media_type(content_type: str) -> bool:
 async def require_json_body(request: Request) -> None:
     """415 unless the body is declared as JSON; FastAPI alone would answer 422 here."""
     content_type = request.headers.get("content-type", "")
-    if not _is_json_media_type(content_type):
+    if not is_json_media_type(content_type):
         shown = content_type or "none"
         raise ProblemError(
             415,

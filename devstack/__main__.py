@@ -58,6 +58,11 @@ Start a saga, then read its status (student_id is in the answer):
 The same saga choreographed by events on {settings.effective_broker_url}:
   curl -s -X POST {api}/students {auth} \\
        -H 'Content-Type: application/json' -d '{SAMPLE_CHOREOGRAPHED}'
+Move that student to another course (a course transfer saga):
+  saga transfer --student-id <student_id> --from-course CS101 --to-course MATH201 \\
+       --payment-token tok_visa
+Or publish the registry's StudentCreated event; the intake starts the saga:
+  saga publish-student --name Ada --email ada@example.com --course CS101
 Dead letters: BROKER_URL={settings.effective_broker_url} python -m choreography dead-letters
 Or run three sagas (success, declined card, full course): make demo
 Kill the worker under sagas in flight and watch them finish: make demo-crash

@@ -35,10 +35,10 @@ from devstack.config import DevstackSettings
 from devstack.stack import Stack
 from devstack.system import Faults, System, running_system
 from orchestrator.invariants import Report, check, print_report
-from workflows.contracts import SagaDeadlines, SagaState
+from sagas import SagaProgress
+from workflows.contracts import SagaDeadlines
 
 SERVICES = ("enrollment", "billing")
-DEADLINE_REASON = "gave up after the step's deadline"  # workflows/saga.py _reason
 COMMANDS = {"enrollment": ("reserve", "confirm", "cancel"), "billing": ("charge", "refund")}
 
 
@@ -310,7 +310,7 @@ class Chaos:
     async def collect_outcomes(self) -> None:
         limit = asyncio.Semaphore(20)
 
-        async def state(student_id: str) -> SagaState | None:
+        async def state(student_id: str) -> SagaProgress | None:
             async with limit:
                 return await self.system.state(student_id)
 
@@ -321,16 +321,16 @@ class Chaos:
         )
 
 
-def describe(state: SagaState | None) -> str:
+def describe(state: SagaProgress | None) -> str:
     """'COMPLETED', or e.g. 'COMPENSATED at charge_tuition: refused' (a business refusal)
     or '...: deadline' (the step kept failing past its deadline)."""
     if state is None:
         return "(unreadable)"
     if state.failed_step is None:
         return state.status.value
-    reason = state.failure_reason or ""
-    cause = "deadline" if reason.startswith(DEADLINE_REASON) else "refused"
-    return f"{state.status.value} at {state.failed_step.value}: {cause}"
+    # The failure's kind, never its text: refused, deadline, contract-violation, ...
+    cause = state.failure.kind if state.failure is not None else "unknown"
+    return f"{state.status.value} at {state.failed_step}: {cause}"
 
 
 def _shortened(reason: str) -> str:

@@ -69,6 +69,7 @@ PER_PROCESS_VARIABLES = frozenset(
         "BROKER_URL",
         "BROKER_NAMESPACE",
         "BROKER_MAX_ATTEMPTS",
+        "INTAKE_BROKER_URL",
         "FAULT_INJECTION",
         "PAYLOAD_KEYS",
         "CODEC_SERVER_TOKEN",
@@ -164,6 +165,7 @@ def components(
                 for number in range(settings.worker_processes)
             ),
             api(settings, base, secrets),
+            intake(settings, base, secrets),
         ],
     ]
 
@@ -292,6 +294,21 @@ def worker(
         lambda pid: readiness.worker_polls(
             settings.temporal_address, settings.temporal_namespace, settings.task_queue, pid
         ),
+    )
+
+
+def intake(
+    settings: DevstackSettings, base: dict[str, str], secrets: Mapping[str, str]
+) -> Component:
+    """The consumer of the registry's StudentCreated events (orchestrator/intake): on the
+    embedded NATS, or on the broker SAGA_BROKER_URL names."""
+    env = _orchestrator_env(settings, base, secrets) | {
+        "HOST": settings.host,
+        "PORT": str(settings.intake_port),
+    }
+    ready_url = f"http://{settings.host}:{settings.intake_port}/readyz"
+    return python_module(
+        "intake", "orchestrator.intake", env, lambda _pid: readiness.http_ok(ready_url)
     )
 
 

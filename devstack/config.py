@@ -63,6 +63,7 @@ class DevstackSettings(BaseSettings):
     enrollment_port: Port = 8001
     billing_port: Port = 8002
     api_port: Port = 8000
+    intake_port: Port = 8003
     codec_server_port: Port = 8081
     worker_metrics_port: Port = 9464
     data_dir: Path = Path("data")
@@ -116,6 +117,7 @@ class DevstackSettings(BaseSettings):
             "SAGA_ENROLLMENT_PORT": self.enrollment_port,
             "SAGA_BILLING_PORT": self.billing_port,
             "SAGA_API_PORT": self.api_port,
+            "SAGA_INTAKE_PORT": self.intake_port,
             "SAGA_CODEC_SERVER_PORT": self.codec_server_port,
             "SAGA_WORKER_METRICS_PORT": self.worker_metrics_port,
         } | (

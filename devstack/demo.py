@@ -144,7 +144,7 @@ def table(sagas: list[Saga]) -> str:
         state = saga.state
         final = "(not finished)" if state is None else state.status.value
         if state is not None and state.failed_step is not None:
-            final += f" at {state.failed_step.value}"
+            final += f" at {state.failed_step}"
         reason = (state.failure_reason if state else None) or "-"
         ok = "yes" if saga.as_expected else "NO"
         scenario = saga.scenario

@@ -30,6 +30,7 @@ from devstack.stack import Stack
 from orchestrator import sagas
 from orchestrator.config import OrchestratorSettings
 from orchestrator.temporal import connect
+from sagas import SagaProgress
 from workflows.contracts import (
     TERMINAL_STATUSES,
     SagaDeadlines,
@@ -115,7 +116,7 @@ class System:
         )
         return student_id
 
-    async def state(self, student_id: str) -> SagaState | None:
+    async def state(self, student_id: str) -> SagaProgress | None:
         """The saga's state, or None while it cannot be read (no worker, Temporal down)."""
         try:
             return await asyncio.wait_for(sagas.saga_state(self.temporal, student_id), 10)
@@ -131,8 +132,8 @@ class System:
                 raise TimeoutError(f"{what}: not within {timeout:g}s")
             await asyncio.sleep(POLL_SECONDS)
 
-    async def wait_for_terminal(self, student_id: str, timeout: float = 120.0) -> SagaState:
-        final: SagaState | None = None
+    async def wait_for_terminal(self, student_id: str, timeout: float = 120.0) -> Any:
+        final: SagaProgress | None = None
 
         async def terminal() -> bool:
             nonlocal final

@@ -3,7 +3,7 @@
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
+from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
 from temporalio.client import Client
 
 from choreography import events
@@ -11,7 +11,7 @@ from choreography import sagas as choreographed
 from choreography.runtime import Choreography
 from common.problems import ProblemMap, ProblemSpec, problem_responses
 from common.requests import JsonBody, OptionalJsonBody
-from orchestrator import recovery, sagas
+from orchestrator import recovery, sagas, waiting
 from orchestrator.clients import EnrollmentClient
 from orchestrator.config import OrchestratorSettings
 from orchestrator.schemas import (
@@ -31,6 +31,7 @@ from orchestrator.schemas import (
 from orchestrator.temporal import workflow_ui_url
 from workflows import registry
 from workflows.contracts import SagaStatus, StudentCreated
+from workflows.transfer import TransferState
 
 
 class ChoreographyUnavailable(Exception):
@@ -94,6 +95,10 @@ TemporalDep = Annotated[Client, Depends(get_client)]
 EnrollmentDep = Annotated[EnrollmentClient, Depends(get_enrollment)]
 ChoreographyDep = Annotated[Choreography | None, Depends(get_choreography)]
 SettingsDep = Annotated[OrchestratorSettings, Depends(get_settings)]
+PreferHeaders = Annotated[
+    list[str] | None,
+    Header(description="RFC 7240; `wait=N` (N <= 30) waits up to N s for the saga to end."),
+]
 
 router = APIRouter(tags=["sagas"])
 
@@ -101,9 +106,14 @@ router = APIRouter(tags=["sagas"])
 @router.post(
     "/students",
     status_code=status.HTTP_202_ACCEPTED,
+    response_model=SagaStarted,
     dependencies=[JsonBody],
     responses={
-        200: {"model": SagaStarted, "description": "This student's saga already exists"},
+        200: {
+            "model": SagaStarted | SagaProgressAnswer,
+            "description": "This student's saga already exists (SagaStarted), or, with "
+            "`Prefer: wait=N`, the saga ended within N seconds: its terminal state (SagaState)",
+        },
         **problem_responses(400, 409, 415, 422, 503),
     },
 )
@@ -113,9 +123,11 @@ async def student_created(
     choreography: ChoreographyDep,
     settings: SettingsDep,
     response: Response,
-) -> SagaStarted:
+    prefer: PreferHeaders = None,
+) -> SagaStarted | Response:
     """The 'student created' event: start the student's onboarding saga, orchestrated by a
-    Temporal workflow (default) or choreographed by events (`"mode": "choreography"`)."""
+    Temporal workflow (default) or choreographed by events (`"mode": "choreography"`).
+    `Prefer: wait=N` (N <= 30, orchestrated sagas): wait up to N s for the saga to end."""
     event = body.to_event()
     if body.mode is SagaMode.CHOREOGRAPHY:
         if await sagas.saga_exists(client, event.student_id):
@@ -126,14 +138,22 @@ async def student_created(
     ):
         raise SagaInOtherMode(event.student_id, SagaMode.CHOREOGRAPHY)
     started = await sagas.start_saga(client, settings.task_queue, event)
-    return _started(started, event.student_id, settings, response)
+    return await _answer(client, started, event.student_id, settings, response, prefer)
 
 
 @router.post(
     "/transfers",
     status_code=status.HTTP_202_ACCEPTED,
+    response_model=SagaStarted,
     dependencies=[JsonBody],
-    responses=problem_responses(400, 409, 415, 422, 503),
+    responses={
+        200: {
+            "model": TransferState,
+            "description": "With `Prefer: wait=N`, the saga ended within N seconds: its "
+            "terminal state",
+        },
+        **problem_responses(400, 409, 415, 422, 503),
+    },
 )
 async def transfer_course(
     body: TransferCreate,
@@ -141,23 +161,34 @@ async def transfer_course(
     enrollment: EnrollmentDep,
     settings: SettingsDep,
     response: Response,
-) -> SagaStarted:
+    prefer: PreferHeaders = None,
+) -> SagaStarted | Response:
     """Start a course transfer saga: reserve the new seat, settle the price difference,
-    withdraw from the old course, confirm the new one. One transfer per student at a time."""
+    withdraw from the old course, confirm the new one. One transfer per student at a time.
+    `Prefer: wait=N` (N <= 30): wait up to N s for the saga to end."""
     started = await sagas.start_transfer(
         client, settings.task_queue, enrollment, body.to_transfer()
     )
-    return _started(started, body.student_id, settings, response)
+    return await _answer(client, started, body.student_id, settings, response, prefer)
 
 
-def _started(
+async def _answer(
+    client: Client,
     started: sagas.StartedSaga,
     student_id: str,
     settings: OrchestratorSettings,
     response: Response,
-) -> SagaStarted:
+    prefer: list[str] | None,
+) -> SagaStarted | Response:
+    """202 with the saga's links (200 if it existed already), or, asked to wait and the saga
+    ended in time, 200 with its terminal state."""
     status_url = f"{settings.api_base_url()}/sagas/{started.saga_id}"
     response.headers["Location"] = status_url
+    wait = waiting.requested_wait(prefer)
+    if wait is not None:
+        ended = await waiting.saga_end_within(client, started.saga_id, wait)
+        if ended is not None:
+            return waiting.ended_response(ended, wait, status_url)
     if not started.created:
         response.status_code = status.HTTP_200_OK
     return SagaStarted(

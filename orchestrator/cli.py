@@ -24,6 +24,7 @@ from rich.table import Table
 
 from orchestrator import histories, invariants, recovery
 from orchestrator.config import ApiClientSettings, OrchestratorSettings
+from orchestrator.intake import cli as intake_cli
 from orchestrator.process_exit import run_and_exit
 from orchestrator.sagas import SagaNotFound
 from orchestrator.temporal import connect, workflow_ui_url
@@ -323,6 +324,7 @@ async def _reset(
 
 app.command("replay")(histories.replay_command)
 app.command("check")(invariants.check_command)
+app.add_typer(intake_cli.app)  # publish-student, intake dead-letters, intake redrive
 
 
 @app.command(

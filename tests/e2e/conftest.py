@@ -61,6 +61,8 @@ class System:
     broker: BrokerConfig | None = None
     api_database_url: str | None = None
     nats: EmbeddedNats | None = None
+    # The worker's task queue, for what starts sagas without the API (the event intake).
+    task_queue: str = ""
 
     async def wait_for_terminal(self, saga_id: str, timeout: float = 60.0) -> dict[str, Any]:
         return await self.wait_for_status(saga_id, *TERMINAL_STATUSES, timeout=timeout)
@@ -210,6 +212,7 @@ async def deployment(
                         broker,
                         api_database_url,
                         nats,
+                        settings.task_queue,
                     )
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from common.migrations import ENVIRONMENT_DIRECTORY
 from orchestrator.codec import new_key_entry
 from orchestrator.config import CodecServerSettings, OrchestratorSettings
+from orchestrator.intake.config import IntakeSettings
 from orchestrator.main import API_SCHEMA
 from services.billing.config import BillingSettings
 from services.billing.main import SCHEMA as BILLING_SCHEMA
@@ -50,6 +51,7 @@ APP_PROCESSES: dict[str, tuple[str, type[BaseSettings]]] = {
     "api": ("orchestrator", OrchestratorSettings),
     "worker": ("orchestrator.worker", OrchestratorSettings),
     "codec-server": ("orchestrator.codec_server", CodecServerSettings),
+    "intake": ("orchestrator.intake", IntakeSettings),
 }
 SCHEMAS = (ENROLLMENT_SCHEMA, BILLING_SCHEMA, API_SCHEMA)
 ONE_SHOT = {"temporal-schema", "temporal-init"}
@@ -172,7 +174,7 @@ def _port(compose: dict[str, Any], service: str) -> int:
 def test_the_orchestrator_calls_services_and_temporal_where_they_listen(
     compose: dict[str, Any],
 ) -> None:
-    for process in ("api", "worker"):
+    for process in ("api", "worker", "intake"):
         environment = compose["services"][process]["environment"]
         for variable, target in (("ENROLLMENT_URL", "enrollment"), ("BILLING_URL", "billing")):
             url = urlsplit(environment[variable])
@@ -236,8 +238,9 @@ def test_processes_start_after_what_they_depend_on(compose: dict[str, Any]) -> N
     assert condition("temporal-init", "temporal") == "service_healthy"
     for service in ("enrollment", "billing"):
         assert condition(service, "postgresql") == "service_healthy"
-    for service in ("api", "worker"):
+    for service in ("api", "worker", "intake"):
         assert condition(service, "temporal-init") == "service_completed_successfully"
+    assert condition("intake", "rabbitmq") == "service_healthy"
     assert condition("worker", "enrollment") == "service_healthy"
     assert condition("worker", "billing") == "service_healthy"
 
@@ -324,3 +327,13 @@ def _entry_point(module: str) -> str:
     spec = importlib.util.find_spec(module)
     assert spec is not None, module
     return f"{module}.__main__" if spec.submodule_search_locations else module
+
+
+def test_the_intake_consumes_from_the_rabbitmq_service_with_its_password(
+    compose: dict[str, Any],
+) -> None:
+    url = urlsplit(compose["services"]["intake"]["environment"]["INTAKE_BROKER_URL"])
+
+    assert (url.scheme, url.hostname, url.port) == ("amqp", "rabbitmq", 5672)
+    assert url.password == SECRETS["RABBITMQ_PASSWORD"]
+    assert compose["services"]["rabbitmq"]["environment"]["RABBITMQ_DEFAULT_USER"] == url.username

@@ -155,7 +155,16 @@ def test_the_stack_completes_a_paid_saga_compensates_a_declined_one_and_stops_cl
 
     # Each child leads its own process group, so an empty group means nothing is left behind.
     groups = {process.name: process.pid for process in stack.processes}
-    assert set(groups) == {"temporal", "codec", "nats", "enrollment", "billing", "worker", "api"}
+    assert set(groups) == {
+        "temporal",
+        "codec",
+        "nats",
+        "enrollment",
+        "billing",
+        "worker",
+        "api",
+        "intake",
+    }
     stopping = len(log)
     stack.stop()
 
@@ -298,7 +307,16 @@ def test_make_up_restarts_the_worker_that_demo_crash_kills_and_ctrl_c_stops_ever
     assert up.pid("worker") != killed
     assert process_group_exists(up.pid("worker"))
     groups = up.pids()
-    assert set(groups) == {"temporal", "codec", "nats", "enrollment", "billing", "worker", "api"}
+    assert set(groups) == {
+        "temporal",
+        "codec",
+        "nats",
+        "enrollment",
+        "billing",
+        "worker",
+        "api",
+        "intake",
+    }
 
     stopping = len(up.lines)
     up.process.send_signal(signal.SIGINT)

@@ -8,7 +8,10 @@ import os
 import subprocess
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import aio_pika
 import httpx
@@ -114,3 +117,22 @@ def drop_rabbitmq_connections(namespace: str) -> int:
             timeout=60,
         )
     return len(ours)
+
+
+@contextmanager
+def rabbitmq_vhost(base_url: str) -> Iterator[str]:
+    """A virtual host of its own on the shared RabbitMQ, deleted afterwards with everything in
+    it; yields `base_url` pointed at it. Its exchanges and queues can keep their production
+    names (the event intake's contract) without meeting another test run's."""
+    name = f"test-{uuid.uuid4().hex[:10]}"
+    _rabbitmqctl("add_vhost", name)
+    try:
+        _rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+        url = urlsplit(base_url)
+        yield urlunsplit(url._replace(path=f"/{quote(name, safe='')}"))
+    finally:
+        _rabbitmqctl("delete_vhost", name)
+
+
+def _rabbitmqctl(*arguments: str) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *arguments], check=True, capture_output=True, timeout=60)

@@ -5,7 +5,7 @@ from pydantic import BaseModel
 from starlette.requests import Request
 
 from common.problems import ProblemError
-from common.requests import _is_json_media_type, request_fingerprint, require_json_body
+from common.requests import is_json_media_type, request_fingerprint, require_json_body
 
 
 class ReserveBody(BaseModel):
@@ -27,7 +27,7 @@ class ReserveBody(BaseModel):
     ],
 )
 def test_json_and_structured_json_media_types_are_accepted(content_type: str) -> None:
-    assert _is_json_media_type(content_type)
+    assert is_json_media_type(content_type)
 
 
 @pytest.mark.parametrize(
@@ -48,7 +48,7 @@ def test_json_and_structured_json_media_types_are_accepted(content_type: str) ->
     ],
 )
 def test_other_or_missing_media_types_are_refused(content_type: str) -> None:
-    assert not _is_json_media_type(content_type)
+    assert not is_json_media_type(content_type)
 
 
 def _request_with(content_type: str | None) -> Request:
