@@ -172,7 +172,7 @@ def test_the_stack_completes_a_paid_saga_compensates_a_declined_one_and_stops_cl
     assert all(port_is_free(settings.host, port) for port in settings.ports().values())
     # Quietly, one process at a time in reverse start order: only the stack's own lines.
     assert log[stopping:] == [
-        "[devstack  ] stopping api, worker, billing, enrollment, nats, codec, temporal",
+        "[devstack  ] stopping intake, api, worker, billing, enrollment, nats, codec, temporal",
         log[-1],
     ]
     assert log[-1].startswith("[devstack  ] stopped in ")
