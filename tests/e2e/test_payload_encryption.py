@@ -8,6 +8,7 @@ from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload, WorkflowExecution
 from temporalio.api.workflowservice.v1 import (
     DescribeWorkflowExecutionRequest,
+    DescribeWorkflowExecutionResponse,
     GetWorkflowExecutionHistoryRequest,
 )
 
@@ -100,3 +101,32 @@ async def test_a_compensated_saga_with_failures_and_a_memo_stores_them_only_encr
     stored = await raw_history_and_description(system, student["student_id"])
     raw = b"".join(message.SerializeToString() for message in stored)
     assert b"declined" not in raw.lower()  # the failure reason, in failures and the memo
+
+
+async def test_what_the_ui_shows_of_a_saga_holds_no_personal_data_even_decrypted(
+    system: System,
+) -> None:
+    """Summaries (of the run and of each activity), the memo and the search attributes are
+    what the Temporal UI shows to everyone who can open it: decrypted, they name steps, courses
+    and amounts, never the student's name, email or payment token."""
+    student = student_with_unique_personal_data("tok_declined")
+    assert (await run_saga(system, student))["status"] == "COMPENSATED"
+    stored = await raw_history_and_description(system, student["student_id"])
+    history, description = stored[:-1], stored[-1]
+    assert isinstance(description, DescribeWorkflowExecutionResponse)
+
+    metadata = [
+        payload
+        for page in history
+        for event in page.events  # type: ignore[attr-defined]
+        for payload in (event.user_metadata.summary, event.user_metadata.details)
+        if payload.data
+    ]
+    memo = list(description.workflow_execution_info.memo.fields.values())
+    codec = EncryptionCodec(parse_keys(TEST_PAYLOAD_KEYS))
+    shown = b"".join(payload.data for payload in await codec.decode([*metadata, *memo]))
+    attributes = description.workflow_execution_info.search_attributes.SerializeToString()
+
+    assert b"reserve a seat in CS101" in shown  # the check reads what the UI shows
+    for private in (student["name"], student["email"], student["payment_token"]):
+        assert private.encode() not in shown + attributes
