@@ -39,7 +39,10 @@ from sagas import SagaProgress
 from workflows.contracts import SagaDeadlines
 
 SERVICES = ("enrollment", "billing")
-COMMANDS = {"enrollment": ("reserve", "confirm", "cancel"), "billing": ("charge", "refund")}
+COMMANDS = {
+    "enrollment": ("reserve", "confirm", "cancel", "withdraw"),
+    "billing": ("charge", "refund", "refund_part", "reverse_refund"),
+}
 
 
 @dataclass(frozen=True)
@@ -47,12 +50,17 @@ class Scenario:
     course_id: str
     payment_token: str
     weight: float
+    # Once onboarded (if it completes), the student transfers to this course.
+    transfer_to: str | None = None
 
 
 # What students do: most pay for an ample course; some cards are declined; a crowd asks for
-# the two-seat seminar (2 get in, the rest find it full); an unknown course is refused.
+# the two-seat seminar (2 get in, the rest find it full); an unknown course is refused; some
+# move to another course once enrolled, to a cheaper one (a partial refund) or a dearer one.
 MIX = (
-    Scenario("CS101", "tok_visa", 0.55),
+    Scenario("CS101", "tok_visa", 0.39),
+    Scenario("CS101", "tok_visa", 0.08, transfer_to="MATH201"),
+    Scenario("MATH201", "tok_visa", 0.08, transfer_to="CS101"),
     Scenario("MATH201", "tok_visa", 0.12),
     Scenario("CS101", "tok_declined", 0.08),
     Scenario("MATH201", "tok_insufficient_funds", 0.05),
@@ -120,6 +128,7 @@ class Chaos:
         # Rule ids installed per service, each with the time before which rotation keeps it.
         self.rules: dict[str, list[tuple[int, float]]] = {service: [] for service in SERVICES}
         self.chaos_over = asyncio.Event()
+        self.transfers: list[asyncio.Task[None]] = []
 
     async def run(self) -> ChaosResult:
         started = time.monotonic()
@@ -141,6 +150,7 @@ class Chaos:
         await self.system.heal()
         self.say("chaos over; waiting for every saga to end")
         calm = time.monotonic()
+        await asyncio.gather(*self.transfers)
         if await self.system.wait_until_quiet(self.plan.quiet_timeout_seconds):
             self.result.seconds_to_quiescence = time.monotonic() - calm
         self.result.still_running = await self.system.running_sagas() or 0
@@ -165,7 +175,23 @@ class Chaos:
             )
             self.student_ids.append(student_id)
             self.result.sagas_started += 1
+            if scenario.transfer_to is not None:
+                self.transfers.append(
+                    asyncio.create_task(self.transfer_once_enrolled(student_id, scenario))
+                )
             await asyncio.sleep(self.rng.uniform(0, 2 * interval))
+
+    async def transfer_once_enrolled(self, student_id: str, scenario: Scenario) -> None:
+        """The student's transfer, started once their onboarding completed (chaos or not)."""
+        assert scenario.transfer_to is not None
+        state = await self.system.wait_for_terminal(student_id, timeout=600)
+        if state.status != "COMPLETED":
+            return
+        saga_id = await self.system.start_transfer(
+            student_id, scenario.course_id, scenario.transfer_to, self.plan.deadlines, timeout=120
+        )
+        self.student_ids.append(saga_id)
+        self.result.sagas_started += 1
 
     async def rotate_faults(self) -> None:
         """Every few seconds, drop each service's rules (counting their hits) and draw new."""

@@ -31,12 +31,14 @@ from orchestrator import sagas
 from orchestrator.config import OrchestratorSettings
 from orchestrator.temporal import connect
 from sagas import SagaProgress
+from workflows import registry
 from workflows.contracts import (
     TERMINAL_STATUSES,
     SagaDeadlines,
     SagaState,
     StudentCreated,
 )
+from workflows.transfer import CourseTransfer, TransferInput
 
 POLL_SECONDS = 0.2
 HTTP_TIMEOUT_SECONDS = 10.0
@@ -115,6 +117,42 @@ class System:
             timeout,
         )
         return student_id
+
+    async def start_transfer(
+        self,
+        student_id: str,
+        from_course: str,
+        to_course: str,
+        deadlines: SagaDeadlines | None = None,
+        timeout: float = 60.0,
+    ) -> str:
+        """Start the student's course transfer as POST /transfers does (from their CONFIRMED
+        enrollment, read from the service); its saga id."""
+        found = await self.enrollment.get(
+            "/enrollments",
+            params={"student_id": student_id, "status": "CONFIRMED", "course_id": from_course},
+        )
+        found.raise_for_status()
+        [enrolled] = found.json()
+        saga_input = TransferInput(
+            transfer=CourseTransfer(
+                student_id=student_id,
+                from_course_id=from_course,
+                to_course_id=to_course,
+                payment_token="tok_visa",
+            ),
+            from_enrollment_id=enrolled["enrollment_id"],
+            from_tuition_cents=enrolled["tuition_cents"],
+            currency=enrolled["currency"],
+            deadlines=deadlines or SagaDeadlines(),
+        )
+        started = await retrying(
+            lambda: sagas.start(
+                self.temporal, self.settings.task_queue, registry.TRANSFER, saga_input
+            ),
+            timeout,
+        )
+        return started.saga_id
 
     async def state(self, student_id: str) -> SagaProgress | None:
         """The saga's state, or None while it cannot be read (no worker, Temporal down)."""

@@ -6,11 +6,9 @@ import asyncio
 from collections.abc import Awaitable
 
 from devstack.system import System
-from orchestrator import sagas
 from tests.reliability.conftest import FAST, assert_invariants_hold
 from workflows import registry
 from workflows.contracts import SagaStatus
-from workflows.transfer import CourseTransfer, TransferInput
 
 CS101, MATH201 = 120_000, 95_000
 
@@ -20,29 +18,8 @@ async def at_least(count: Awaitable[int], minimum: int) -> bool:
 
 
 async def start_transfer(system: System, student_id: str, from_course: str, to_course: str) -> str:
-    """The transfer, started as POST /transfers does it (the API's own lookup is tested over
-    HTTP in tests/e2e): from the student's CONFIRMED enrollment."""
-    found = await system.enrollment.get(
-        "/enrollments",
-        params={"student_id": student_id, "status": "CONFIRMED", "course_id": from_course},
-    )
-    [enrolled] = found.json()
-    saga_input = TransferInput(
-        transfer=CourseTransfer(
-            student_id=student_id,
-            from_course_id=from_course,
-            to_course_id=to_course,
-            payment_token="tok_visa",
-        ),
-        from_enrollment_id=enrolled["enrollment_id"],
-        from_tuition_cents=enrolled["tuition_cents"],
-        currency=enrolled["currency"],
-        deadlines=FAST,
-    )
-    started = await sagas.start(
-        system.temporal, system.settings.task_queue, registry.TRANSFER, saga_input
-    )
-    return started.saga_id
+    """As POST /transfers does it (its own lookup is tested over HTTP in tests/e2e)."""
+    return await system.start_transfer(student_id, from_course, to_course, FAST)
 
 
 async def enrolled(system: System, course_id: str) -> str:
