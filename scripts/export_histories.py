@@ -31,17 +31,20 @@ from temporalio.client import Client, WorkflowHistory
 from orchestrator.config import OrchestratorSettings
 from orchestrator.histories import save_history
 from orchestrator.recovery import SagaCorrections, retry_saga
-from orchestrator.sagas import start_saga
+from orchestrator.sagas import start, start_saga
 from orchestrator.worker import saga_worker
 from tests.support.stack import (
     FULL_COURSE,
+    SAME_PRICE_COURSE,
     ServiceUrls,
     orchestrator_settings,
     running_services,
     start_dev_server,
 )
 from tests.support.temporal import student, unique_task_queue
+from workflows import registry
 from workflows.contracts import SagaDeadlines, SagaState, SagaStatus, Step
+from workflows.transfer import CourseTransfer, TransferInput, TransferState
 
 SAGA_TIMEOUT = timedelta(seconds=90)
 # Short attempts, so the attempt a crashed worker took is retried after seconds, not 15 s.
@@ -69,6 +72,39 @@ class Stack:
 
     async def finished(self, workflow_id: str, run_id: str) -> tuple[SagaState, WorkflowHistory]:
         handle = self.client.get_workflow_handle(workflow_id, run_id=run_id, result_type=SagaState)
+        state = await asyncio.wait_for(handle.result(), SAGA_TIMEOUT.total_seconds())
+        return state, await handle.fetch_history()
+
+    async def run_transfer(
+        self, student_id: str, from_course: str, to_course: str, payment_token: str = "tok_visa"
+    ) -> tuple[TransferState, WorkflowHistory]:
+        """Onboard the student into `from_course`, then transfer them as POST /transfers does."""
+        onboarded, _ = await self.run_saga(student_id, course_id=from_course)
+        expect(onboarded.status is SagaStatus.COMPLETED, f"onboarded, got {onboarded}")
+        async with httpx.AsyncClient(base_url=self.services.enrollment) as enrollment:
+            found = await enrollment.get(
+                "/enrollments", params={"student_id": student_id, "course_id": from_course}
+            )
+        [enrolled] = found.json()
+        started = await start(
+            self.client,
+            self.settings.task_queue,
+            registry.TRANSFER,
+            TransferInput(
+                transfer=CourseTransfer(
+                    student_id=student_id,
+                    from_course_id=from_course,
+                    to_course_id=to_course,
+                    payment_token=payment_token,
+                ),
+                from_enrollment_id=enrolled["enrollment_id"],
+                from_tuition_cents=enrolled["tuition_cents"],
+                currency=enrolled["currency"],
+            ),
+        )
+        handle = self.client.get_workflow_handle(
+            started.workflow_id, run_id=started.run_id, result_type=TransferState
+        )
         state = await asyncio.wait_for(handle.result(), SAGA_TIMEOUT.total_seconds())
         return state, await handle.fetch_history()
 
@@ -183,6 +219,31 @@ async def worker_crash(stack: Stack) -> WorkflowHistory:
     return history
 
 
+async def transfer_refunding(stack: Stack) -> WorkflowHistory:
+    state, history = await stack.run_transfer("history-transfer-down", "CS101", "MATH201")
+    expect(state.status is SagaStatus.COMPLETED, f"completed, got {state}")
+    expect(state.price_difference_cents == -25_000, f"250.00 refunded, got {state}")
+    return history
+
+
+async def transfer_declined(stack: Stack) -> WorkflowHistory:
+    state, history = await stack.run_transfer(
+        "history-transfer-declined", "MATH201", "CS101", payment_token="tok_declined"
+    )
+    expect(state.failed_step == Step.SETTLE_DIFFERENCE, f"difference refused, got {state}")
+    expect(state.compensated_steps == [Step.CANCEL_ENROLLMENT], f"seat released, got {state}")
+    return history
+
+
+async def transfer_same_price(stack: Stack) -> WorkflowHistory:
+    state, history = await stack.run_transfer(
+        "history-transfer-same-price", "CS101", SAME_PRICE_COURSE.course_id
+    )
+    expect(state.status is SagaStatus.COMPLETED, f"completed, got {state}")
+    expect(state.price_difference_cents is None, f"nothing settled, got {state}")
+    return history
+
+
 SCENARIOS: dict[str, Scenario] = {
     "completed": completed,
     "declined": declined,
@@ -191,6 +252,9 @@ SCENARIOS: dict[str, Scenario] = {
     "transient-billing-outage": transient_billing_outage,
     "retried": retried,
     "worker-crash": worker_crash,
+    "course-transfer/refunding": transfer_refunding,
+    "course-transfer/declined": transfer_declined,
+    "course-transfer/same-price": transfer_same_price,
 }
 
 

@@ -4,7 +4,8 @@ The histories in tests/histories were recorded on real parts by `scripts/export_
 Older shapes sit beside them and must keep replaying for as long as such runs may be open:
 `pre-local-compensations/` was recorded when compensations were regular activities only,
 `pre-local-forward-steps/` before that, when every step was, and `pre-record-failure-in-memo/`
-before that, when no failure was written into the memo.
+before that, when no failure was written into the memo. `course-transfer/` holds the second
+saga type's (a refund of the difference, a declined charge of it, nothing to settle).
 """
 
 from dataclasses import replace
@@ -66,6 +67,11 @@ def _scheduled_steps(history: WorkflowHistory) -> list[str]:
         for event in history.events
         if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
     ]
+
+
+def test_the_course_transfer_has_histories_of_each_of_its_paths() -> None:
+    recorded = {path.stem for path in (HISTORIES / "course-transfer").glob("*.json")}
+    assert recorded == {"refunding", "declined", "same-price"}
 
 
 def test_every_scenario_has_a_history_recorded_by_the_current_and_each_older_code() -> None:
