@@ -39,8 +39,8 @@ from orchestrator.config import OrchestratorSettings
 from orchestrator.temporal import connect
 from services.enrollment.models import TABLES as ENROLLMENT_TABLES
 from services.enrollment.service import seed_catalogue
-from workflows.contracts import workflow_id_for
-from workflows.onboarding import StudentOnboardingSaga
+from workflows.contracts import SagaState
+from workflows.registry import ONBOARDING
 
 FLOOR_TASK_QUEUE = "bench-floor"
 REPOSITORY = Path(__file__).resolve().parent.parent
@@ -166,10 +166,11 @@ class BenchStack:
     async def _orchestrated(self, order: Order) -> tuple[str, float | None]:
         response = await self._request("POST", "/students", json=order.body)
         response.raise_for_status()
-        handle = self.client.get_workflow_handle_for(
-            StudentOnboardingSaga.run,
-            workflow_id_for(order.student_id),
+        # The onboarding saga, as the registry names it (the benchmark's orchestrated mode).
+        handle = self.client.get_workflow_handle(
+            ONBOARDING.workflow_id(order.student_id),
             run_id=response.json()["run_id"],
+            result_type=SagaState,
         )
         state = await handle.result()
         return state.status.value, None
@@ -288,7 +289,7 @@ async def _history_events(
         chosen = [order for order in orders if order.expected is outcome][:per_outcome]
         for order in chosen:
             workflow_id = (
-                workflow_id_for(order.student_id)
+                ONBOARDING.workflow_id(order.student_id)
                 if mode is Mode.ORCHESTRATION
                 else f"bench-floor-{order.student_id}"
             )
