@@ -18,6 +18,7 @@ RUN pip install --no-deps -r requirements.runtime.lock
 # The code, with each database's migrations (services/*/migrations, orchestrator/migrations,
 # common/alembic_env): the apps apply them at start.
 COPY common ./common
+COPY sagas ./sagas
 COPY workflows ./workflows
 COPY choreography ./choreography
 COPY services ./services

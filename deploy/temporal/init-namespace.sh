@@ -17,7 +17,7 @@ temporal operator namespace describe --namespace "$TEMPORAL_NAMESPACE" >/dev/nul
   temporal operator namespace create --namespace "$TEMPORAL_NAMESPACE" \
     --retention "$NAMESPACE_RETENTION"
 
-for attribute in StudentId CourseId SagaStatus; do
+for attribute in StudentId CourseId SagaType SagaStatus FailedStep; do
   temporal operator search-attribute create --namespace "$TEMPORAL_NAMESPACE" \
     --name "$attribute" --type Keyword 2>/dev/null || echo "$attribute exists"
 done
