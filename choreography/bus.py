@@ -42,7 +42,7 @@ from nats.js.api import RetentionPolicy, StreamConfig
 from nats.js.errors import BadRequestError
 from pydantic import ValidationError
 
-from choreography.config import BrokerConfig
+from choreography.config import BrokerConfig, retry_delay
 from choreography.events import Event, from_json
 from choreography.topology import SUBSCRIPTIONS, subscribed_types
 from common.logs import SagaLogContext, saga_logging
@@ -58,8 +58,6 @@ ATTEMPTS_HEADER = "saga-attempts"
 DUPLICATE_WINDOW_SECONDS = 120.0
 # FastStream logs every message received and processed; that is debugging detail here.
 ACCESS_LOG_LEVEL = logging.DEBUG
-RETRY_FIRST_DELAY_SECONDS = 0.2
-RETRY_MAX_DELAY_SECONDS = 5.0
 REPLAY_MARKER = "replay-marker"
 # Between two messages of a replay; only a broken broker makes it wait this long.
 REPLAY_IDLE_TIMEOUT_SECONDS = 60.0
@@ -107,11 +105,6 @@ def _dead_letter(headers: dict[str, Any], payload: bytes) -> DeadLetter:
         student_id=event.get("student_id") if isinstance(event, dict) else None,
         payload=payload.decode(errors="replace"),
     )
-
-
-def retry_delay(attempt: int) -> float:
-    """Backoff before the next delivery after `attempt` failed ones: 0.2 s, doubling, 5 s max."""
-    return min(RETRY_FIRST_DELAY_SECONDS * 2 ** (attempt - 1), RETRY_MAX_DELAY_SECONDS)
 
 
 class _Consuming:

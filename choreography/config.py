@@ -6,6 +6,19 @@ from pydantic import BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4223"
+RETRY_FIRST_DELAY_SECONDS = 0.2
+RETRY_MAX_DELAY_SECONDS = 5.0
+
+
+def retry_delay(attempt: int) -> float:
+    """Backoff before the next delivery after `attempt` failed ones: 0.2 s, doubling, 5 s max."""
+    return min(RETRY_FIRST_DELAY_SECONDS * 2 ** (attempt - 1), RETRY_MAX_DELAY_SECONDS)
+
+
+def retry_budget_seconds(max_attempts: int) -> float:
+    """How long a failing event is retried before it is dead-lettered (the waits between its
+    `max_attempts` deliveries): about 26 s for the default 10."""
+    return sum(retry_delay(attempt) for attempt in range(1, max_attempts))
 
 
 class BrokerConfig(BaseModel):

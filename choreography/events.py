@@ -113,7 +113,21 @@ class PaymentRefunded(Event):
 
 
 class EnrollmentCancelled(Event):
+    """The seat is released: after a declined or refunded payment, or when the reservation
+    expired unconfirmed (`expired`, `reason`: the semantic lock's time ran out; billing then
+    refunds any capture for it and answers PaymentRefunded or PaymentVoided)."""
+
     type: Literal["EnrollmentCancelled"] = "EnrollmentCancelled"
+    enrollment_id: str
+    expired: bool = False
+    reason: str = ""
+
+
+class PaymentVoided(Event):
+    """Billing's answer to a cancelled enrollment it holds no capture for: none can be taken any
+    more (the charge's idempotency key is revoked), so a late SeatReserved charges nothing."""
+
+    type: Literal["PaymentVoided"] = "PaymentVoided"
     enrollment_id: str
 
 
@@ -126,7 +140,8 @@ AnyEvent = Annotated[
     | EnrollmentConfirmed
     | EnrollmentConfirmationFailed
     | PaymentRefunded
-    | EnrollmentCancelled,
+    | EnrollmentCancelled
+    | PaymentVoided,
     Field(discriminator="type"),
 ]
 EVENT_TYPES: tuple[type[Event], ...] = (
@@ -139,6 +154,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     EnrollmentConfirmationFailed,
     PaymentRefunded,
     EnrollmentCancelled,
+    PaymentVoided,
 )
 _ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
 

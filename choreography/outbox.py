@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import Engine
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from choreography.events import Event, to_json
@@ -40,14 +41,21 @@ class OutboxMessage(SQLModel, table=True):
 
 
 def stage(session: Session, event: Event) -> None:
-    """Add the event to the session's transaction; it is sent only if that commits."""
-    session.add(
-        OutboxMessage(
-            event_id=event.event_id,
-            event_type=event.type,
-            student_id=event.student_id,
-            payload=to_json(event).decode(),
-        )
+    """Add the event to the session's transaction; it is sent only if that commits.
+
+    An event already staged (same id) is left as it is: a saga's event may be reached by two
+    paths (a reservation cancelled by its expiry and then by the refund of a late capture), and
+    it happens once per saga whichever path comes first."""
+    values = {
+        "event_id": event.event_id,
+        "event_type": event.type,
+        "student_id": event.student_id,
+        "payload": to_json(event).decode(),
+        "created_at": _now(),
+    }
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    session.execute(
+        insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["event_id"])
     )
 
 

@@ -4,7 +4,7 @@ through the inbox to the service's reaction (a use case), whose follow-up events
 publishes."""
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 
 from sqlalchemy import Engine
@@ -15,6 +15,7 @@ from choreography.events import Event
 from choreography.faults import DeliveryFaults
 from choreography.inbox import ProcessedEvent, Reaction, handle_once
 from choreography.outbox import OutboxMessage, OutboxRelay
+from choreography.timers import Timer, TimerLoop
 from choreography.topology import SUBSCRIPTIONS
 
 # In the schema of every database on the bus (SCHEMA of each service, API_SCHEMA of the API).
@@ -29,6 +30,7 @@ class Choreography:
         consumer: str | None = None,
         reactions: Mapping[type[Event], Reaction] | None = None,
         faults: DeliveryFaults | None = None,
+        timers: Sequence[Timer] = (),
     ) -> None:
         self.config = config
         self.engine = engine
@@ -41,12 +43,17 @@ class Choreography:
         self._faults = faults
         if consumer is not None:
             self.bus.subscribe(consumer, self._handle)
+        self._timers = [TimerLoop(engine, timer, self.relay.wake) for timer in timers]
 
     async def start(self) -> None:
         await self.bus.start()
         self.relay.start()
+        for timer in self._timers:
+            timer.start()
 
     async def stop(self) -> None:
+        for timer in self._timers:
+            await timer.stop()
         await self.relay.stop()
         await self.bus.close()
 
@@ -83,13 +90,15 @@ async def running(
     consumer: str | None = None,
     reactions: Mapping[type[Event], Reaction] | None = None,
     faults: DeliveryFaults | None = None,
+    timers: Sequence[Timer] = (),
 ) -> AsyncIterator[Choreography | None]:
-    """The process's choreography while the app runs; None when BROKER_URL is unset."""
+    """The process's choreography while the app runs; None when BROKER_URL is unset. `timers`
+    run only with it: they are part of the choreographed saga (the reservation expiry)."""
     config = settings.broker_config()
     if config is None:
         yield None
         return
-    choreography = Choreography(config, engine, consumer, reactions, faults)
+    choreography = Choreography(config, engine, consumer, reactions, faults, timers)
     await choreography.start()
     try:
         yield choreography

@@ -134,8 +134,22 @@ def project(saga_events: Iterable[Event]) -> SagaState:
     return state
 
 
+# A saga whose reservation expired: its EnrollmentCancelled (expired) and billing's answer to it
+# (PaymentVoided, or PaymentRefunded if money was captured), whatever the saga got to before.
+EXPIRED_CHAIN = frozenset({"StudentCreated", "SeatReserved", "EnrollmentCancelled"})
+
+
 def _chain_complete(state: SagaState, by_type: dict[str, Event]) -> bool:
+    if _expiry(by_type) is not None:
+        return by_type.keys() >= EXPIRED_CHAIN
     return OUTCOME_CHAINS[state.failed_step] <= by_type.keys()
+
+
+def _expiry(by_type: dict[str, Event]) -> ev.EnrollmentCancelled | None:
+    cancelled = by_type.get("EnrollmentCancelled")
+    if isinstance(cancelled, ev.EnrollmentCancelled) and cancelled.expired:
+        return cancelled
+    return None
 
 
 def _forward(state: SagaState, by_type: dict[str, Event]) -> None:
@@ -155,6 +169,9 @@ def _forward(state: SagaState, by_type: dict[str, Event]) -> None:
 
 def _backward(state: SagaState, by_type: dict[str, Event]) -> None:
     """Failures and compensations, in the order the orchestrated saga runs them."""
+    if (expired := _expiry(by_type)) is not None:
+        _expired(state, expired, by_type)
+        return
     rejected = by_type.get("SeatRejected")
     declined = by_type.get("PaymentDeclined")
     confirmation_failed = by_type.get("EnrollmentConfirmationFailed")
@@ -178,6 +195,28 @@ def _backward(state: SagaState, by_type: dict[str, Event]) -> None:
         state.compensated_steps.append(Step.CANCEL_ENROLLMENT)
         state.current_step = None
         state.status = SagaStatus.COMPENSATED
+
+
+def _expired(
+    state: SagaState, cancelled: ev.EnrollmentCancelled, by_type: dict[str, Event]
+) -> None:
+    """The reservation ran out before the saga confirmed it: the step it waited on failed (the
+    charge, or the confirmation of a capture), the seat was released first, and the saga is
+    compensated once billing has answered the cancellation with no money kept."""
+    captured = "PaymentCaptured" in by_type
+    refunded = "PaymentRefunded" in by_type
+    state.failed_step = Step.CONFIRM_ENROLLMENT if captured else Step.CHARGE_TUITION
+    state.failure_reason = cancelled.reason
+    state.compensated_steps.append(Step.CANCEL_ENROLLMENT)
+    if refunded:
+        state.compensated_steps.append(Step.REFUND_CHARGE)
+    # Billing's answer, and the capture it refunded: a terminal answer never changes after.
+    if (captured and refunded) or (not captured and "PaymentVoided" in by_type):
+        state.current_step = None
+        state.status = SagaStatus.COMPENSATED
+    else:
+        state.current_step = Step.REFUND_CHARGE
+        state.status = SagaStatus.COMPENSATING
 
 
 def _failed(state: SagaState, step: Step, reason: str, next_step: Step | None) -> None:

@@ -6,18 +6,20 @@ from collections.abc import Sequence
 from sqlmodel import Session
 
 from choreography.events import (
+    EnrollmentCancelled,
     EnrollmentConfirmationFailed,
     Event,
     PaymentCaptured,
     PaymentDeclined,
     PaymentRefunded,
+    PaymentVoided,
     SeatReserved,
     idempotency_key,
 )
 from choreography.inbox import Reaction
 from common.requests import request_fingerprint
 from services.billing import service
-from services.billing.domain import CardDeclined, ChargeRevoked
+from services.billing.domain import CardDeclined, ChargeRevoked, ChargeStatus
 from services.billing.models import ChargeCreate
 
 
@@ -59,7 +61,25 @@ def on_confirmation_failed(session: Session, event: Event) -> Sequence[Event]:
     ]
 
 
+def on_enrollment_cancelled(session: Session, event: Event) -> Sequence[Event]:
+    """No money is kept for a cancelled enrollment: a capture is refunded (PaymentRefunded),
+    and without one the charge's key is revoked, so a SeatReserved still in flight (retried,
+    re-driven) charges nothing (PaymentVoided). A refund already made is not repeated, and its
+    PaymentRefunded, already staged, is not staged again (choreography.outbox.stage)."""
+    assert isinstance(event, EnrollmentCancelled)
+    charge = service.refund_by_idempotency_key(session, charge_key(event.student_id))
+    if charge is None:
+        return [PaymentVoided.following(event, enrollment_id=event.enrollment_id)]
+    assert charge.status == ChargeStatus.REFUNDED
+    return [
+        PaymentRefunded.following(
+            event, charge_id=charge.charge_id, enrollment_id=event.enrollment_id
+        )
+    ]
+
+
 REACTIONS: dict[type[Event], Reaction] = {
     SeatReserved: on_seat_reserved,
     EnrollmentConfirmationFailed: on_confirmation_failed,
+    EnrollmentCancelled: on_enrollment_cancelled,
 }

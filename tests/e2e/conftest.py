@@ -157,11 +157,13 @@ async def deployment(
     nats: EmbeddedNats | None = None,
     observation: Observation | None = None,
     worker_client: Client | None = None,
+    enrollment_settings: dict[str, Any] | None = None,
 ) -> AsyncIterator[System]:
     """Services, worker and API, with both modes on: orchestrated over Temporal, choreographed
-    over `broker` (consumers in the services, tracker and outbox in the API). `observation`
-    collects every process's spans; `worker_client` (e.g. one whose runtime serves metrics)
-    replaces the environment's client for the worker."""
+        over `broker` (consumers in the services, tracker and outbox in the API). `observation`
+        collects every process's spans; `worker_client` (e.g. one whose runtime serves metrics)
+        replaces the environment's client for the worker; `enrollment_settings` override the
+    enrollment service's (e.g. a short reservation_ttl_seconds)."""
     observation = observation or Observation()
     broker_settings = {
         "broker_url": broker.url,
@@ -170,7 +172,9 @@ async def deployment(
     }
     delivery_faults = DeliveryFaults()
     api_database_url = f"sqlite:///{data_dir / 'api.db'}"
-    with running_services(data_dir, broker_settings, delivery_faults, observation) as urls:
+    with running_services(
+        data_dir, broker_settings, delivery_faults, observation, enrollment_settings
+    ) as urls:
         overrides: dict[str, Any] = {**broker_settings, "database_url": api_database_url}
         if temporal_ui_url is not None:
             overrides["temporal_ui_url"] = temporal_ui_url
