@@ -6,13 +6,13 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 from temporalio.client import Client
 
-from choreography import events
 from choreography import sagas as choreographed
 from choreography.runtime import Choreography
 from common.problems import ProblemMap, ProblemSpec, problem_responses
 from common.requests import JsonBody, OptionalJsonBody
-from orchestrator import recovery, sagas
+from orchestrator import modes, recovery, sagas
 from orchestrator.config import OrchestratorSettings
+from orchestrator.modes import ChoreographyUnavailable, SagaInOtherMode
 from orchestrator.schemas import (
     BulkRetry,
     BulkRetryAction,
@@ -26,24 +26,7 @@ from orchestrator.schemas import (
     StudentCreate,
 )
 from orchestrator.temporal import workflow_ui_url
-from workflows.contracts import SagaState, SagaStatus, StudentCreated
-
-
-class ChoreographyUnavailable(Exception):
-    """Asked for choreography of an API started without a broker: a request this deployment
-    cannot serve, not a transient outage, so 422 (a 503 would invite retries)."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "Choreography mode is not enabled here: this API was started without BROKER_URL. "
-            "Send mode 'orchestration', or start the API with a broker."
-        )
-
-
-class SagaInOtherMode(Exception):
-    def __init__(self, student_id: str, mode: SagaMode) -> None:
-        super().__init__(f"Student '{student_id}' already has a saga in {mode} mode.")
-
+from workflows.contracts import SagaState, SagaStatus
 
 PROBLEMS: ProblemMap = {
     SagaInOtherMode: ProblemSpec(409, "saga-in-other-mode", "Saga exists in the other mode"),
@@ -99,17 +82,15 @@ async def student_created(
     """The 'student created' event: start the student's onboarding saga, orchestrated by a
     Temporal workflow (default) or choreographed by events (`"mode": "choreography"`)."""
     event = body.to_event()
-    if body.mode is SagaMode.CHOREOGRAPHY:
-        if await sagas.saga_exists(client, event.student_id):
-            raise SagaInOtherMode(event.student_id, SagaMode.ORCHESTRATION)
-        return await _choreograph(event, choreography, settings, response)
-    if choreography is not None and await asyncio.to_thread(
-        choreographed.is_registered, choreography.engine, event.student_id
-    ):
-        raise SagaInOtherMode(event.student_id, SagaMode.CHOREOGRAPHY)
-    started = await sagas.start_saga(client, settings.task_queue, event)
     status_url = f"{settings.api_base_url()}/sagas/{event.student_id}"
     response.headers["Location"] = status_url
+    if body.mode is SagaMode.CHOREOGRAPHY:
+        if not await modes.start_choreographed(client, choreography, event):
+            response.status_code = status.HTTP_200_OK
+        return SagaStarted(
+            student_id=event.student_id, mode=SagaMode.CHOREOGRAPHY, status_url=status_url
+        )
+    started = await modes.start_orchestrated(client, settings.task_queue, choreography, event)
     if not started.created:
         response.status_code = status.HTTP_200_OK
     return SagaStarted(
@@ -118,26 +99,6 @@ async def student_created(
         run_id=started.run_id,
         status_url=status_url,
         temporal_ui_url=workflow_ui_url(settings, started.workflow_id, started.run_id),
-    )
-
-
-async def _choreograph(
-    event: StudentCreated,
-    choreography: Choreography | None,
-    settings: OrchestratorSettings,
-    response: Response,
-) -> SagaStarted:
-    if choreography is None:
-        raise ChoreographyUnavailable()
-    first_event = events.StudentCreated(**event.model_dump())
-    created = await asyncio.to_thread(choreographed.start_saga, choreography.engine, first_event)
-    choreography.relay.wake()
-    status_url = f"{settings.api_base_url()}/sagas/{event.student_id}"
-    response.headers["Location"] = status_url
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    return SagaStarted(
-        student_id=event.student_id, mode=SagaMode.CHOREOGRAPHY, status_url=status_url
     )
 
 
