@@ -20,19 +20,34 @@ StudentId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-
 
 
 IDEMPOTENCY_KEY_PREFIX = "choreography:"
+FIRST_RUN = 1
 
 
-def idempotency_key(student_id: str, step: str) -> str:
+def saga_key_prefix(student_id: str, run: int = FIRST_RUN) -> str:
+    """What the keys of one run of a student's choreographed saga start with: the first run's
+    `choreography:<student>:`, a retry's `choreography:r<run>/<student>:` (a student id has no
+    '/', so no run of one student reads as another student's)."""
+    if run == FIRST_RUN:
+        return f"{IDEMPOTENCY_KEY_PREFIX}{student_id}:"
+    return f"{IDEMPOTENCY_KEY_PREFIX}r{run}/{student_id}:"
+
+
+def idempotency_key(student_id: str, step: str, run: int = FIRST_RUN) -> str:
     """The key a choreographed saga's step uses with a service: `choreography:<student>:<step>`
-    (one saga per student), as the orchestrated saga's are `<workflow id>:<run id>:<step>`."""
-    return f"{IDEMPOTENCY_KEY_PREFIX}{student_id}:{step}"
+    (one saga per student; see saga_key_prefix for a retry's), as the orchestrated saga's are
+    `<workflow id>:<run id>:<step>`."""
+    return f"{saga_key_prefix(student_id, run)}{step}"
 
 
-def event_id_for(student_id: str, event_type: str) -> str:
-    return str(uuid.uuid5(EVENT_ID_NAMESPACE, f"{student_id}/{event_type}"))
+def event_id_for(student_id: str, event_type: str, run: int = FIRST_RUN) -> str:
+    name = f"{student_id}/{event_type}" if run == FIRST_RUN else f"{student_id}/{run}/{event_type}"
+    return str(uuid.uuid5(EVENT_ID_NAMESPACE, name))
 
 
 class Event(BaseModel):
+    """`run`: 1 for a student's saga, n for its (n-1)th retry (POST /sagas/{id}/retry); a
+    retried saga is a new run with new event ids and new idempotency keys."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     VERSION: ClassVar[int] = 1
@@ -41,19 +56,26 @@ class Event(BaseModel):
     version: Literal[1] = 1
     event_id: str = Field(default="", max_length=36)
     student_id: StudentId
+    run: int = Field(default=FIRST_RUN, ge=FIRST_RUN)
     occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
 
     @model_validator(mode="before")
     @classmethod
     def _derive_event_id(cls, data: Any) -> Any:
         if isinstance(data, dict) and not data.get("event_id") and "student_id" in data:
-            return {**data, "event_id": event_id_for(data["student_id"], type_name(cls))}
+            run = data.get("run", FIRST_RUN)
+            event_id = event_id_for(data["student_id"], type_name(cls), run)
+            return {**data, "event_id": event_id}
         return data
 
     @classmethod
     def following(cls, cause: "Event", **fields: Any) -> Self:
         """The event this saga emits next, correlated with the one that caused it."""
-        return cls(student_id=cause.student_id, **fields)
+        return cls(student_id=cause.student_id, run=cause.run, **fields)
+
+    def key(self, step: str) -> str:
+        """This run's idempotency key for `step`."""
+        return idempotency_key(self.student_id, step, self.run)
 
 
 class StudentCreated(Event):

@@ -16,9 +16,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel
 
 from choreography import outbox, tracker
-from choreography.events import StudentCreated
+from choreography.events import FIRST_RUN, StudentCreated, event_id_for, from_json
 from common.database import lock_for_transaction
-from workflows.contracts import SagaState, Step
+from workflows.contracts import SagaState, SagaStatus, Step
 
 ORCHESTRATION = "orchestration"
 CHOREOGRAPHY = "choreography"
@@ -34,6 +34,7 @@ class ChoreographedSaga(SQLModel, table=True):
     student_id: str = Field(primary_key=True, max_length=100)
     course_id: str = Field(max_length=32)
     started_at: datetime = Field(default_factory=_now)
+    run: int = Field(default=FIRST_RUN, sa_column_kwargs={"server_default": "1"})
 
 
 class SagaModeClaim(SQLModel, table=True):
@@ -98,6 +99,55 @@ def start_saga(engine: Engine, event: StudentCreated) -> Start:
             session.rollback()
             return start_saga(engine, event)
     return Start.CREATED
+
+
+class SagaNotRetryable(Exception):
+    pass
+
+
+def retry_saga(
+    engine: Engine,
+    student_id: str,
+    payment_token: str | None = None,
+    course_id: str | None = None,
+) -> int | None:
+    """Start a new run of a COMPENSATED choreographed saga: the previous run's StudentCreated,
+    with the corrections given, as run n+1 (new event ids, new idempotency keys). Returns the
+    new run; None if the student has no choreographed saga."""
+    with Session(engine, expire_on_commit=False) as session:
+        lock_for_transaction(session, f"saga-mode:{student_id}")
+        registered = session.get(ChoreographedSaga, student_id, with_for_update=True)
+        if registered is None:
+            session.commit()
+            return None
+        view = session.get(tracker.SagaView, student_id)
+        status = view.status if view is not None else SagaStatus.RUNNING
+        if status != SagaStatus.COMPENSATED:
+            session.commit()
+            raise SagaNotRetryable(
+                f"Saga of '{student_id}' is {status}: only a COMPENSATED choreographed saga is "
+                "retried (a saga stopped by a dead letter is re-driven instead)."
+            )
+        first = session.get(
+            tracker.TrackedEvent, event_id_for(student_id, "StudentCreated", registered.run)
+        )
+        assert first is not None, "a COMPENSATED saga's StudentCreated is tracked"
+        previous = from_json(first.payload)
+        assert isinstance(previous, StudentCreated)
+        corrections = {"payment_token": payment_token, "course_id": course_id}
+        retried = StudentCreated(
+            **previous.model_dump(exclude={"event_id", "occurred_at", "run"}, mode="json")
+            | {field: value for field, value in corrections.items() if value is not None},
+            run=registered.run + 1,
+        )
+        registered.run = retried.run
+        registered.course_id = retried.course_id
+        session.add(registered)
+        # Until the tracker hears of the new run, the saga reads as a new one (RUNNING).
+        session.delete(view)
+        outbox.stage(session, retried)
+        session.commit()
+    return retried.run
 
 
 def saga_state(engine: Engine, student_id: str) -> SagaState | None:

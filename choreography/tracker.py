@@ -113,8 +113,11 @@ def clear(engine: Engine) -> None:
 
 
 def project(saga_events: Iterable[Event]) -> SagaState:
-    """The saga's state from the set of its events, in the shape the orchestrated saga reports."""
-    by_type = {event.type: event for event in saga_events}
+    """The saga's state from the set of its events, in the shape the orchestrated saga reports:
+    its latest run's (a retry is a new run, see choreography.sagas.retry_saga)."""
+    saga_events = list(saga_events)
+    latest = max(event.run for event in saga_events)
+    by_type = {event.type: event for event in saga_events if event.run == latest}
     any_event = next(iter(by_type.values()))
     course_ids = [
         event.course_id

@@ -6,6 +6,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Query, Request, Response, status
 from temporalio.client import Client
 
+from choreography import events
 from choreography import sagas as choreographed
 from choreography.runtime import Choreography
 from common.problems import ProblemMap, ProblemSpec, problem_responses
@@ -169,15 +170,26 @@ async def retry_matching_sagas(
 async def retry_saga(
     student_id: str,
     client: TemporalDep,
+    choreography: ChoreographyDep,
     settings: SettingsDep,
     response: Response,
     body: Annotated[SagaRetry | None, Body()] = None,
 ) -> SagaRetried:
     """Start a new run of a COMPENSATED or FAILED saga, optionally with corrections."""
     corrections = recovery.SagaCorrections(**(body or SagaRetry()).model_dump())
-    run = await recovery.retry_saga(client, settings.task_queue, student_id, corrections)
     status_url = f"{settings.api_base_url()}/sagas/{student_id}"
     response.headers["Location"] = status_url
+    new_run = await modes.retry_choreographed(choreography, student_id, corrections)
+    if new_run is not None:  # choreographed: runs are numbered, no workflow, no UI link
+        return SagaRetried(
+            student_id=student_id,
+            workflow_id=f"{events.IDEMPOTENCY_KEY_PREFIX}{student_id}",
+            previous_run_id=str(new_run - 1),
+            run_id=str(new_run),
+            status_url=status_url,
+            temporal_ui_url="",
+        )
+    run = await recovery.retry_saga(client, settings.task_queue, student_id, corrections)
     return SagaRetried(
         student_id=student_id,
         workflow_id=run.workflow_id,

@@ -7,7 +7,7 @@ start one saga: the first claim wins, the other answers 409 `saga-in-other-mode`
 broker the API runs orchestration only and there is nothing to decide.
 
 Orchestrated sagas from before the claims are found in Temporal (a choreographed start asks it
-first); choreographed ones by their registry row.
+first); choreographed ones by their registry row. A retry stays in the saga's mode.
 """
 
 import asyncio
@@ -17,7 +17,7 @@ from temporalio.client import Client
 from choreography import events
 from choreography import sagas as choreographed
 from choreography.runtime import Choreography
-from orchestrator import sagas
+from orchestrator import recovery, sagas
 from orchestrator.schemas import SagaMode
 from workflows.contracts import StudentCreated
 
@@ -64,3 +64,25 @@ async def start_choreographed(
         raise SagaInOtherMode(event.student_id, SagaMode.ORCHESTRATION)
     choreography.relay.wake()
     return started is choreographed.Start.CREATED
+
+
+async def retry_choreographed(
+    choreography: Choreography | None, student_id: str, corrections: recovery.SagaCorrections
+) -> int | None:
+    """Start a new run of the student's COMPENSATED choreographed saga; its run number, or None
+    if the student's saga is not choreographed (then it is Temporal's to retry)."""
+    if choreography is None:
+        return None
+    try:
+        run = await asyncio.to_thread(
+            choreographed.retry_saga,
+            choreography.engine,
+            student_id,
+            corrections.payment_token,
+            corrections.course_id,
+        )
+    except choreographed.SagaNotRetryable as refusal:
+        raise recovery.SagaNotRetryable(str(refusal)) from refusal
+    if run is not None:
+        choreography.relay.wake()
+    return run

@@ -14,7 +14,6 @@ from choreography.events import (
     PaymentRefunded,
     PaymentVoided,
     SeatReserved,
-    idempotency_key,
 )
 from choreography.inbox import Reaction
 from common.requests import request_fingerprint
@@ -23,8 +22,8 @@ from services.billing.domain import CardDeclined, ChargeRevoked, ChargeStatus
 from services.billing.models import ChargeCreate
 
 
-def charge_key(student_id: str) -> str:
-    return idempotency_key(student_id, "charge_tuition")
+def charge_key(event: Event) -> str:
+    return event.key("charge_tuition")
 
 
 def on_seat_reserved(session: Session, event: Event) -> Sequence[Event]:
@@ -38,7 +37,7 @@ def on_seat_reserved(session: Session, event: Event) -> Sequence[Event]:
     )
     try:
         charge, _ = service.create_charge(
-            session, request, charge_key(event.student_id), request_fingerprint(request)
+            session, request, charge_key(event), request_fingerprint(request)
         )
     except (CardDeclined, ChargeRevoked) as refusal:
         return [
@@ -67,7 +66,7 @@ def on_enrollment_cancelled(session: Session, event: Event) -> Sequence[Event]:
     re-driven) charges nothing (PaymentVoided). A refund already made is not repeated, and its
     PaymentRefunded, already staged, is not staged again (choreography.outbox.stage)."""
     assert isinstance(event, EnrollmentCancelled)
-    charge = service.refund_by_idempotency_key(session, charge_key(event.student_id))
+    charge = service.refund_by_idempotency_key(session, charge_key(event))
     if charge is None:
         return [PaymentVoided.following(event, enrollment_id=event.enrollment_id)]
     assert charge.status == ChargeStatus.REFUNDED

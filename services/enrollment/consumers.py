@@ -18,7 +18,6 @@ from choreography.events import (
     SeatRejected,
     SeatReserved,
     StudentCreated,
-    idempotency_key,
 )
 from choreography.inbox import Reaction
 from choreography.timers import Timer
@@ -33,8 +32,8 @@ from services.enrollment.domain import (
 from services.enrollment.models import EnrollmentCreate
 
 
-def reservation_key(student_id: str) -> str:
-    return idempotency_key(student_id, "reserve_seat")
+def reservation_key(event: Event) -> str:
+    return event.key("reserve_seat")
 
 
 def on_student_created(
@@ -46,11 +45,11 @@ def on_student_created(
     request = EnrollmentCreate(student_id=event.student_id, course_id=event.course_id)
     try:
         enrollment, _ = service.reserve_seat(
-            session, request, reservation_key(event.student_id), request_fingerprint(request)
+            session, request, reservation_key(event), request_fingerprint(request)
         )
     except (CourseFull, CourseNotFound, ReservationRevoked) as refusal:
         return [SeatRejected.following(event, course_id=event.course_id, reason=str(refusal))]
-    expiry.lease(session, enrollment, reservation_ttl_seconds)
+    expiry.lease(session, enrollment, reservation_ttl_seconds, event.run)
     return [
         SeatReserved.following(
             event,
@@ -96,12 +95,13 @@ def expire_reservations(session: Session, ttl_seconds: float) -> Sequence[Event]
     reason = f"reservation expired: not confirmed within {ttl_seconds:g} s"
     return [
         EnrollmentCancelled(
-            student_id=enrollment.student_id,
-            enrollment_id=enrollment.enrollment_id,
+            student_id=expired.enrollment.student_id,
+            run=expired.saga_run,
+            enrollment_id=expired.enrollment.enrollment_id,
             expired=True,
             reason=reason,
         )
-        for enrollment in expiry.expire_due(session)
+        for expired in expiry.expire_due(session)
     ]
 
 

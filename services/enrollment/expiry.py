@@ -12,6 +12,7 @@ the service sweep at once without expiring one reservation twice; SQLite seriali
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import delete
@@ -25,14 +26,24 @@ DEFAULT_RESERVATION_TTL_SECONDS = 300.0
 SWEEP_BATCH = 100
 
 
-def lease(session: Session, enrollment: Enrollment, ttl_seconds: float) -> None:
-    """Give a PENDING reservation its expiry, `ttl_seconds` from now."""
+@dataclass(frozen=True)
+class Expired:
+    enrollment: Enrollment
+    saga_run: int
+
+
+def lease(session: Session, enrollment: Enrollment, ttl_seconds: float, saga_run: int) -> None:
+    """Give a PENDING reservation of run `saga_run` its expiry, `ttl_seconds` from now."""
     if enrollment.status != EnrollmentStatus.PENDING:
         return
     if session.get(ReservationLease, enrollment.enrollment_id) is not None:
         return
     expires_at = datetime.now(UTC) + timedelta(seconds=ttl_seconds)
-    session.add(ReservationLease(enrollment_id=enrollment.enrollment_id, expires_at=expires_at))
+    session.add(
+        ReservationLease(
+            enrollment_id=enrollment.enrollment_id, expires_at=expires_at, saga_run=saga_run
+        )
+    )
     session.commit()
 
 
@@ -44,7 +55,7 @@ def release(session: Session, enrollment_id: str) -> None:
     session.commit()
 
 
-def expire_due(session: Session, now: datetime | None = None) -> Sequence[Enrollment]:
+def expire_due(session: Session, now: datetime | None = None) -> Sequence[Expired]:
     """Cancel the reservations whose lease ran out while they were still PENDING (their seats
     are released) and drop their leases; returns the enrollments cancelled now."""
     now = now or datetime.now(UTC)
@@ -62,6 +73,7 @@ def expire_due(session: Session, now: datetime | None = None) -> Sequence[Enroll
         )
         session.delete(reservation)
         if enrollment is not None and enrollment.status == EnrollmentStatus.PENDING:
-            cancelled.append(service.cancel_enrollment(session, enrollment.enrollment_id))
+            service.cancel_enrollment(session, enrollment.enrollment_id)
+            cancelled.append(Expired(enrollment, reservation.saga_run))
     session.commit()
     return cancelled

@@ -74,6 +74,7 @@ class ReservationLease(SQLModel, table=True):
 
     enrollment_id: str = Field(primary_key=True, max_length=ENROLLMENT_ID_MAX_LENGTH)
     expires_at: datetime = Field(index=True)
+    saga_run: int = 1  # the run of the saga that holds it (its events carry it)
 
 
 class EnrollmentPublic(SQLModel):

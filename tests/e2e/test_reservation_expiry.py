@@ -181,3 +181,22 @@ async def _poll(
             return done(rows)
 
         await wait_until(satisfied)
+
+
+async def test_a_saga_compensated_by_the_expiry_completes_when_retried_once_billing_is_back(
+    system: System,
+) -> None:
+    system.delivery_faults.fail_next(BILLING, "SeatReserved", times=1_000)
+    student = new_student()
+    await system.api.post("/students", json={**student, "mode": CHOREOGRAPHY})
+    expired = await system.wait_for_terminal(student["student_id"])
+    assert expired["status"] == SagaStatus.COMPENSATED
+    system.delivery_faults.clear()  # billing is back
+
+    retried = await system.api.post(f"/sagas/{student['student_id']}/retry")
+    assert retried.status_code == 202, retried.text
+    saga = await system.wait_for_terminal(student["student_id"])
+
+    assert saga["status"] == SagaStatus.COMPLETED
+    [charge] = await system.charges_of(student["student_id"])
+    assert charge["status"] == "CAPTURED"

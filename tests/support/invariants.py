@@ -12,7 +12,7 @@ import httpx
 from sqlmodel import Session, select
 from temporalio.client import Client, WorkflowExecutionStatus
 
-from choreography.events import IDEMPOTENCY_KEY_PREFIX
+from choreography.events import FIRST_RUN, IDEMPOTENCY_KEY_PREFIX, saga_key_prefix
 from choreography.sagas import ChoreographedSaga
 from choreography.tracker import all_views
 from common.database import create_database_engine
@@ -25,26 +25,31 @@ def choreographed_sagas(api_database_url: str) -> list[Saga]:
     try:
         views = all_views(engine)
         with Session(engine) as session:
-            registered = [row.student_id for row in session.exec(select(ChoreographedSaga))]
+            registered = [
+                (row.student_id, row.run) for row in session.exec(select(ChoreographedSaga))
+            ]
     finally:
         engine.dispose()
     sagas = []
-    for student_id in registered:
+    for student_id, latest_run in registered:
         view = views.get(student_id)
         status = view.status if view is not None else SagaStatus.RUNNING
-        finished = status in TERMINAL_STATUSES
-        sagas.append(
-            Saga(
-                workflow_id=f"{IDEMPOTENCY_KEY_PREFIX}{student_id}",
-                key_prefix=f"{IDEMPOTENCY_KEY_PREFIX}{student_id}:",
-                execution_status=(
-                    WorkflowExecutionStatus.COMPLETED
-                    if finished
-                    else WorkflowExecutionStatus.RUNNING
-                ),
-                status=status,
+        # A run is retried only once compensated: every run before the latest one is.
+        for run in range(FIRST_RUN, latest_run + 1):
+            run_status = status if run == latest_run else SagaStatus.COMPENSATED
+            finished = run_status in TERMINAL_STATUSES
+            sagas.append(
+                Saga(
+                    workflow_id=saga_key_prefix(student_id, run).removesuffix(":"),
+                    key_prefix=saga_key_prefix(student_id, run),
+                    execution_status=(
+                        WorkflowExecutionStatus.COMPLETED
+                        if finished
+                        else WorkflowExecutionStatus.RUNNING
+                    ),
+                    status=run_status,
+                )
             )
-        )
     return sagas
 
 

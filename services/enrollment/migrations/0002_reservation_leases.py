@@ -26,6 +26,7 @@ def upgrade() -> None:
         "reservation_lease",
         sa.Column("enrollment_id", sa.String(length=36), nullable=False),
         sa.Column("expires_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("saga_run", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("enrollment_id"),
     )
     op.create_index("ix_reservation_lease_expires_at", "reservation_lease", ["expires_at"])
