@@ -1,11 +1,16 @@
 """Broker settings shared by every process that takes part in the choreography."""
 
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4223"
+# How long a delivery may go unacknowledged before the broker delivers it again: JetStream's
+# ack_wait on our consumers, RabbitMQ's default consumer_timeout (30 min).
+ACK_TIMEOUT_SECONDS = {"nats": 30.0, "rabbitmq": 1800.0}
+DUPLICATE_WINDOW_SECONDS = 120.0
+DEFAULT_RETENTION_SECONDS = 7 * 24 * 3600.0
 RETRY_FIRST_DELAY_SECONDS = 0.2
 RETRY_MAX_DELAY_SECONDS = 5.0
 
@@ -31,6 +36,31 @@ class BrokerConfig(BaseModel):
     url: str
     namespace: str = Field(default="saga", pattern=r"^[A-Za-z0-9_-]{1,40}$")
     max_attempts: int = Field(default=10, ge=1)
+    # Published outbox rows and inbox records older than this are pruned (choreography.retention).
+    retention_seconds: float = Field(default=DEFAULT_RETENTION_SECONDS, gt=0)
+
+    @model_validator(mode="after")
+    def retention_outlives_every_redelivery(self) -> Self:
+        """An inbox forgetting an event the broker may still deliver again would apply it twice."""
+        if self.retention_seconds < (window := self.redelivery_window_seconds):
+            raise ValueError(
+                f"CHOREOGRAPHY_RETENTION_SECONDS ({self.retention_seconds:g}) must be at least "
+                f"the broker's redelivery window ({window:g} s with BROKER_MAX_ATTEMPTS="
+                f"{self.max_attempts} on {self.kind})"
+            )
+        return self
+
+    @property
+    def redelivery_window_seconds(self) -> float:
+        """The longest an event may be delivered again after its first delivery: every attempt
+        (with the safety-net ones) timing out unacknowledged, the backoff between them, and
+        NATS's duplicate window for a relay publishing it again."""
+        attempts = self.max_attempts + 2
+        return (
+            attempts * ACK_TIMEOUT_SECONDS[self.kind]
+            + retry_budget_seconds(attempts)
+            + DUPLICATE_WINDOW_SECONDS
+        )
 
     @property
     def kind(self) -> Literal["nats", "rabbitmq"]:
@@ -43,13 +73,16 @@ class BrokerConfig(BaseModel):
 
 class BrokerSettings(BaseSettings):
     """Environment of every process on the bus: BROKER_URL (unset: choreography off in that
-    process), BROKER_NAMESPACE, BROKER_MAX_ATTEMPTS (deliveries before a dead letter)."""
+    process), BROKER_NAMESPACE, BROKER_MAX_ATTEMPTS (deliveries before a dead letter),
+    CHOREOGRAPHY_RETENTION_SECONDS (how long outbox and inbox rows are kept)."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     broker_url: str | None = None
     broker_namespace: str = "saga"
     broker_max_attempts: int = 10
+    # CHOREOGRAPHY_RETENTION_SECONDS: see BrokerConfig.retention_seconds (default 7 days).
+    choreography_retention_seconds: float = DEFAULT_RETENTION_SECONDS
 
     def broker_config(self) -> BrokerConfig | None:
         if not self.broker_url:
@@ -58,4 +91,5 @@ class BrokerSettings(BaseSettings):
             url=self.broker_url,
             namespace=self.broker_namespace,
             max_attempts=self.broker_max_attempts,
+            retention_seconds=self.choreography_retention_seconds,
         )

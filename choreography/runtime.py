@@ -15,6 +15,7 @@ from choreography.events import Event
 from choreography.faults import DeliveryFaults
 from choreography.inbox import ProcessedEvent, Reaction, handle_once
 from choreography.outbox import OutboxMessage, OutboxRelay
+from choreography.retention import pruning_timer
 from choreography.timers import Timer, TimerLoop
 from choreography.topology import SUBSCRIPTIONS
 
@@ -43,7 +44,8 @@ class Choreography:
         self._faults = faults
         if consumer is not None:
             self.bus.subscribe(consumer, self._handle)
-        self._timers = [TimerLoop(engine, timer, self.relay.wake) for timer in timers]
+        every = [*timers, pruning_timer(config.retention_seconds)]
+        self._timers = [TimerLoop(engine, timer, self.relay.wake) for timer in every]
 
     async def start(self) -> None:
         await self.bus.start()
