@@ -56,6 +56,7 @@ from common.logs import SagaLogContext, saga_logging
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[Event], Awaitable[None]]
+RawHandler = Callable[[bytes], Awaitable[None]]
 Message = Annotated[StreamMessage[Any], Context("message")]
 
 ERROR_HEADER = "saga-error"
@@ -326,6 +327,14 @@ class NatsBus(_Consuming):
 
     async def replay(self, handler: Handler) -> int:
         """Feed every retained event, oldest first, to `handler`; returns how many."""
+
+        async def parse(payload: bytes) -> None:
+            await handler(from_json(payload))
+
+        return await self.replay_raw(parse)
+
+    async def replay_raw(self, handler: RawHandler) -> int:
+        """Every retained message's bytes, oldest first, as the broker holds them."""
         js = self._broker.config.connection_state.stream
         info = await js.stream_info(self.events_stream.name)
         count = 0
@@ -334,7 +343,7 @@ class NatsBus(_Consuming):
                 message = await js.get_msg(self.events_stream.name, sequence)
             except Exception:
                 continue
-            await handler(from_json(message.data or b""))
+            await handler(message.data or b"")
             count += 1
         return count
 
@@ -443,9 +452,18 @@ class RabbitBus(_Consuming):
 
     async def replay(self, handler: Handler) -> int:
         """Feed every event retained in the stream queue `<ns>.event-log`, oldest first, to
-        `handler`; returns how many. A stream has no "end" to read up to, so an end marker is
-        published first (routing key `replay-marker`, bound to the log only) and the replay
-        stops at it; markers of earlier replays are skipped."""
+        `handler`; returns how many."""
+
+        async def parse(payload: bytes) -> None:
+            await handler(from_json(payload))
+
+        return await self.replay_raw(parse)
+
+    async def replay_raw(self, handler: RawHandler) -> int:
+        """Every retained message's bytes, oldest first, as the broker holds them. A stream has
+        no "end" to read up to, so an end marker is published first (routing key
+        `replay-marker`, bound to the log only) and the replay stops at it; markers of earlier
+        replays are skipped."""
         connection = self._broker._connection
         assert connection is not None, "start() the bus first"
         marker = str(uuid.uuid4())
@@ -471,7 +489,7 @@ class RabbitBus(_Consuming):
                     if message.message_id == marker:
                         return count
                     continue
-                await handler(from_json(message.body))
+                await handler(message.body)
                 count += 1
         finally:
             await channel.close()

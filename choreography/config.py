@@ -2,8 +2,10 @@
 
 from typing import Literal, Self
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from orchestrator.codec import PayloadKeys, parse_keys
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4223"
 # How long a delivery may go unacknowledged before the broker delivers it again: JetStream's
@@ -74,7 +76,8 @@ class BrokerConfig(BaseModel):
 class BrokerSettings(BaseSettings):
     """Environment of every process on the bus: BROKER_URL (unset: choreography off in that
     process), BROKER_NAMESPACE, BROKER_MAX_ATTEMPTS (deliveries before a dead letter),
-    CHOREOGRAPHY_RETENTION_SECONDS (how long outbox and inbox rows are kept)."""
+    CHOREOGRAPHY_RETENTION_SECONDS (how long outbox and inbox rows are kept),
+    EVENT_PAYLOAD_KEYS (sealing the events' personal data)."""
 
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
@@ -83,6 +86,33 @@ class BrokerSettings(BaseSettings):
     broker_max_attempts: int = 10
     # CHOREOGRAPHY_RETENTION_SECONDS: see BrokerConfig.retention_seconds (default 7 days).
     choreography_retention_seconds: float = DEFAULT_RETENTION_SECONDS
+    # EVENT_PAYLOAD_KEYS, `key-id:base64-key[,...]` like PAYLOAD_KEYS (and usually the same
+    # value): they seal the personal data in the choreography's events (choreography/sealing.py;
+    # the API seals, billing opens the payment token). Required outside development with a
+    # broker; unset in development: plaintext events.
+    event_payload_keys: SecretStr | None = None
+
+    @field_validator("event_payload_keys")
+    @classmethod
+    def event_payload_keys_parse(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            parse_keys(value.get_secret_value())
+        return value
+
+    @model_validator(mode="after")
+    def production_seals_events(self) -> Self:
+        environment = getattr(self, "environment", "development")  # EnvironmentSettings'
+        if self.broker_url and environment != "development" and self.event_payload_keys is None:
+            raise ValueError(
+                "EVENT_PAYLOAD_KEYS is required outside development mode with BROKER_URL: "
+                "without it the students' personal data would travel in plaintext events"
+            )
+        return self
+
+    def event_keys(self) -> PayloadKeys | None:
+        if self.event_payload_keys is None:
+            return None
+        return parse_keys(self.event_payload_keys.get_secret_value())
 
     def broker_config(self) -> BrokerConfig | None:
         if not self.broker_url:

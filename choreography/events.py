@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, TypeAdapter, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
 EVENT_ID_NAMESPACE = uuid.UUID("5b0a2f6e-3c1d-4e8a-9f57-2d3c6e1b9a40")
 StudentId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")]
@@ -78,12 +78,20 @@ class Event(BaseModel):
         return idempotency_key(self.student_id, step, self.run)
 
 
+# Personal data, sealed by the API (choreography.sealing): the values were validated at the HTTP
+# boundary (workflows.contracts.StudentCreated); here they are ciphertext, or plaintext without
+# payload keys.
+# A sealed 200-character name: nonce, text and tag in base64, the prefix and a key id.
+Sealed = Annotated[str, Field(min_length=1, max_length=512)]
+SEALED_FIELDS = ("name", "email", "payment_token")
+
+
 class StudentCreated(Event):
     type: Literal["StudentCreated"] = "StudentCreated"
-    name: str = Field(min_length=1, max_length=200)
-    email: EmailStr
+    name: Sealed
+    email: Sealed
     course_id: str = Field(min_length=1, max_length=32)
-    payment_token: str = Field(min_length=1, max_length=100)
+    payment_token: Sealed
 
 
 class SeatReserved(Event):
@@ -95,7 +103,7 @@ class SeatReserved(Event):
     course_id: str
     tuition_cents: int
     currency: str
-    payment_token: str
+    payment_token: Sealed
 
 
 class SeatRejected(Event):

@@ -86,7 +86,8 @@ async def student_created(
     status_url = f"{settings.api_base_url()}/sagas/{event.student_id}"
     response.headers["Location"] = status_url
     if body.mode is SagaMode.CHOREOGRAPHY:
-        if not await modes.start_choreographed(client, choreography, event):
+        keys = settings.event_keys()
+        if not await modes.start_choreographed(client, choreography, event, keys):
             response.status_code = status.HTTP_200_OK
         return SagaStarted(
             student_id=event.student_id, mode=SagaMode.CHOREOGRAPHY, status_url=status_url
@@ -179,7 +180,9 @@ async def retry_saga(
     corrections = recovery.SagaCorrections(**(body or SagaRetry()).model_dump())
     status_url = f"{settings.api_base_url()}/sagas/{student_id}"
     response.headers["Location"] = status_url
-    new_run = await modes.retry_choreographed(choreography, student_id, corrections)
+    new_run = await modes.retry_choreographed(
+        choreography, student_id, corrections, settings.event_keys()
+    )
     if new_run is not None:  # choreographed: runs are numbered, no workflow, no UI link
         return SagaRetried(
             student_id=student_id,

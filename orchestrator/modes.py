@@ -17,7 +17,9 @@ from temporalio.client import Client
 from choreography import events
 from choreography import sagas as choreographed
 from choreography.runtime import Choreography
+from choreography.sealing import FieldSealer, sealed_fields
 from orchestrator import recovery, sagas
+from orchestrator.codec import PayloadKeys
 from orchestrator.schemas import SagaMode
 from workflows.contracts import StudentCreated
 
@@ -50,15 +52,23 @@ async def start_orchestrated(
 
 
 async def start_choreographed(
-    client: Client, choreography: Choreography | None, event: StudentCreated
+    client: Client,
+    choreography: Choreography | None,
+    event: StudentCreated,
+    payload_keys: PayloadKeys | None,
 ) -> bool:
-    """Claim the student for choreography and stage its StudentCreated; False if its
-    choreographed saga already exists."""
+    """Claim the student for choreography and stage its StudentCreated, its personal data
+    sealed with the payload keys (choreography.sealing); False if its choreographed saga
+    already exists."""
     if choreography is None:
         raise ChoreographyUnavailable()
     if await sagas.saga_exists(client, event.student_id):  # started before the claims
         raise SagaInOtherMode(event.student_id, SagaMode.ORCHESTRATION)
-    first_event = events.StudentCreated(**event.model_dump())
+    personal = event.model_dump(include=set(events.SEALED_FIELDS))
+    first_event = events.StudentCreated(
+        **event.model_dump(exclude=set(events.SEALED_FIELDS)),
+        **sealed_fields(FieldSealer(payload_keys), event.student_id, **personal),
+    )
     started = await asyncio.to_thread(choreographed.start_saga, choreography.engine, first_event)
     if started is choreographed.Start.OTHER_MODE:
         raise SagaInOtherMode(event.student_id, SagaMode.ORCHESTRATION)
@@ -67,7 +77,10 @@ async def start_choreographed(
 
 
 async def retry_choreographed(
-    choreography: Choreography | None, student_id: str, corrections: recovery.SagaCorrections
+    choreography: Choreography | None,
+    student_id: str,
+    corrections: recovery.SagaCorrections,
+    payload_keys: PayloadKeys | None,
 ) -> int | None:
     """Start a new run of the student's COMPENSATED choreographed saga; its run number, or None
     if the student's saga is not choreographed (then it is Temporal's to retry)."""
@@ -78,7 +91,10 @@ async def retry_choreographed(
             choreographed.retry_saga,
             choreography.engine,
             student_id,
-            corrections.payment_token,
+            corrections.payment_token
+            and FieldSealer(payload_keys).seal(
+                student_id, "payment_token", corrections.payment_token
+            ),
             corrections.course_id,
         )
     except choreographed.SagaNotRetryable as refusal:

@@ -2,6 +2,7 @@
 use case as the HTTP API and say which event follows (see choreography.inbox.handle_once)."""
 
 from collections.abc import Sequence
+from functools import partial
 
 from sqlmodel import Session
 
@@ -16,7 +17,9 @@ from choreography.events import (
     SeatReserved,
 )
 from choreography.inbox import Reaction
+from choreography.sealing import FieldSealer
 from common.requests import request_fingerprint
+from orchestrator.codec import PayloadKeys
 from services.billing import service
 from services.billing.domain import CardDeclined, ChargeRevoked, ChargeStatus
 from services.billing.models import ChargeCreate
@@ -26,14 +29,16 @@ def charge_key(event: Event) -> str:
     return event.key("charge_tuition")
 
 
-def on_seat_reserved(session: Session, event: Event) -> Sequence[Event]:
+def on_seat_reserved(session: Session, event: Event, sealer: FieldSealer) -> Sequence[Event]:
+    """Charge the tuition with the payment token the API sealed (opened here, used, never
+    stored: the charge keeps no token)."""
     assert isinstance(event, SeatReserved)
     request = ChargeCreate(
         student_id=event.student_id,
         enrollment_id=event.enrollment_id,
         amount_cents=event.tuition_cents,
         currency=event.currency,
-        payment_token=event.payment_token,
+        payment_token=sealer.open(event.student_id, "payment_token", event.payment_token),
     )
     try:
         charge, _ = service.create_charge(
@@ -77,8 +82,10 @@ def on_enrollment_cancelled(session: Session, event: Event) -> Sequence[Event]:
     ]
 
 
-REACTIONS: dict[type[Event], Reaction] = {
-    SeatReserved: on_seat_reserved,
-    EnrollmentConfirmationFailed: on_confirmation_failed,
-    EnrollmentCancelled: on_enrollment_cancelled,
-}
+def reactions(payload_keys: PayloadKeys | None = None) -> dict[type[Event], Reaction]:
+    """What this service does on each event; `payload_keys` open the sealed payment tokens."""
+    return {
+        SeatReserved: partial(on_seat_reserved, sealer=FieldSealer(payload_keys)),
+        EnrollmentConfirmationFailed: on_confirmation_failed,
+        EnrollmentCancelled: on_enrollment_cancelled,
+    }

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -61,6 +62,8 @@ class System:
     broker: BrokerConfig | None = None
     api_database_url: str | None = None
     nats: EmbeddedNats | None = None
+    # Where the services keep their SQLite files (enrollment.db, billing.db) and the API api.db.
+    data_dir: Path | None = None
 
     async def wait_for_terminal(self, student_id: str, timeout: float = 60.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
@@ -169,6 +172,8 @@ async def deployment(
         "broker_url": broker.url,
         "broker_namespace": broker.namespace,
         "broker_max_attempts": broker.max_attempts,
+        # The API seals the events' personal data, billing opens the payment token.
+        "event_payload_keys": SecretStr(TEST_PAYLOAD_KEYS),
     }
     delivery_faults = DeliveryFaults()
     api_database_url = f"sqlite:///{data_dir / 'api.db'}"
@@ -209,6 +214,7 @@ async def deployment(
                         broker,
                         api_database_url,
                         nats,
+                        data_dir,
                     )
 
 

@@ -23,6 +23,8 @@ from choreography.operations import list_dead_letters
 from choreography.topology import BILLING, ENROLLMENT
 from choreography.tracker import all_views
 from common.database import create_database_engine
+from orchestrator.config import OrchestratorSettings
+from orchestrator.invariants import check
 from tests.e2e.conftest import FULL_COURSE, System, new_student, run_saga
 from tests.support.broker import drop_rabbitmq_connections
 from tests.support.logs import json_log_lines
@@ -346,3 +348,34 @@ async def test_a_dead_letter_redriven_once_its_cause_is_fixed_completes_the_saga
         choreography_command, broker, "redrive", student_id_option=student_id
     )
     assert "0 dead letter(s) re-driven" in again.stdout
+
+
+async def test_the_invariant_checker_checks_every_run_of_the_choreographed_sagas(
+    system: System,
+) -> None:
+    assert system.broker is not None and system.api_database_url is not None
+    settings = OrchestratorSettings(
+        temporal_address=system.temporal.service_client.config.target_host,
+        enrollment_url=str(system.enrollment.base_url),
+        billing_url=str(system.billing.base_url),
+        broker_url=system.broker.url,
+        database_url=system.api_database_url,
+    )
+    retried, broken = new_student(payment_token="tok_declined"), new_student()
+    await run_saga(system, retried, CHOREOGRAPHY)
+    await system.api.post(
+        f"/sagas/{retried['student_id']}/retry", json={"payment_token": "tok_visa"}
+    )
+    await system.wait_for_terminal(retried["student_id"])
+    await run_saga(system, broken, CHOREOGRAPHY)
+    [charge] = await system.charges_of(broken["student_id"])
+    # Behind the saga's back: a COMPLETED saga whose money went back.
+    refunded = await system.billing.post(f"/charges/{charge['charge_id']}/refund")
+    assert refunded.status_code == 200
+
+    report = await check(system.temporal, settings, expect_quiet=False)
+
+    about = {(v.rule, v.subject) for v in report.violations}
+    assert ("completed-not-charged-once", f"choreography:{broken['student_id']}") in about
+    assert not [subject for _, subject in about if retried["student_id"] in subject]
+    assert report.sagas_by_status["COMPLETED"] >= 2 and report.sagas_by_status["COMPENSATED"] >= 1
