@@ -18,10 +18,10 @@ from functools import partial
 from typing import Any
 
 from sqlalchemy import Engine, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from choreography.events import Event, to_json
+from common.database import insert_unless_present
 
 logger = logging.getLogger(__name__)
 
@@ -57,10 +57,7 @@ def stage(session: Session, event: Event) -> None:
         "payload": to_json(event).decode(),
         "created_at": _now(),
     }
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    session.execute(
-        insert(OutboxMessage).values(**values).on_conflict_do_nothing(index_elements=["event_id"])
-    )
+    insert_unless_present(session, OutboxMessage, values, "event_id")
 
 
 BATCH = 100

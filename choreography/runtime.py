@@ -13,7 +13,7 @@ from choreography.bus import EventBus, create_bus
 from choreography.config import BrokerConfig, BrokerSettings
 from choreography.events import Event
 from choreography.faults import DeliveryFaults
-from choreography.inbox import ProcessedEvent, Reaction, handle_once
+from choreography.inbox import ProcessedEvent, Reaction, apply_once
 from choreography.outbox import OutboxMessage, OutboxRelay
 from choreography.retention import pruning_timer
 from choreography.timers import Timer, TimerLoop
@@ -64,8 +64,8 @@ class Choreography:
         if self._faults is not None:
             await self._faults.on_delivery(self._consumer, event)
         react = self._reactions[type(event)]
-        applied = await asyncio.to_thread(handle_once, self.engine, event, react)
-        if applied:
+        emitted = await asyncio.to_thread(apply_once, self.engine, event, react)
+        if emitted:  # the tracker emits nothing: no relay round for it
             self.relay.wake()
         if self._faults is not None:
             self._faults.after_effect(self._consumer, event)
