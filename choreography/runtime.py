@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 
 from sqlalchemy import Engine
 
+from choreography import tracker
 from choreography.bus import EventBus, create_bus
 from choreography.config import BrokerConfig, BrokerSettings
 from choreography.events import Event
@@ -64,9 +65,12 @@ class Choreography:
         if self._faults is not None:
             await self._faults.on_delivery(self._consumer, event)
         react = self._reactions[type(event)]
-        emitted = await asyncio.to_thread(apply_once, self.engine, event, react)
-        if emitted:  # the tracker emits nothing: no relay round for it
-            self.relay.wake()
+        if react is tracker.track:
+            # The tracker's table is its own inbox: one transaction, no session (its events
+            # are most of the API's work in choreography).
+            await asyncio.to_thread(tracker.track_once, self.engine, event)
+        elif await asyncio.to_thread(apply_once, self.engine, event, react):
+            self.relay.wake()  # events were staged
         if self._faults is not None:
             self._faults.after_effect(self._consumer, event)
 

@@ -74,7 +74,7 @@ def claim_orchestration(engine: Engine, student_id: str) -> bool:
     with Session(engine, expire_on_commit=False) as session:
         mode = _claimed_mode(session, student_id)
         if mode is None:
-            session.add(SagaModeClaim(student_id=student_id, mode=ORCHESTRATION))
+            session.add(SagaModeClaim(student_id=student_id, mode=ORCHESTRATION, claimed_at=_now()))
         try:
             session.commit()
         except IntegrityError:  # PostgreSQL, a claim that committed meanwhile: read it
@@ -90,8 +90,14 @@ def start_saga(engine: Engine, event: StudentCreated) -> Start:
         if mode is not None:
             session.commit()
             return Start.EXISTS if mode == CHOREOGRAPHY else Start.OTHER_MODE
-        session.add(SagaModeClaim(student_id=event.student_id, mode=CHOREOGRAPHY))
-        session.add(ChoreographedSaga(student_id=event.student_id, course_id=event.course_id))
+        # Timestamps given: a default_factory costs pydantic a signature inspection per row.
+        now = _now()
+        session.add(SagaModeClaim(student_id=event.student_id, mode=CHOREOGRAPHY, claimed_at=now))
+        session.add(
+            ChoreographedSaga(
+                student_id=event.student_id, course_id=event.course_id, started_at=now, run=1
+            )
+        )
         try:
             outbox.stage(session, event)  # flushes the rows above first
             session.commit()

@@ -11,7 +11,7 @@ the tracker from scratch (`python -m choreography rebuild-tracker`).
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Connection, Engine, delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -66,16 +66,24 @@ OUTCOME_CHAINS: dict[Step | None, frozenset[str]] = {
 
 
 def track(session: Session, event: Event) -> Sequence[Event]:
-    """Record the event and refresh its saga's view; emits nothing. Three statements, no ORM
-    objects: this runs for every event of every saga (the API's main cost in choreography)."""
+    """Record the event and refresh its saga's view; emits nothing (a Reaction, for a replay
+    through choreography.inbox.handle_once)."""
+    record_event(session.connection(), event)
+    return []
+
+
+def record_event(connection: Connection, event: Event) -> None:
+    """The tracker's work on one event: three Core statements on a connection, no session nor
+    ORM objects; it runs for every event of every saga. A duplicate (the same event id) is not
+    recorded again, and the view it refreshes is the same."""
     record = {
         "event_id": event.event_id,
         "student_id": event.student_id,
         "event_type": event.type,
         "payload": to_json(event).decode(),
     }
-    insert_unless_present(session, TrackedEvent, record, "event_id")
-    payloads = session.execute(
+    insert_unless_present(connection, TrackedEvent, record, "event_id")
+    payloads = connection.execute(
         select(col(TrackedEvent.payload)).where(col(TrackedEvent.student_id) == event.student_id)
     ).scalars()
     state = project([from_json(payload) for payload in payloads])
@@ -85,15 +93,22 @@ def track(session: Session, event: Event) -> Sequence[Event]:
         "state": state.model_dump_json(),
         "updated_at": _now(),
     }
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    upsert = insert(SagaView).values(**view)
-    session.execute(
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    upsert = insert(SagaView.__table__).values(**view)  # type: ignore[attr-defined]
+    connection.execute(
         upsert.on_conflict_do_update(
             index_elements=["student_id"],
             set_={name: upsert.excluded[name] for name in ("status", "state", "updated_at")},
         )
     )
-    return []
+
+
+def track_once(engine: Engine, event: Event) -> bool:
+    """The live tracker's consumer: record the event in one transaction. Its own table is its
+    inbox (an event id is recorded once), so it needs neither choreography.inbox nor a session."""
+    with engine.connect() as connection, connection.begin():
+        record_event(connection, event)
+    return True
 
 
 def saga_view(session: Session, student_id: str) -> SagaState | None:
