@@ -1,6 +1,7 @@
 """`python -m choreography`: operate the choreographed sagas.
 
     python -m choreography dead-letters      list events that consumers gave up on
+    python -m choreography redrive           deliver them again (after fixing the cause)
     python -m choreography rebuild-tracker   drop the saga tracker and replay the event log
 
 Both read BROKER_URL and BROKER_NAMESPACE like the services; rebuild-tracker also the API's
@@ -8,12 +9,14 @@ DATABASE_URL (default DATA_DIR/api.db). Stop the API first: a live tracker would
 """
 
 import asyncio
+from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from choreography.operations import list_dead_letters, rebuild_tracker
+from choreography.bus import DeadLetter
+from choreography.operations import list_dead_letters, rebuild_tracker, redrive_dead_letters
 from common.database import create_database_engine
 from common.migrations import prepare_database
 from orchestrator.config import OrchestratorSettings
@@ -48,6 +51,30 @@ def dead_letters() -> None:
         )
     console.print(table)
     console.print(f"{len(letters)} dead letter(s)")
+
+
+@app.command("redrive")
+def redrive(
+    consumer: Annotated[str | None, typer.Option(help="Only this consumer's.")] = None,
+    event_type: Annotated[str | None, typer.Option(help="Only events of this type.")] = None,
+    student: Annotated[str | None, typer.Option(help="Only this student's saga.")] = None,
+) -> None:
+    """Deliver dead letters again to the consumers that gave up on them (fix the cause first).
+    Unparseable events stay: they would fail again."""
+    config = _settings().broker_config()
+    assert config is not None
+
+    def selected(letter: DeadLetter) -> bool:
+        return (
+            consumer in (None, letter.consumer)
+            and event_type in (None, letter.event_type)
+            and student in (None, letter.student_id)
+        )
+
+    redriven = asyncio.run(redrive_dead_letters(config, selected))
+    for letter in redriven:
+        console.print(f"{letter.consumer}: {letter.event_type} of {letter.student_id}")
+    console.print(f"{len(redriven)} dead letter(s) re-driven")
 
 
 @app.command("rebuild-tracker")

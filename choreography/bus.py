@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import aio_pika
 from aio_pika.abc import AbstractIncomingMessage as IncomingMessage
 from faststream import AckPolicy, Context, StreamMessage
 from faststream.nats import (
@@ -42,7 +43,12 @@ from nats.js.api import RetentionPolicy, StreamConfig
 from nats.js.errors import BadRequestError
 from pydantic import ValidationError
 
-from choreography.config import BrokerConfig
+from choreography.config import (
+    ACK_TIMEOUT_SECONDS,
+    DUPLICATE_WINDOW_SECONDS,
+    BrokerConfig,
+    retry_delay,
+)
 from choreography.events import Event, from_json
 from choreography.topology import SUBSCRIPTIONS, subscribed_types
 from common.logs import SagaLogContext, saga_logging
@@ -50,16 +56,14 @@ from common.logs import SagaLogContext, saga_logging
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[Event], Awaitable[None]]
+RawHandler = Callable[[bytes], Awaitable[None]]
 Message = Annotated[StreamMessage[Any], Context("message")]
 
 ERROR_HEADER = "saga-error"
 CONSUMER_HEADER = "saga-consumer"
 ATTEMPTS_HEADER = "saga-attempts"
-DUPLICATE_WINDOW_SECONDS = 120.0
 # FastStream logs every message received and processed; that is debugging detail here.
 ACCESS_LOG_LEVEL = logging.DEBUG
-RETRY_FIRST_DELAY_SECONDS = 0.2
-RETRY_MAX_DELAY_SECONDS = 5.0
 REPLAY_MARKER = "replay-marker"
 # Between two messages of a replay; only a broken broker makes it wait this long.
 REPLAY_IDLE_TIMEOUT_SECONDS = 60.0
@@ -73,6 +77,11 @@ class DeadLetter:
     event_type: str | None
     student_id: str | None
     payload: str
+    event_id: str | None = None
+
+
+Selection = Callable[[DeadLetter], bool]
+"""Which dead letters a re-drive takes."""
 
 
 class EventBus(Protocol):
@@ -86,6 +95,7 @@ class EventBus(Protocol):
     async def publish(self, event_type: str, event_id: str, payload: bytes) -> None: ...
     def subscribe(self, consumer: str, handler: Handler) -> None: ...
     async def dead_letters(self) -> list[DeadLetter]: ...
+    async def redrive(self, selection: Selection) -> list[DeadLetter]: ...
 
 
 def create_bus(config: BrokerConfig) -> EventBus:
@@ -106,12 +116,17 @@ def _dead_letter(headers: dict[str, Any], payload: bytes) -> DeadLetter:
         event_type=event.get("type") if isinstance(event, dict) else None,
         student_id=event.get("student_id") if isinstance(event, dict) else None,
         payload=payload.decode(errors="replace"),
+        event_id=event.get("event_id") if isinstance(event, dict) else None,
     )
 
 
-def retry_delay(attempt: int) -> float:
-    """Backoff before the next delivery after `attempt` failed ones: 0.2 s, doubling, 5 s max."""
-    return min(RETRY_FIRST_DELAY_SECONDS * 2 ** (attempt - 1), RETRY_MAX_DELAY_SECONDS)
+def redrivable(letter: DeadLetter) -> bool:
+    """Only a parseable event goes back: an unparseable one would only fail again."""
+    try:
+        from_json(letter.payload)
+    except ValidationError:
+        return False
+    return letter.consumer in SUBSCRIPTIONS
 
 
 class _Consuming:
@@ -260,7 +275,9 @@ class NatsBus(_Consuming):
             pull_sub=PullSub(batch_size=1, timeout=2.0),
             deliver_policy=DeliverPolicy.ALL,
             # A safety net above our own limit, for a handler that never returns at all.
-            config=ConsumerConfig(max_deliver=self.config.max_attempts + 2, ack_wait=30),
+            config=ConsumerConfig(
+                max_deliver=self.config.max_attempts + 2, ack_wait=ACK_TIMEOUT_SECONDS["nats"]
+            ),
             ack_policy=AckPolicy.NACK_ON_ERROR,
             title=f"{consumer}:{event_type}",
         )(consume)
@@ -277,8 +294,47 @@ class NatsBus(_Consuming):
             letters.append(_dead_letter(dict(message.headers or {}), message.data or b""))
         return letters
 
+    async def redrive(self, selection: Selection) -> list[DeadLetter]:
+        """Publish each selected dead letter's event again, then delete the dead letter. The
+        copy gets a message id of its own: with the event's id, JetStream would drop it as a
+        duplicate within its window. Every consumer of the type receives it; those that had
+        applied it find it in their inbox and change nothing."""
+        js = self._broker.config.connection_state.stream
+        info = await js.stream_info(self.dead_letter_stream.name)
+        redriven = []
+        for sequence in range(info.state.first_seq, info.state.last_seq + 1):
+            try:
+                message = await js.get_msg(self.dead_letter_stream.name, sequence)
+            except Exception:  # a gap: deleted message
+                continue
+            letter = _dead_letter(dict(message.headers or {}), message.data or b"")
+            if not (redrivable(letter) and selection(letter)):
+                continue
+            assert letter.event_type is not None
+            await self._broker.publish(
+                message.data or b"",
+                self.subject(letter.event_type),
+                headers={
+                    "Nats-Msg-Id": f"{letter.event_id}/redrive/{sequence}",
+                    "content-type": "application/json",
+                },
+                stream=self.events_stream.name,
+                timeout=5.0,
+            )
+            await js.delete_msg(self.dead_letter_stream.name, sequence)
+            redriven.append(letter)
+        return redriven
+
     async def replay(self, handler: Handler) -> int:
         """Feed every retained event, oldest first, to `handler`; returns how many."""
+
+        async def parse(payload: bytes) -> None:
+            await handler(from_json(payload))
+
+        return await self.replay_raw(parse)
+
+    async def replay_raw(self, handler: RawHandler) -> int:
+        """Every retained message's bytes, oldest first, as the broker holds them."""
         js = self._broker.config.connection_state.stream
         info = await js.stream_info(self.events_stream.name)
         count = 0
@@ -287,7 +343,7 @@ class NatsBus(_Consuming):
                 message = await js.get_msg(self.events_stream.name, sequence)
             except Exception:
                 continue
-            await handler(from_json(message.data or b""))
+            await handler(message.data or b"")
             count += 1
         return count
 
@@ -396,9 +452,18 @@ class RabbitBus(_Consuming):
 
     async def replay(self, handler: Handler) -> int:
         """Feed every event retained in the stream queue `<ns>.event-log`, oldest first, to
-        `handler`; returns how many. A stream has no "end" to read up to, so an end marker is
-        published first (routing key `replay-marker`, bound to the log only) and the replay
-        stops at it; markers of earlier replays are skipped."""
+        `handler`; returns how many."""
+
+        async def parse(payload: bytes) -> None:
+            await handler(from_json(payload))
+
+        return await self.replay_raw(parse)
+
+    async def replay_raw(self, handler: RawHandler) -> int:
+        """Every retained message's bytes, oldest first, as the broker holds them. A stream has
+        no "end" to read up to, so an end marker is published first (routing key
+        `replay-marker`, bound to the log only) and the replay stops at it; markers of earlier
+        replays are skipped."""
         connection = self._broker._connection
         assert connection is not None, "start() the bus first"
         marker = str(uuid.uuid4())
@@ -424,7 +489,7 @@ class RabbitBus(_Consuming):
                     if message.message_id == marker:
                         return count
                     continue
-                await handler(from_json(message.body))
+                await handler(message.body)
                 count += 1
         finally:
             await channel.close()
@@ -442,3 +507,35 @@ class RabbitBus(_Consuming):
         finally:
             await channel.close()
         return letters
+
+    async def redrive(self, selection: Selection) -> list[DeadLetter]:
+        """Put each selected dead letter back on the queue of the consumer that gave up on it
+        (through the default exchange: no other consumer, nor the event log, sees it again),
+        confirmed, then ack it off the dead letters; the others are left there."""
+        connection = self._broker._connection
+        assert connection is not None, "start() the bus first"
+        channel = await connection.channel(publisher_confirms=True)
+        redriven = []
+        try:
+            queue = await channel.get_queue(self.dead_letter_queue.name)
+            while (message := await queue.get(no_ack=False, fail=False)) is not None:
+                letter = _dead_letter(dict(message.headers or {}), message.body)
+                if not (redrivable(letter) and selection(letter)):
+                    continue
+                assert letter.event_type is not None
+                target = self.queue(letter.consumer, letter.event_type).name
+                await channel.default_exchange.publish(
+                    aio_pika.Message(
+                        message.body,
+                        message_id=letter.event_id,
+                        content_type="application/json",
+                        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+                    ),
+                    routing_key=target,
+                    mandatory=True,
+                )
+                await message.ack()
+                redriven.append(letter)
+        finally:
+            await channel.close()  # requeues the dead letters not taken
+        return redriven

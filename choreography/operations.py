@@ -1,10 +1,11 @@
-"""Operator tasks on the choreography: list dead letters, rebuild the saga tracker by replay."""
+"""Operator tasks on the choreography: list and re-drive dead letters, rebuild the saga tracker
+by replay."""
 
 import asyncio
 
 from sqlalchemy import Engine
 
-from choreography.bus import DeadLetter, NatsBus, RabbitBus, create_bus
+from choreography.bus import DeadLetter, NatsBus, RabbitBus, Selection, create_bus
 from choreography.config import BrokerConfig
 from choreography.events import Event
 from choreography.inbox import handle_once
@@ -16,6 +17,18 @@ async def list_dead_letters(config: BrokerConfig) -> list[DeadLetter]:
     await bus.start()
     try:
         return await bus.dead_letters()
+    finally:
+        await bus.close()
+
+
+async def redrive_dead_letters(config: BrokerConfig, selection: Selection) -> list[DeadLetter]:
+    """Deliver the selected dead letters again, once their cause is fixed: each to the consumer
+    that gave up on it, with a full retry budget. Safe to repeat, and within NATS's duplicate
+    window too: a consumer that applied the event already finds it in its inbox."""
+    bus = create_bus(config)
+    await bus.start()
+    try:
+        return await bus.redrive(selection)
     finally:
         await bus.close()
 

@@ -4,7 +4,9 @@ that caused them, and a relay publishes them afterwards and marks them sent.
 A crash or a broker outage between the commit and the publish loses nothing: the row waits and
 the relay retries. A crash between publish and marking sent publishes the event again; it has
 the same event id, so NATS drops it within its duplicate window and every inbox ignores it.
-Rows are published in the order they were written (`position`), one at a time.
+Rows are published in the order they were written (`position`), one at a time, and marked sent
+a batch at a time. Replicas of a service on PostgreSQL share the work without publishing a row
+twice (`_Claim`); see OutboxRelay.publish_pending for SQLite.
 """
 
 import asyncio
@@ -12,11 +14,14 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from functools import partial
+from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from choreography.events import Event, to_json
+from common.database import insert_unless_present
 
 logger = logging.getLogger(__name__)
 
@@ -40,36 +45,74 @@ class OutboxMessage(SQLModel, table=True):
 
 
 def stage(session: Session, event: Event) -> None:
-    """Add the event to the session's transaction; it is sent only if that commits."""
-    session.add(
-        OutboxMessage(
-            event_id=event.event_id,
-            event_type=event.type,
-            student_id=event.student_id,
-            payload=to_json(event).decode(),
-        )
+    """Add the event to the session's transaction; it is sent only if that commits.
+
+    An event already staged (same id) is left as it is: a saga's event may be reached by two
+    paths (a reservation cancelled by its expiry and then by the refund of a late capture), and
+    it happens once per saga whichever path comes first."""
+    values = {
+        "event_id": event.event_id,
+        "event_type": event.type,
+        "student_id": event.student_id,
+        "payload": to_json(event).decode(),
+        "created_at": _now(),
+    }
+    insert_unless_present(session, OutboxMessage, values, "event_id")
+
+
+BATCH = 100
+
+
+def _unsent_statement(limit: int) -> Any:
+    return (
+        select(OutboxMessage)
+        .where(col(OutboxMessage.published_at).is_(None))
+        .order_by(col(OutboxMessage.position))
+        .limit(limit)
     )
 
 
-def unsent(engine: Engine, limit: int = 100) -> Sequence[OutboxMessage]:
+def unsent(engine: Engine, limit: int = BATCH) -> Sequence[OutboxMessage]:
     with Session(engine, expire_on_commit=False) as session:
-        statement = (
-            select(OutboxMessage)
-            .where(col(OutboxMessage.published_at).is_(None))
-            .order_by(col(OutboxMessage.position))
-            .limit(limit)
-        )
-        rows = session.exec(statement).all()
+        rows = session.exec(_unsent_statement(limit)).all()
         session.commit()
         return rows
 
 
-def mark_published(engine: Engine, position: int) -> None:
+def _mark(session: Session, positions: Sequence[int]) -> None:
+    session.execute(
+        update(OutboxMessage)
+        .where(col(OutboxMessage.position).in_(positions))
+        .where(col(OutboxMessage.published_at).is_(None))
+        .values(published_at=_now())
+    )
+
+
+def mark_published(engine: Engine, *positions: int) -> None:
+    """Mark rows sent (one statement for a whole batch)."""
     with Session(engine, expire_on_commit=False) as session:
-        row = session.get(OutboxMessage, position)
-        if row is not None and row.published_at is None:
-            row.published_at = _now()
+        _mark(session, positions)
         session.commit()
+
+
+class _Claim:
+    """PostgreSQL: unsent rows locked `FOR UPDATE SKIP LOCKED` in a transaction held while the
+    relay publishes them, so a replica's relay skips what another one is publishing and no row
+    is published twice; marked sent and unlocked in the same transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._session = Session(engine, expire_on_commit=False)
+
+    def rows(self, limit: int = BATCH) -> Sequence[OutboxMessage]:
+        return self._session.exec(_unsent_statement(limit).with_for_update(skip_locked=True)).all()
+
+    def finish(self, positions: Sequence[int]) -> None:
+        try:
+            if positions:
+                _mark(self._session, positions)
+            self._session.commit()
+        finally:
+            self._session.close()
 
 
 class OutboxRelay:
@@ -115,10 +158,27 @@ class OutboxRelay:
                     await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
 
     async def publish_pending(self) -> int:
-        """Publish what is unsent, in order; stops at the first failure (raised)."""
-        rows = await asyncio.to_thread(unsent, self._engine)
-        for row in rows:
-            await self._publish(row.event_type, row.event_id, row.payload.encode())
-            assert row.position is not None
-            await asyncio.to_thread(mark_published, self._engine, row.position)
+        """Publish what is unsent, in order; stops at the first failure (raised), having marked
+        what was sent before it. On SQLite, relays of replicas sharing the file may publish a
+        row twice (no row locks): NATS drops the copy by message id, every inbox ignores it."""
+        claim = _Claim(self._engine) if self._engine.dialect.name == "postgresql" else None
+        try:
+            rows = await asyncio.to_thread(
+                claim.rows if claim is not None else partial(unsent, self._engine)
+            )
+        except BaseException:
+            if claim is not None:
+                await asyncio.to_thread(claim.finish, [])
+            raise
+        sent: list[int] = []
+        try:
+            for row in rows:
+                await self._publish(row.event_type, row.event_id, row.payload.encode())
+                assert row.position is not None
+                sent.append(row.position)
+        finally:
+            if claim is not None:
+                await asyncio.to_thread(claim.finish, sent)
+            elif sent:
+                await asyncio.to_thread(mark_published, self._engine, *sent)
         return len(rows)

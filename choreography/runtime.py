@@ -4,17 +4,20 @@ through the inbox to the service's reaction (a use case), whose follow-up events
 publishes."""
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 
 from sqlalchemy import Engine
 
+from choreography import tracker
 from choreography.bus import EventBus, create_bus
 from choreography.config import BrokerConfig, BrokerSettings
 from choreography.events import Event
 from choreography.faults import DeliveryFaults
-from choreography.inbox import ProcessedEvent, Reaction, handle_once
+from choreography.inbox import ProcessedEvent, Reaction, apply_once
 from choreography.outbox import OutboxMessage, OutboxRelay
+from choreography.retention import pruning_timer
+from choreography.timers import Timer, TimerLoop
 from choreography.topology import SUBSCRIPTIONS
 
 # In the schema of every database on the bus (SCHEMA of each service, API_SCHEMA of the API).
@@ -29,6 +32,7 @@ class Choreography:
         consumer: str | None = None,
         reactions: Mapping[type[Event], Reaction] | None = None,
         faults: DeliveryFaults | None = None,
+        timers: Sequence[Timer] = (),
     ) -> None:
         self.config = config
         self.engine = engine
@@ -41,12 +45,18 @@ class Choreography:
         self._faults = faults
         if consumer is not None:
             self.bus.subscribe(consumer, self._handle)
+        every = [*timers, pruning_timer(config.retention_seconds)]
+        self._timers = [TimerLoop(engine, timer, self.relay.wake) for timer in every]
 
     async def start(self) -> None:
         await self.bus.start()
         self.relay.start()
+        for timer in self._timers:
+            timer.start()
 
     async def stop(self) -> None:
+        for timer in self._timers:
+            await timer.stop()
         await self.relay.stop()
         await self.bus.close()
 
@@ -55,9 +65,12 @@ class Choreography:
         if self._faults is not None:
             await self._faults.on_delivery(self._consumer, event)
         react = self._reactions[type(event)]
-        applied = await asyncio.to_thread(handle_once, self.engine, event, react)
-        if applied:
-            self.relay.wake()
+        if react is tracker.track:
+            # The tracker's table is its own inbox: one transaction, no session (its events
+            # are most of the API's work in choreography).
+            await asyncio.to_thread(tracker.track_once, self.engine, event)
+        elif await asyncio.to_thread(apply_once, self.engine, event, react):
+            self.relay.wake()  # events were staged
         if self._faults is not None:
             self._faults.after_effect(self._consumer, event)
 
@@ -83,13 +96,15 @@ async def running(
     consumer: str | None = None,
     reactions: Mapping[type[Event], Reaction] | None = None,
     faults: DeliveryFaults | None = None,
+    timers: Sequence[Timer] = (),
 ) -> AsyncIterator[Choreography | None]:
-    """The process's choreography while the app runs; None when BROKER_URL is unset."""
+    """The process's choreography while the app runs; None when BROKER_URL is unset. `timers`
+    run only with it: they are part of the choreographed saga (the reservation expiry)."""
     config = settings.broker_config()
     if config is None:
         yield None
         return
-    choreography = Choreography(config, engine, consumer, reactions, faults)
+    choreography = Choreography(config, engine, consumer, reactions, faults, timers)
     await choreography.start()
     try:
         yield choreography

@@ -2,18 +2,26 @@
 outbox, and read a saga's status from the tracker.
 
 One saga per student, as in the orchestrated mode: the registry row and the outbox row commit
-together, so a second POST finds the first and publishes nothing.
+together, so a second POST finds the first and publishes nothing. One mode per student too: each
+start claims the student's mode in `saga_mode_claim` first (orchestration through
+`claim_orchestration`, choreography with its registry row), one transaction at a time per student,
+so of two POSTs in different modes exactly one wins, whatever the timing.
 """
 
 from datetime import UTC, datetime
+from enum import StrEnum
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel
 
 from choreography import outbox, tracker
-from choreography.events import StudentCreated
-from workflows.contracts import SagaState, Step
+from choreography.events import FIRST_RUN, StudentCreated, event_id_for, from_json
+from common.database import lock_for_transaction
+from workflows.contracts import SagaState, SagaStatus, Step
+
+ORCHESTRATION = "orchestration"
+CHOREOGRAPHY = "choreography"
 
 
 def _now() -> datetime:
@@ -26,32 +34,126 @@ class ChoreographedSaga(SQLModel, table=True):
     student_id: str = Field(primary_key=True, max_length=100)
     course_id: str = Field(max_length=32)
     started_at: datetime = Field(default_factory=_now)
+    run: int = Field(default=FIRST_RUN, sa_column_kwargs={"server_default": "1"})
 
 
-TABLES = (ChoreographedSaga, *tracker.TABLES)
+class SagaModeClaim(SQLModel, table=True):
+    """The mode of the student's saga, claimed by the first start: a second start in the other
+    mode is refused (409) even while the first is still starting."""
+
+    __tablename__ = "saga_mode_claim"
+
+    student_id: str = Field(primary_key=True, max_length=100)
+    mode: str = Field(max_length=16)
+    claimed_at: datetime = Field(default_factory=_now)
 
 
-def start_saga(engine: Engine, event: StudentCreated) -> bool:
-    """Register the saga and stage its first event; False if the student already has one."""
+TABLES = (ChoreographedSaga, SagaModeClaim, *tracker.TABLES)
+
+
+class Start(StrEnum):
+    CREATED = "created"
+    EXISTS = "exists"
+    OTHER_MODE = "other-mode"
+
+
+def _claimed_mode(session: Session, student_id: str) -> str | None:
+    """The student's mode, under a per-student lock held until the transaction ends (SQLite's
+    `BEGIN IMMEDIATE` serialises every transaction anyway). A choreographed saga from before
+    the claims is known by its registry row."""
+    lock_for_transaction(session, f"saga-mode:{student_id}")
+    claim = session.get(SagaModeClaim, student_id)
+    if claim is not None:
+        return claim.mode
+    return CHOREOGRAPHY if session.get(ChoreographedSaga, student_id) is not None else None
+
+
+def claim_orchestration(engine: Engine, student_id: str) -> bool:
+    """Claim the student for an orchestrated saga (again: idempotent); False if the student's
+    saga is choreographed. Call before starting the workflow."""
     with Session(engine, expire_on_commit=False) as session:
-        if session.get(ChoreographedSaga, event.student_id) is not None:
-            session.commit()
-            return False
-        session.add(ChoreographedSaga(student_id=event.student_id, course_id=event.course_id))
-        outbox.stage(session, event)
+        mode = _claimed_mode(session, student_id)
+        if mode is None:
+            session.add(SagaModeClaim(student_id=student_id, mode=ORCHESTRATION, claimed_at=_now()))
         try:
             session.commit()
-        except IntegrityError:  # a concurrent POST of the same student won
+        except IntegrityError:  # PostgreSQL, a claim that committed meanwhile: read it
             session.rollback()
-            return False
-    return True
+            return claim_orchestration(engine, student_id)
+    return mode in (None, ORCHESTRATION)
 
 
-def is_registered(engine: Engine, student_id: str) -> bool:
+def start_saga(engine: Engine, event: StudentCreated) -> Start:
+    """Claim the student for choreography, register the saga and stage its first event."""
     with Session(engine, expire_on_commit=False) as session:
-        found = session.get(ChoreographedSaga, student_id) is not None
+        mode = _claimed_mode(session, event.student_id)
+        if mode is not None:
+            session.commit()
+            return Start.EXISTS if mode == CHOREOGRAPHY else Start.OTHER_MODE
+        # Timestamps given: a default_factory costs pydantic a signature inspection per row.
+        now = _now()
+        session.add(SagaModeClaim(student_id=event.student_id, mode=CHOREOGRAPHY, claimed_at=now))
+        session.add(
+            ChoreographedSaga(
+                student_id=event.student_id, course_id=event.course_id, started_at=now, run=1
+            )
+        )
+        try:
+            outbox.stage(session, event)  # flushes the rows above first
+            session.commit()
+        except IntegrityError:  # PostgreSQL, a concurrent start that won: answer as it did
+            session.rollback()
+            return start_saga(engine, event)
+    return Start.CREATED
+
+
+class SagaNotRetryable(Exception):
+    pass
+
+
+def retry_saga(
+    engine: Engine,
+    student_id: str,
+    payment_token: str | None = None,
+    course_id: str | None = None,
+) -> int | None:
+    """Start a new run of a COMPENSATED choreographed saga: the previous run's StudentCreated,
+    with the corrections given, as run n+1 (new event ids, new idempotency keys). Returns the
+    new run; None if the student has no choreographed saga."""
+    with Session(engine, expire_on_commit=False) as session:
+        lock_for_transaction(session, f"saga-mode:{student_id}")
+        registered = session.get(ChoreographedSaga, student_id, with_for_update=True)
+        if registered is None:
+            session.commit()
+            return None
+        view = session.get(tracker.SagaView, student_id)
+        status = view.status if view is not None else SagaStatus.RUNNING
+        if status != SagaStatus.COMPENSATED:
+            session.commit()
+            raise SagaNotRetryable(
+                f"Saga of '{student_id}' is {status}: only a COMPENSATED choreographed saga is "
+                "retried (a saga stopped by a dead letter is re-driven instead)."
+            )
+        first = session.get(
+            tracker.TrackedEvent, event_id_for(student_id, "StudentCreated", registered.run)
+        )
+        assert first is not None, "a COMPENSATED saga's StudentCreated is tracked"
+        previous = from_json(first.payload)
+        assert isinstance(previous, StudentCreated)
+        corrections = {"payment_token": payment_token, "course_id": course_id}
+        retried = StudentCreated(
+            **previous.model_dump(exclude={"event_id", "occurred_at", "run"}, mode="json")
+            | {field: value for field, value in corrections.items() if value is not None},
+            run=registered.run + 1,
+        )
+        registered.run = retried.run
+        registered.course_id = retried.course_id
+        session.add(registered)
+        # Until the tracker hears of the new run, the saga reads as a new one (RUNNING).
+        session.delete(view)
+        outbox.stage(session, retried)
         session.commit()
-    return found
+    return retried.run
 
 
 def saga_state(engine: Engine, student_id: str) -> SagaState | None:

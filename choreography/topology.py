@@ -14,6 +14,7 @@ from choreography.events import (
     PaymentCaptured,
     PaymentDeclined,
     PaymentRefunded,
+    PaymentVoided,
     SeatRejected,
     SeatReserved,
     StudentCreated,
@@ -27,7 +28,8 @@ TRACKER = "tracker"
 
 SUBSCRIPTIONS: dict[str, tuple[type[Event], ...]] = {
     ENROLLMENT: (StudentCreated, PaymentCaptured, PaymentDeclined, PaymentRefunded),
-    BILLING: (SeatReserved, EnrollmentConfirmationFailed),
+    # EnrollmentCancelled: refund whatever was captured for a cancelled (e.g. expired) seat.
+    BILLING: (SeatReserved, EnrollmentConfirmationFailed, EnrollmentCancelled),
     TRACKER: EVENT_TYPES,
 }
 
@@ -46,5 +48,5 @@ PUBLICATIONS: dict[str, tuple[type[Event], ...]] = {
         EnrollmentConfirmationFailed,
         EnrollmentCancelled,
     ),
-    BILLING: (PaymentCaptured, PaymentDeclined, PaymentRefunded),
+    BILLING: (PaymentCaptured, PaymentDeclined, PaymentRefunded, PaymentVoided),
 }

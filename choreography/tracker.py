@@ -11,11 +11,13 @@ the tracker from scratch (`python -m choreography rebuild-tracker`).
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, delete
+from sqlalchemy import Connection, Engine, delete
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from choreography import events as ev
 from choreography.events import Event, from_json, to_json
+from common.database import insert_unless_present
 from workflows.contracts import TERMINAL_STATUSES, SagaState, SagaStatus, Step
 
 
@@ -64,29 +66,49 @@ OUTCOME_CHAINS: dict[Step | None, frozenset[str]] = {
 
 
 def track(session: Session, event: Event) -> Sequence[Event]:
-    """Record the event and refresh its saga's view; emits nothing."""
-    if session.get(TrackedEvent, event.event_id) is None:
-        session.add(
-            TrackedEvent(
-                event_id=event.event_id,
-                student_id=event.student_id,
-                event_type=event.type,
-                payload=to_json(event).decode(),
-            )
-        )
-        session.flush()
-    rows = session.exec(
-        select(TrackedEvent).where(col(TrackedEvent.student_id) == event.student_id)
-    ).all()
-    state = project([from_json(row.payload) for row in rows])
-    view = session.get(SagaView, event.student_id)
-    if view is None:
-        view = SagaView(student_id=event.student_id, status=state.status, state="")
-    view.status = state.status
-    view.state = state.model_dump_json()
-    view.updated_at = _now()
-    session.add(view)
+    """Record the event and refresh its saga's view; emits nothing (a Reaction, for a replay
+    through choreography.inbox.handle_once)."""
+    record_event(session.connection(), event)
     return []
+
+
+def record_event(connection: Connection, event: Event) -> None:
+    """The tracker's work on one event: three Core statements on a connection, no session nor
+    ORM objects; it runs for every event of every saga. A duplicate (the same event id) is not
+    recorded again, and the view it refreshes is the same."""
+    record = {
+        "event_id": event.event_id,
+        "student_id": event.student_id,
+        "event_type": event.type,
+        "payload": to_json(event).decode(),
+    }
+    insert_unless_present(connection, TrackedEvent, record, "event_id")
+    payloads = connection.execute(
+        select(col(TrackedEvent.payload)).where(col(TrackedEvent.student_id) == event.student_id)
+    ).scalars()
+    state = project([from_json(payload) for payload in payloads])
+    view = {
+        "student_id": event.student_id,
+        "status": state.status,
+        "state": state.model_dump_json(),
+        "updated_at": _now(),
+    }
+    insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    upsert = insert(SagaView.__table__).values(**view)  # type: ignore[attr-defined]
+    connection.execute(
+        upsert.on_conflict_do_update(
+            index_elements=["student_id"],
+            set_={name: upsert.excluded[name] for name in ("status", "state", "updated_at")},
+        )
+    )
+
+
+def track_once(engine: Engine, event: Event) -> bool:
+    """The live tracker's consumer: record the event in one transaction. Its own table is its
+    inbox (an event id is recorded once), so it needs neither choreography.inbox nor a session."""
+    with engine.connect() as connection, connection.begin():
+        record_event(connection, event)
+    return True
 
 
 def saga_view(session: Session, student_id: str) -> SagaState | None:
@@ -113,8 +135,11 @@ def clear(engine: Engine) -> None:
 
 
 def project(saga_events: Iterable[Event]) -> SagaState:
-    """The saga's state from the set of its events, in the shape the orchestrated saga reports."""
-    by_type = {event.type: event for event in saga_events}
+    """The saga's state from the set of its events, in the shape the orchestrated saga reports:
+    its latest run's (a retry is a new run, see choreography.sagas.retry_saga)."""
+    saga_events = list(saga_events)
+    latest = max(event.run for event in saga_events)
+    by_type = {event.type: event for event in saga_events if event.run == latest}
     any_event = next(iter(by_type.values()))
     course_ids = [
         event.course_id
@@ -134,9 +159,23 @@ def project(saga_events: Iterable[Event]) -> SagaState:
     return state
 
 
+# A saga whose reservation expired: its EnrollmentCancelled (expired) and billing's answer to it
+# (PaymentVoided, or PaymentRefunded if money was captured), whatever the saga got to before.
+EXPIRED_CHAIN = frozenset({"StudentCreated", "SeatReserved", "EnrollmentCancelled"})
+
+
 def _chain_complete(state: SagaState, by_type: dict[str, Event]) -> bool:
+    if _expiry(by_type) is not None:
+        return by_type.keys() >= EXPIRED_CHAIN
     failed_step = Step(state.failed_step) if state.failed_step else None
     return OUTCOME_CHAINS[failed_step] <= by_type.keys()
+
+
+def _expiry(by_type: dict[str, Event]) -> ev.EnrollmentCancelled | None:
+    cancelled = by_type.get("EnrollmentCancelled")
+    if isinstance(cancelled, ev.EnrollmentCancelled) and cancelled.expired:
+        return cancelled
+    return None
 
 
 def _forward(state: SagaState, by_type: dict[str, Event]) -> None:
@@ -156,6 +195,9 @@ def _forward(state: SagaState, by_type: dict[str, Event]) -> None:
 
 def _backward(state: SagaState, by_type: dict[str, Event]) -> None:
     """Failures and compensations, in the order the orchestrated saga runs them."""
+    if (expired := _expiry(by_type)) is not None:
+        _expired(state, expired, by_type)
+        return
     rejected = by_type.get("SeatRejected")
     declined = by_type.get("PaymentDeclined")
     confirmation_failed = by_type.get("EnrollmentConfirmationFailed")
@@ -179,6 +221,28 @@ def _backward(state: SagaState, by_type: dict[str, Event]) -> None:
         state.compensated_steps.append(Step.CANCEL_ENROLLMENT)
         state.current_step = None
         state.status = SagaStatus.COMPENSATED
+
+
+def _expired(
+    state: SagaState, cancelled: ev.EnrollmentCancelled, by_type: dict[str, Event]
+) -> None:
+    """The reservation ran out before the saga confirmed it: the step it waited on failed (the
+    charge, or the confirmation of a capture), the seat was released first, and the saga is
+    compensated once billing has answered the cancellation with no money kept."""
+    captured = "PaymentCaptured" in by_type
+    refunded = "PaymentRefunded" in by_type
+    state.failed_step = Step.CONFIRM_ENROLLMENT if captured else Step.CHARGE_TUITION
+    state.failure_reason = cancelled.reason
+    state.compensated_steps.append(Step.CANCEL_ENROLLMENT)
+    if refunded:
+        state.compensated_steps.append(Step.REFUND_CHARGE)
+    # Billing's answer, and the capture it refunded: a terminal answer never changes after.
+    if (captured and refunded) or (not captured and "PaymentVoided" in by_type):
+        state.current_step = None
+        state.status = SagaStatus.COMPENSATED
+    else:
+        state.current_step = Step.REFUND_CHARGE
+        state.status = SagaStatus.COMPENSATING
 
 
 def _failed(state: SagaState, step: Step, reason: str, next_step: Step | None) -> None:

@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, event, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 from sqlmodel import Session, SQLModel, create_engine
 
@@ -108,3 +110,17 @@ def lock_for_transaction(bind: Session | Connection, key: str) -> None:
     dialect = bind.dialect if isinstance(bind, Connection) else bind.get_bind().dialect
     if dialect.name == "postgresql":
         bind.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": key})
+
+
+def insert_unless_present(
+    bind: Session | Connection, table: type[SQLModel], values: dict[str, Any], key: str
+) -> bool:
+    """INSERT a row unless one with the same `key` (a unique column) exists; True if inserted.
+    One statement (`ON CONFLICT DO NOTHING`), where a read then a write would be two and, on
+    PostgreSQL, a race. A concurrent insert of the same key waits for the other transaction."""
+    dialect = bind.dialect if isinstance(bind, Connection) else bind.get_bind().dialect
+    insert = postgresql_insert if dialect.name == "postgresql" else sqlite_insert
+    core_table: Table = table.__table__  # type: ignore[attr-defined]
+    statement = insert(core_table).values(**values).on_conflict_do_nothing(index_elements=[key])
+    # RETURNING the key: a row back means inserted (rowcount is not reliable for every driver).
+    return bind.execute(statement.returning(core_table.c[key])).first() is not None

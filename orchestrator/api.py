@@ -11,9 +11,10 @@ from choreography import sagas as choreographed
 from choreography.runtime import Choreography
 from common.problems import ProblemMap, ProblemSpec, problem_responses
 from common.requests import JsonBody, OptionalJsonBody
-from orchestrator import recovery, sagas, waiting
+from orchestrator import modes, recovery, sagas, waiting
 from orchestrator.clients import EnrollmentClient
 from orchestrator.config import OrchestratorSettings
+from orchestrator.modes import ChoreographyUnavailable, SagaInOtherMode
 from orchestrator.schemas import (
     BulkRetry,
     BulkRetryAction,
@@ -30,25 +31,8 @@ from orchestrator.schemas import (
 )
 from orchestrator.temporal import workflow_ui_url
 from workflows import registry
-from workflows.contracts import SagaStatus, StudentCreated
+from workflows.contracts import SagaStatus
 from workflows.transfer import TransferState
-
-
-class ChoreographyUnavailable(Exception):
-    """Asked for choreography of an API started without a broker: a request this deployment
-    cannot serve, not a transient outage, so 422 (a 503 would invite retries)."""
-
-    def __init__(self) -> None:
-        super().__init__(
-            "Choreography mode is not enabled here: this API was started without BROKER_URL. "
-            "Send mode 'orchestration', or start the API with a broker."
-        )
-
-
-class SagaInOtherMode(Exception):
-    def __init__(self, student_id: str, mode: SagaMode) -> None:
-        super().__init__(f"Student '{student_id}' already has a saga in {mode} mode.")
-
 
 PROBLEMS: ProblemMap = {
     SagaInOtherMode: ProblemSpec(409, "saga-in-other-mode", "Saga exists in the other mode"),
@@ -130,14 +114,19 @@ async def student_created(
     `Prefer: wait=N` (N <= 30, orchestrated sagas): wait up to N s for the saga to end."""
     event = body.to_event()
     if body.mode is SagaMode.CHOREOGRAPHY:
-        if await sagas.saga_exists(client, event.student_id):
-            raise SagaInOtherMode(event.student_id, SagaMode.ORCHESTRATION)
-        return await _choreograph(event, choreography, settings, response)
-    if choreography is not None and await asyncio.to_thread(
-        choreographed.is_registered, choreography.engine, event.student_id
-    ):
-        raise SagaInOtherMode(event.student_id, SagaMode.CHOREOGRAPHY)
-    started = await sagas.start_saga(client, settings.task_queue, event)
+        status_url = f"{settings.api_base_url()}/sagas/{event.student_id}"
+        response.headers["Location"] = status_url
+        keys = settings.event_keys()
+        if not await modes.start_choreographed(client, choreography, event, keys):
+            response.status_code = status.HTTP_200_OK
+        return SagaStarted(
+            saga_id=event.student_id,
+            saga_type=registry.ONBOARDING.name,
+            student_id=event.student_id,
+            mode=SagaMode.CHOREOGRAPHY,
+            status_url=status_url,
+        )
+    started = await modes.start_orchestrated(client, settings.task_queue, choreography, event)
     return await _answer(client, started, event.student_id, settings, response, prefer)
 
 
@@ -199,30 +188,6 @@ async def _answer(
         run_id=started.run_id,
         status_url=status_url,
         temporal_ui_url=workflow_ui_url(settings, started.workflow_id, started.run_id),
-    )
-
-
-async def _choreograph(
-    event: StudentCreated,
-    choreography: Choreography | None,
-    settings: OrchestratorSettings,
-    response: Response,
-) -> SagaStarted:
-    if choreography is None:
-        raise ChoreographyUnavailable()
-    first_event = events.StudentCreated(**event.model_dump())
-    created = await asyncio.to_thread(choreographed.start_saga, choreography.engine, first_event)
-    choreography.relay.wake()
-    status_url = f"{settings.api_base_url()}/sagas/{event.student_id}"
-    response.headers["Location"] = status_url
-    if not created:
-        response.status_code = status.HTTP_200_OK
-    return SagaStarted(
-        saga_id=event.student_id,
-        saga_type=registry.ONBOARDING.name,
-        student_id=event.student_id,
-        mode=SagaMode.CHOREOGRAPHY,
-        status_url=status_url,
     )
 
 
@@ -298,15 +263,29 @@ async def retry_matching_sagas(
 async def retry_saga(
     saga_id: str,
     client: TemporalDep,
+    choreography: ChoreographyDep,
     settings: SettingsDep,
     response: Response,
     body: Annotated[SagaRetry | None, Body()] = None,
 ) -> SagaRetried:
     """Start a new run of a COMPENSATED or FAILED saga, optionally with corrections."""
     corrections = recovery.SagaCorrections(**(body or SagaRetry()).model_dump())
-    run = await recovery.retry_saga(client, settings.task_queue, saga_id, corrections)
     status_url = f"{settings.api_base_url()}/sagas/{saga_id}"
     response.headers["Location"] = status_url
+    new_run = await modes.retry_choreographed(
+        choreography, saga_id, corrections, settings.event_keys()
+    )
+    if new_run is not None:  # choreographed: runs are numbered, no workflow, no UI link
+        return SagaRetried(
+            saga_id=saga_id,
+            student_id=saga_id,
+            workflow_id=f"{events.IDEMPOTENCY_KEY_PREFIX}{saga_id}",
+            previous_run_id=str(new_run - 1),
+            run_id=str(new_run),
+            status_url=status_url,
+            temporal_ui_url="",
+        )
+    run = await recovery.retry_saga(client, settings.task_queue, saga_id, corrections)
     return SagaRetried(
         saga_id=saga_id,
         student_id=registry.for_saga_id(saga_id).key(saga_id),

@@ -38,8 +38,12 @@ import httpx
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import Engine, inspect
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from choreography.events import IDEMPOTENCY_KEY_PREFIX
+from choreography.invariants import saga_runs
+from common.database import create_database_engine
 from orchestrator import histories
 from orchestrator.config import OrchestratorSettings
 from orchestrator.process_exit import run_and_exit
@@ -100,6 +104,9 @@ async def check(
 ) -> Report:
     """Every violation, of every saga on the server and all the services' state.
     With `expect_quiet=False`, running sagas are neither violations nor checked."""
+    # With BROKER_URL, the choreographed sagas too: from the tracker in the API's database.
+    choreography = settings.broker_url is not None
+    prefixes = (*SAGA_KEY_PREFIXES, IDEMPOTENCY_KEY_PREFIX) if choreography else SAGA_KEY_PREFIXES
     async with (
         httpx.AsyncClient(base_url=settings.enrollment_url, timeout=HTTP_TIMEOUT_SECONDS) as enr,
         httpx.AsyncClient(base_url=settings.billing_url, timeout=HTTP_TIMEOUT_SECONDS) as bill,
@@ -111,7 +118,39 @@ async def check(
             # Every charge, not only the sagas': money is conserved over all of a student's.
             _get(bill, "/charges"),
         )
-    return evaluate(sagas, courses, enrollments, charges, expect_quiet=expect_quiet)
+    if choreography:
+        sagas += await asyncio.to_thread(_choreographed_sagas_of, settings)
+    return evaluate(
+        sagas, courses, enrollments, charges, expect_quiet=expect_quiet, key_prefixes=prefixes
+    )
+
+
+def choreographed_sagas(engine: Engine) -> list[Saga]:
+    """Each run of each choreographed saga (choreography/invariants.py) as a Saga here: a
+    finished one reads as a completed execution."""
+    return [
+        Saga(
+            workflow_id=run.saga_id,
+            key_prefix=run.key_prefix,
+            execution_status=(
+                WorkflowExecutionStatus.COMPLETED
+                if run.finished
+                else WorkflowExecutionStatus.RUNNING
+            ),
+            status=run.status,
+        )
+        for run in saga_runs(engine)
+    ]
+
+
+def _choreographed_sagas_of(settings: OrchestratorSettings) -> list[Saga]:
+    engine = create_database_engine(settings.database_url_for_api())
+    try:
+        if not inspect(engine).has_table("choreographed_saga"):
+            return []  # an API that never ran with a broker
+        return choreographed_sagas(engine)
+    finally:
+        engine.dispose()
 
 
 async def list_sagas(client: Client) -> list[Saga]:

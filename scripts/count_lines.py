@@ -38,16 +38,21 @@ PARTS: dict[str, dict[str, list[str]]] = {
             "choreography/config.py",
             "choreography/embedded.py",
         ],
-        "delivery guarantees (outbox, inbox, runtime)": [
+        "delivery guarantees (outbox, inbox, runtime, timers, retention, sealing)": [
             "choreography/outbox.py",
             "choreography/inbox.py",
             "choreography/runtime.py",
+            "choreography/timers.py",
+            "choreography/retention.py",
+            "choreography/sealing.py",
         ],
+        "the step deadline (reservation expiry)": ["services/enrollment/expiry.py"],
         "where is student X (tracker, start)": ["choreography/tracker.py", "choreography/sagas.py"],
-        "operations (dead letters, rebuild, AsyncAPI)": [
+        "operations (dead letters, redrive, rebuild, retry, checker, AsyncAPI)": [
             "choreography/operations.py",
             "choreography/__main__.py",
             "choreography/asyncapi.py",
+            "choreography/invariants.py",
         ],
     },
 }

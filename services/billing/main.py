@@ -50,7 +50,8 @@ def create_app(
             engine, SCHEMA, settings.database_migrations, settings.environment == "development"
         )
         app.state.engine = engine
-        async with runtime.running(settings, engine, BILLING, consumers.REACTIONS, faults):
+        reactions = consumers.reactions(settings.event_keys())
+        async with runtime.running(settings, engine, BILLING, reactions, faults):
             yield
         engine.dispose()
 

@@ -54,9 +54,10 @@ def create_app(
         with Session(engine) as session:
             service.seed_catalogue(session)
         app.state.engine = engine
-        async with runtime.running(
-            settings, engine, ENROLLMENT, consumers.reactions(closed), faults
-        ):
+        ttl = settings.reservation_ttl_seconds
+        reactions = consumers.reactions(closed, ttl)
+        timers = consumers.timers(ttl)
+        async with runtime.running(settings, engine, ENROLLMENT, reactions, faults, timers):
             yield
         engine.dispose()
 

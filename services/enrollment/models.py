@@ -65,6 +65,18 @@ class RevokedReservationKey(SQLModel, table=True):
     revoked_at: datetime = Field(default_factory=_now)
 
 
+class ReservationLease(SQLModel, table=True):
+    """The expiry of a choreographed saga's PENDING reservation (a semantic lock with a TTL):
+    a row while the seat is held unconfirmed, deleted when the saga confirms or cancels it, or
+    by the expiry (services/enrollment/expiry.py). Orchestrated sagas' reservations have none."""
+
+    __tablename__ = "reservation_lease"
+
+    enrollment_id: str = Field(primary_key=True, max_length=ENROLLMENT_ID_MAX_LENGTH)
+    expires_at: datetime = Field(index=True)
+    saga_run: int = 1  # the run of the saga that holds it (its events carry it)
+
+
 class EnrollmentPublic(SQLModel):
     enrollment_id: str
     student_id: str
@@ -75,4 +87,4 @@ class EnrollmentPublic(SQLModel):
     idempotency_key: str  # the caller's own key: lets a saga find what it created
 
 
-TABLES = (Course, Enrollment, RevokedReservationKey)
+TABLES = (Course, Enrollment, RevokedReservationKey, ReservationLease)

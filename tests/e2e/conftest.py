@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -63,6 +64,8 @@ class System:
     nats: EmbeddedNats | None = None
     # The worker's task queue, for what starts sagas without the API (the event intake).
     task_queue: str = ""
+    # Where the services keep their SQLite files (enrollment.db, billing.db) and the API api.db.
+    data_dir: Path | None = None
 
     async def wait_for_terminal(self, saga_id: str, timeout: float = 60.0) -> dict[str, Any]:
         return await self.wait_for_status(saga_id, *TERMINAL_STATUSES, timeout=timeout)
@@ -164,20 +167,26 @@ async def deployment(
     nats: EmbeddedNats | None = None,
     observation: Observation | None = None,
     worker_client: Client | None = None,
+    enrollment_settings: dict[str, Any] | None = None,
 ) -> AsyncIterator[System]:
     """Services, worker and API, with both modes on: orchestrated over Temporal, choreographed
-    over `broker` (consumers in the services, tracker and outbox in the API). `observation`
-    collects every process's spans; `worker_client` (e.g. one whose runtime serves metrics)
-    replaces the environment's client for the worker."""
+        over `broker` (consumers in the services, tracker and outbox in the API). `observation`
+        collects every process's spans; `worker_client` (e.g. one whose runtime serves metrics)
+        replaces the environment's client for the worker; `enrollment_settings` override the
+    enrollment service's (e.g. a short reservation_ttl_seconds)."""
     observation = observation or Observation()
     broker_settings = {
         "broker_url": broker.url,
         "broker_namespace": broker.namespace,
         "broker_max_attempts": broker.max_attempts,
+        # The API seals the events' personal data, billing opens the payment token.
+        "event_payload_keys": SecretStr(TEST_PAYLOAD_KEYS),
     }
     delivery_faults = DeliveryFaults()
     api_database_url = f"sqlite:///{data_dir / 'api.db'}"
-    with running_services(data_dir, broker_settings, delivery_faults, observation) as urls:
+    with running_services(
+        data_dir, broker_settings, delivery_faults, observation, enrollment_settings
+    ) as urls:
         overrides: dict[str, Any] = {**broker_settings, "database_url": api_database_url}
         if temporal_ui_url is not None:
             overrides["temporal_ui_url"] = temporal_ui_url
@@ -213,6 +222,7 @@ async def deployment(
                         api_database_url,
                         nats,
                         settings.task_queue,
+                        data_dir,
                     )
 
 

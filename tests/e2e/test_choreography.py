@@ -23,6 +23,8 @@ from choreography.operations import list_dead_letters
 from choreography.topology import BILLING, ENROLLMENT
 from choreography.tracker import all_views
 from common.database import create_database_engine
+from orchestrator.config import OrchestratorSettings
+from orchestrator.invariants import check
 from tests.e2e.conftest import FULL_COURSE, System, new_student, run_saga
 from tests.support.broker import drop_rabbitmq_connections
 from tests.support.logs import json_log_lines
@@ -152,9 +154,10 @@ def dead_letters_command(broker: BrokerConfig) -> subprocess.CompletedProcess[st
 
 
 def choreography_command(
-    broker: BrokerConfig, command: str, **settings: str
+    broker: BrokerConfig, command: str, student_id_option: str | None = None, **settings: str
 ) -> subprocess.CompletedProcess[str]:
-    """`python -m choreography <command>` as an operator runs it, on the test's broker."""
+    """`python -m choreography <command> [--student S]` as an operator runs it, on the test's
+    broker."""
     env = {
         **os.environ,
         "BROKER_URL": broker.url,
@@ -164,6 +167,8 @@ def choreography_command(
         **settings,
     }
     arguments = [sys.executable, "-m", "choreography", command]
+    if student_id_option is not None:
+        arguments += ["--student", student_id_option]
     return subprocess.run(arguments, env=env, capture_output=True, text=True, timeout=60)
 
 
@@ -278,3 +283,99 @@ def _views(engine: Engine) -> dict[str, str]:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_a_compensated_saga_retried_with_a_corrected_card_completes_in_a_new_run(
+    choreographed: System,
+) -> None:
+    system = choreographed
+    student = new_student(payment_token="tok_declined")
+    declined = await run_saga(system, student, CHOREOGRAPHY)
+    assert declined["status"] == SagaStatus.COMPENSATED
+    student_id = student["student_id"]
+
+    retried = await system.api.post(
+        f"/sagas/{student_id}/retry", json={"payment_token": "tok_visa"}
+    )
+    assert retried.status_code == 202, retried.text
+    saga = await system.wait_for_terminal(student_id)
+
+    assert (retried.json()["previous_run_id"], retried.json()["run_id"]) == ("1", "2")
+    assert saga["status"] == SagaStatus.COMPLETED
+    enrollments = await system.enrollments_of(student_id)
+    assert sorted(e["status"] for e in enrollments) == ["CANCELLED", "CONFIRMED"]
+    [charge] = await system.charges_of(student_id)
+    assert charge["status"] == "CAPTURED"
+    assert charge["idempotency_key"] == f"choreography:r2/{student_id}:charge_tuition"
+    again = await system.api.post(f"/sagas/{student_id}/retry")
+    assert again.status_code == 409
+    assert again.json()["type"].endswith("saga-not-retryable")
+
+
+async def test_a_dead_letter_redriven_once_its_cause_is_fixed_completes_the_saga(
+    choreographed: System,
+) -> None:
+    system = choreographed
+    assert system.broker is not None
+    broker = system.broker
+    system.delivery_faults.fail_next(ENROLLMENT, "StudentCreated", times=1_000)
+    seats_before = await system.seats_taken()
+    student = new_student()
+    student_id = student["student_id"]
+    response = await system.api.post("/students", json={**student, "mode": CHOREOGRAPHY})
+    assert response.status_code == 202
+
+    async def dead_lettered() -> bool:
+        letters = await list_dead_letters(broker)
+        return any(letter.student_id == student_id for letter in letters)
+
+    await wait_until(dead_lettered)
+    system.delivery_faults.clear()  # the cause is fixed
+
+    # Seconds after the first publish: well inside NATS's two-minute duplicate window.
+    redriven = await asyncio.to_thread(
+        choreography_command, broker, "redrive", student_id_option=student_id
+    )
+    saga = await system.wait_for_terminal(student_id)
+
+    assert redriven.returncode == 0, redriven.stderr
+    assert "1 dead letter(s) re-driven" in redriven.stdout
+    assert saga["status"] == SagaStatus.COMPLETED
+    assert len(await system.enrollments_of(student_id)) == 1
+    assert await system.seats_taken() == seats_before + 1
+    assert not await dead_lettered()
+    again = await asyncio.to_thread(
+        choreography_command, broker, "redrive", student_id_option=student_id
+    )
+    assert "0 dead letter(s) re-driven" in again.stdout
+
+
+async def test_the_invariant_checker_checks_every_run_of_the_choreographed_sagas(
+    system: System,
+) -> None:
+    assert system.broker is not None and system.api_database_url is not None
+    settings = OrchestratorSettings(
+        temporal_address=system.temporal.service_client.config.target_host,
+        enrollment_url=str(system.enrollment.base_url),
+        billing_url=str(system.billing.base_url),
+        broker_url=system.broker.url,
+        database_url=system.api_database_url,
+    )
+    retried, broken = new_student(payment_token="tok_declined"), new_student()
+    await run_saga(system, retried, CHOREOGRAPHY)
+    await system.api.post(
+        f"/sagas/{retried['student_id']}/retry", json={"payment_token": "tok_visa"}
+    )
+    await system.wait_for_terminal(retried["student_id"])
+    await run_saga(system, broken, CHOREOGRAPHY)
+    [charge] = await system.charges_of(broken["student_id"])
+    # Behind the saga's back: a COMPLETED saga whose money went back.
+    refunded = await system.billing.post(f"/charges/{charge['charge_id']}/refund")
+    assert refunded.status_code == 200
+
+    report = await check(system.temporal, settings, expect_quiet=False)
+
+    about = {(v.rule, v.subject) for v in report.violations}
+    assert ("completed-not-charged-once", f"choreography:{broken['student_id']}") in about
+    assert not [subject for _, subject in about if retried["student_id"] in subject]
+    assert report.sagas_by_status["COMPLETED"] >= 2 and report.sagas_by_status["COMPENSATED"] >= 1

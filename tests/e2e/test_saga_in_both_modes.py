@@ -8,6 +8,7 @@ where each mode would meet it: on billing's HTTP endpoint for the orchestrator, 
 event consumer for the choreography.
 """
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ import httpx
 
 from choreography.events import Event, SeatReserved
 from choreography.topology import BILLING
+from orchestrator import sagas
 from orchestrator.history_steps import step_tries
 from tests.e2e.conftest import FULL_COURSE, System, new_student, run_saga
 from tests.support.credentials import SERVICE_HEADERS
@@ -218,3 +220,31 @@ async def test_a_student_with_a_saga_in_one_mode_cannot_start_one_in_the_other(
     assert all(r.json()["type"].endswith("saga-in-other-mode") for r in crossed)
     assert len(await system.enrollments_of(orchestrated["student_id"])) == 1
     assert len(await system.enrollments_of(choreographed["student_id"])) == 1
+
+
+async def test_concurrent_posts_of_one_student_in_both_modes_start_one_saga(
+    system: System,
+) -> None:
+    students = [new_student() for _ in range(8)]
+
+    async def post_in_both_modes(index: int, student: dict[str, str]) -> list[httpx.Response]:
+        modes = ["orchestration", "choreography"][:: 1 if index % 2 else -1]
+        return list(
+            await asyncio.gather(
+                *(system.api.post("/students", json={**student, "mode": m}) for m in modes)
+            )
+        )
+
+    answers = await asyncio.gather(
+        *(post_in_both_modes(index, student) for index, student in enumerate(students))
+    )
+
+    for student, responses in zip(students, answers, strict=True):
+        assert sorted(r.status_code for r in responses) == [202, 409], [r.text for r in responses]
+        [winner] = [r for r in responses if r.status_code == 202]
+        orchestrated = await sagas.saga_exists(system.temporal, student["student_id"])
+        assert orchestrated == (winner.json()["mode"] == "orchestration")
+        saga = await system.wait_for_terminal(student["student_id"])
+        assert saga["status"] == SagaStatus.COMPLETED
+        assert len(await system.enrollments_of(student["student_id"])) == 1
+        assert len(await system.charges_of(student["student_id"])) == 1

@@ -104,11 +104,13 @@ def running_services(
     broker: dict[str, Any] | None = None,
     delivery_faults: DeliveryFaults | None = None,
     observation: Observation | None = None,
+    enrollment_settings: dict[str, Any] | None = None,
 ) -> Iterator[ServiceUrls]:
-    """Enrollment (FULL_COURSE and SAME_PRICE_COURSE seeded) and billing, each on its SQLite file in
-    `data_dir`, plus a fault-injecting proxy in front of billing. With `broker` settings
+    """Enrollment (FULL_COURSE and SAME_PRICE_COURSE seeded) and billing, each on its SQLite file
+    in `data_dir`, plus a fault-injecting proxy in front of billing. With `broker` settings
     (broker_url, broker_namespace, ...) their choreography consumers run too; with
-    `observation`, their spans are collected. Both want TEST_SERVICE_TOKEN for every write."""
+    `observation`, their spans are collected; `enrollment_settings` override enrollment's
+    (e.g. reservation_ttl_seconds). Both want TEST_SERVICE_TOKEN for every write."""
     observation = observation or Observation()
     common = {"service_tokens": TEST_SERVICE_TOKEN, **(broker or {})}
     enrollment_db = f"sqlite:///{data_dir / 'enrollment.db'}"
@@ -121,7 +123,9 @@ def running_services(
     with (
         serve_in_thread(
             create_enrollment(
-                EnrollmentSettings(database_url=enrollment_db, **common),
+                EnrollmentSettings(
+                    database_url=enrollment_db, **common, **(enrollment_settings or {})
+                ),
                 delivery_faults,
                 observation.tracer_provider("enrollment"),
             )

@@ -70,3 +70,31 @@ def test_a_follow_up_event_is_correlated_with_its_cause() -> None:
 def test_an_event_the_consumer_cannot_understand_is_refused(wire: bytes) -> None:
     with pytest.raises(ValidationError):
         from_json(wire)
+
+
+def test_a_retried_run_has_new_event_ids_and_keys_and_passes_its_run_on() -> None:
+    first = a_student_created("stu-5")
+    retried = StudentCreated(**first.model_dump(exclude={"event_id", "run"}), run=2)
+    follow_up = SeatReserved.following(
+        retried,
+        enrollment_id="e-2",
+        course_id="CS101",
+        tuition_cents=100,
+        currency="USD",
+        payment_token="tok_visa",
+    )
+
+    assert retried.event_id != first.event_id
+    assert follow_up.run == 2
+    assert follow_up.event_id == event_id_for("stu-5", "SeatReserved", run=2)
+    assert first.key("reserve_seat") == "choreography:stu-5:reserve_seat"
+    assert follow_up.key("reserve_seat") == "choreography:r2/stu-5:reserve_seat"
+
+
+def test_an_event_from_before_runs_existed_reads_as_the_first_run() -> None:
+    wire = to_json(a_student_created("stu-6")).decode().replace('"run":1,', "")
+
+    event = from_json(wire)
+
+    assert '"run"' not in wire
+    assert (event.run, event.event_id) == (1, event_id_for("stu-6", "StudentCreated"))

@@ -11,7 +11,7 @@ from services.enrollment import consumers as enrollment
 
 @pytest.mark.parametrize(
     ("consumer", "reactions"),
-    [(ENROLLMENT, enrollment.reactions()), (BILLING, billing.REACTIONS)],
+    [(ENROLLMENT, enrollment.reactions()), (BILLING, billing.reactions())],
 )
 def test_each_service_reacts_to_exactly_its_subscriptions(consumer, reactions):
     check_reactions(consumer, reactions)
@@ -25,6 +25,6 @@ def test_a_subscribed_event_without_a_reaction_is_refused_at_startup():
 
 
 def test_a_reaction_to_an_event_the_consumer_does_not_receive_is_refused_at_startup():
-    reactions = dict(billing.REACTIONS) | {StudentCreated: billing.on_seat_reserved}
+    reactions = billing.reactions() | {StudentCreated: billing.on_confirmation_failed}
     with pytest.raises(ValueError, match=r"not subscribed \['StudentCreated'\]"):
         check_reactions(BILLING, reactions)

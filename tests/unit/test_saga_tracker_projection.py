@@ -13,6 +13,7 @@ from choreography.events import (
     PaymentCaptured,
     PaymentDeclined,
     PaymentRefunded,
+    PaymentVoided,
     SeatRejected,
     SeatReserved,
     StudentCreated,
@@ -45,6 +46,10 @@ confirmation_failed = EnrollmentConfirmationFailed.following(
     created, enrollment_id="e-1", charge_id="c-1", reason="cancelled"
 )
 refunded = PaymentRefunded.following(created, charge_id="c-1", enrollment_id="e-1")
+expired = EnrollmentCancelled.following(
+    created, enrollment_id="e-1", expired=True, reason="reservation expired"
+)
+voided = PaymentVoided.following(created, enrollment_id="e-1")
 
 OUTCOMES = {
     "completed": [created, reserved, captured, confirmed],
@@ -58,6 +63,8 @@ OUTCOMES = {
         refunded,
         cancelled,
     ],
+    "expired before the charge": [created, reserved, expired, voided],
+    "expired, the late capture refunded": [created, reserved, expired, captured, refunded],
 }
 
 
@@ -105,3 +112,32 @@ def test_a_saga_missing_any_of_its_events_is_not_yet_terminal(outcome: str) -> N
         partial = [event for event in saga_events if event is not missing]
         state = project(partial)
         assert state.status in (SagaStatus.RUNNING, SagaStatus.COMPENSATING), missing.type
+
+
+def test_an_expired_reservation_is_compensated_once_billing_kept_no_money() -> None:
+    state = project(OUTCOMES["expired before the charge"])
+
+    assert state.status == SagaStatus.COMPENSATED
+    assert (state.failed_step, state.failure_reason) == (
+        Step.CHARGE_TUITION,
+        "reservation expired",
+    )
+    assert state.compensated_steps == [Step.CANCEL_ENROLLMENT]
+
+
+def test_a_capture_that_arrived_after_the_expiry_is_compensating_until_refunded() -> None:
+    state = project([created, reserved, expired, voided, captured])
+
+    assert state.status == SagaStatus.COMPENSATING
+    assert state.current_step == Step.REFUND_CHARGE
+
+
+def test_the_refused_confirmation_of_a_late_capture_changes_nothing_once_refunded() -> None:
+    late = OUTCOMES["expired, the late capture refunded"]
+
+    with_refusal = project([*late, confirmation_failed])
+
+    assert with_refusal == project(late)
+    assert with_refusal.status == SagaStatus.COMPENSATED
+    assert with_refusal.failed_step == Step.CONFIRM_ENROLLMENT
+    assert with_refusal.compensated_steps == [Step.CANCEL_ENROLLMENT, Step.REFUND_CHARGE]
