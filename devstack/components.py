@@ -70,6 +70,7 @@ PER_PROCESS_VARIABLES = frozenset(
         "BROKER_NAMESPACE",
         "BROKER_MAX_ATTEMPTS",
         "INTAKE_BROKER_URL",
+        "RESERVATION_TTL_SECONDS",
         "FAULT_INJECTION",
         "PAYLOAD_KEYS",
         "CODEC_SERVER_TOKEN",
@@ -148,7 +149,7 @@ def components(
                 settings.enrollment_database_url,
                 settings,
                 data_dir,
-                base | {"SERVICE_TOKENS": secrets["SERVICE_TOKENS"]},
+                base | {"SERVICE_TOKENS": secrets["SERVICE_TOKENS"]} | _reservation_ttl(settings),
             ),
             service(
                 "billing",
@@ -168,6 +169,13 @@ def components(
             intake(settings, base, secrets),
         ],
     ]
+
+
+def _reservation_ttl(settings: DevstackSettings) -> dict[str, str]:
+    """How long a choreographed seat may stay PENDING (SAGA_RESERVATION_TTL_SECONDS); unset,
+    the enrollment service's own default."""
+    ttl = settings.reservation_ttl_seconds
+    return {} if ttl is None else {"RESERVATION_TTL_SECONDS": f"{ttl:g}"}
 
 
 def _base_env(inherited: Mapping[str, str]) -> dict[str, str]:

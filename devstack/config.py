@@ -76,6 +76,8 @@ class DevstackSettings(BaseSettings):
     nats_monitor_port: Port = 8223
     broker_url: str | None = None
     broker_namespace: str = "saga"
+    # A choreographed reservation's lease (enrollment's RESERVATION_TTL_SECONDS); None: its default.
+    reservation_ttl_seconds: PositiveSeconds | None = None
     startup_timeout_seconds: PositiveSeconds = 60.0
     stop_timeout_seconds: PositiveSeconds = 10.0
     # On in the dev stack so that `make demo-crash` can hold sagas with injected latency; the

@@ -3,7 +3,7 @@
 import sys
 from pathlib import Path
 
-from devstack.components import components, python_module, stays_up
+from devstack.components import _reservation_ttl, components, python_module, stays_up
 from devstack.config import DevstackSettings
 from devstack.secrets import development_secrets
 
@@ -47,3 +47,10 @@ def test_a_python_module_is_run_by_this_interpreter_with_its_own_environment() -
 
     assert intake.command == [sys.executable, "-m", "orchestrator.intake"]
     assert intake.env == {"BROKER_URL": "nats://x"}
+
+
+def test_make_up_passes_its_reservation_ttl_to_enrollment_only_when_set() -> None:
+    assert _reservation_ttl(DevstackSettings(reservation_ttl_seconds=45)) == {
+        "RESERVATION_TTL_SECONDS": "45"
+    }
+    assert _reservation_ttl(DevstackSettings()) == {}
