@@ -127,32 +127,38 @@ class System:
         timeout: float = 60.0,
     ) -> str:
         """Start the student's course transfer as POST /transfers does (from their CONFIRMED
-        enrollment, read from the service); its saga id."""
-        found = await self.enrollment.get(
-            "/enrollments",
-            params={"student_id": student_id, "status": "CONFIRMED", "course_id": from_course},
-        )
-        found.raise_for_status()
-        [enrolled] = found.json()
-        saga_input = TransferInput(
-            transfer=CourseTransfer(
-                student_id=student_id,
-                from_course_id=from_course,
-                to_course_id=to_course,
-                payment_token="tok_visa",
-            ),
-            from_enrollment_id=enrolled["enrollment_id"],
-            from_tuition_cents=enrolled["tuition_cents"],
-            currency=enrolled["currency"],
-            deadlines=deadlines or SagaDeadlines(),
-        )
-        started = await retrying(
-            lambda: sagas.start(
+        enrollment, read from the service); its saga id. Retried, lookup included, while
+        enrollment or Temporal cannot be reached (a chaos run kills them)."""
+
+        async def start() -> str:
+            found = await self.enrollment.get(
+                "/enrollments",
+                params={
+                    "student_id": student_id,
+                    "status": "CONFIRMED",
+                    "course_id": from_course,
+                },
+            )
+            found.raise_for_status()
+            [enrolled] = found.json()
+            saga_input = TransferInput(
+                transfer=CourseTransfer(
+                    student_id=student_id,
+                    from_course_id=from_course,
+                    to_course_id=to_course,
+                    payment_token="tok_visa",
+                ),
+                from_enrollment_id=enrolled["enrollment_id"],
+                from_tuition_cents=enrolled["tuition_cents"],
+                currency=enrolled["currency"],
+                deadlines=deadlines or SagaDeadlines(),
+            )
+            started = await sagas.start(
                 self.temporal, self.settings.task_queue, registry.TRANSFER, saga_input
-            ),
-            timeout,
-        )
-        return started.saga_id
+            )
+            return started.saga_id
+
+        return await retrying(start, timeout)
 
     async def state(self, student_id: str) -> SagaProgress | None:
         """The saga's state, or None while it cannot be read (no worker, Temporal down)."""
