@@ -92,6 +92,7 @@ class ChaosPlan:
 class ChaosResult:
     seed: int
     sagas_started: int = 0
+    transfers_started: int = 0  # of onboarded students, once their onboarding completed
     outcomes: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)  # why sagas failed, ids left out
     faults: Counter[str] = field(default_factory=Counter)
@@ -191,7 +192,7 @@ class Chaos:
             student_id, scenario.course_id, scenario.transfer_to, self.plan.deadlines, timeout=120
         )
         self.student_ids.append(saga_id)
-        self.result.sagas_started += 1
+        self.result.transfers_started += 1
 
     async def rotate_faults(self) -> None:
         """Every few seconds, drop each service's rules (counting their hits) and draw new."""
@@ -378,7 +379,10 @@ def reasons_table(result: ChaosResult) -> Table:
 
 
 def summary(result: ChaosResult, plan: ChaosPlan) -> Table:
-    table = Table(title=f"Chaos run: {result.sagas_started} sagas, seed {result.seed}")
+    table = Table(
+        title=f"Chaos run: {result.sagas_started} onboardings and "
+        f"{result.transfers_started} transfers, seed {result.seed}"
+    )
     table.add_column("what")
     table.add_column("count", justify="right")
     for outcome, count in sorted(result.outcomes.items()):
