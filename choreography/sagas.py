@@ -149,8 +149,9 @@ def retry_saga(
         registered.run = retried.run
         registered.course_id = retried.course_id
         session.add(registered)
-        # Until the tracker hears of the new run, the saga reads as a new one (RUNNING).
-        session.delete(view)
+        # The tracker hears of the new run in the transaction that stages it: a late event of
+        # the old run (a redelivery) then projects onto run n+1, never back to COMPENSATED.
+        tracker.track(session, retried)
         outbox.stage(session, retried)
         session.commit()
     return retried.run
