@@ -11,6 +11,7 @@ from common.migrations import is_database_command, run_database_command
 from common.serving import serve
 from orchestrator.config import OrchestratorSettings
 from orchestrator.main import API_SCHEMA, create_app
+from orchestrator.process_exit import exit_now
 
 
 def main() -> None:
@@ -22,6 +23,7 @@ def main() -> None:
         return
     configure_logging(settings)
     serve(create_app(settings), settings.host, settings.port)
+    exit_now()  # the API held a Temporal client: orchestrator/process_exit.py
 
 
 if __name__ == "__main__":

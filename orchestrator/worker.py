@@ -16,6 +16,7 @@ from common.tracing import create_tracer_provider
 from orchestrator.activities import BillingActivities, EnrollmentActivities
 from orchestrator.clients import BillingClient, EnrollmentClient, create_http_client
 from orchestrator.config import OrchestratorSettings
+from orchestrator.process_exit import exit_now
 from orchestrator.telemetry import SagaLogInterceptor, metrics_runtime, tracing_interceptor
 from orchestrator.temporal import connect, workflow_runner
 from workflows.registry import WORKFLOWS
@@ -82,6 +83,7 @@ def main() -> None:
         workflow.logger.workflow_info_on_message = False
         activity.logger.activity_info_on_message = False
     asyncio.run(run(settings))
+    exit_now()  # orchestrator/process_exit.py: the SDK's threads, not teardown, end here
 
 
 if __name__ == "__main__":
