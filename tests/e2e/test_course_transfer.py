@@ -39,15 +39,21 @@ async def enrolled(system: System, course_id: str) -> str:
     return student["student_id"]
 
 
-async def transfer(
-    system: System, student_id: str, to_course: str, from_course: str, token: str = "tok_visa"
-) -> dict[str, Any]:
-    body = {
+def transfer_body(
+    student_id: str, from_course: str, to_course: str, token: str = "tok_visa"
+) -> dict[str, str]:
+    return {
         "student_id": student_id,
         "from_course_id": from_course,
         "to_course_id": to_course,
         "payment_token": token,
     }
+
+
+async def transfer(
+    system: System, student_id: str, to_course: str, from_course: str, token: str = "tok_visa"
+) -> dict[str, Any]:
+    body = transfer_body(student_id, from_course, to_course, token)
     response = await system.api.post("/transfers", json=body)
     assert response.status_code == 202, response.text
     return await system.wait_for_terminal(response.json()["saga_id"])
@@ -61,12 +67,7 @@ async def test_a_transfer_answers_202_with_its_saga_id_type_and_links(
     conserving: System,
 ) -> None:
     student_id = await enrolled(conserving, "MATH201")
-    body = {
-        "student_id": student_id,
-        "from_course_id": "MATH201",
-        "to_course_id": "CS101",
-        "payment_token": "tok_visa",
-    }
+    body = transfer_body(student_id, "MATH201", "CS101", "tok_visa")
 
     response = await conserving.api.post("/transfers", json=body)
 
@@ -194,12 +195,7 @@ async def test_a_second_transfer_while_one_runs_is_refused(
 ) -> None:
     student_id = await enrolled(conserving, "MATH201")
     faults.fail_next("POST", "/charges", times=3)  # holds the first transfer for a while
-    body = {
-        "student_id": student_id,
-        "from_course_id": "MATH201",
-        "to_course_id": "CS101",
-        "payment_token": "tok_visa",
-    }
+    body = transfer_body(student_id, "MATH201", "CS101", "tok_visa")
     first = await conserving.api.post("/transfers", json=body)
 
     second = await conserving.api.post("/transfers", json=body)
@@ -215,12 +211,7 @@ async def test_a_transfer_of_a_student_not_confirmed_in_the_course_is_refused(
     conserving: System,
 ) -> None:
     student_id = await enrolled(conserving, "CS101")
-    body = {
-        "student_id": student_id,
-        "from_course_id": "MATH201",
-        "to_course_id": "CS101",
-        "payment_token": "tok_visa",
-    }
+    body = transfer_body(student_id, "MATH201", "CS101", "tok_visa")
 
     response = await conserving.api.post("/transfers", json=body)
 

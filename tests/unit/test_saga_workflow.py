@@ -2,7 +2,8 @@
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -111,6 +112,27 @@ class MockServices:
         return [reserve_seat, charge_tuition, confirm_enrollment, cancel_enrollment, refund_charge]
 
 
+@asynccontextmanager
+async def onboarding_saga(
+    env: WorkflowEnvironment, services: MockServices, deadlines: SagaDeadlines = FAST
+) -> AsyncIterator[WorkflowHandle[Any, SagaState]]:
+    """A worker with the mock activities, and a student's saga started on it."""
+    task_queue = unique_task_queue()
+    event = student()
+    async with Worker(
+        env.client,
+        task_queue=task_queue,
+        workflows=[StudentOnboardingSaga],
+        activities=services.activities(),
+    ):
+        yield await env.client.start_workflow(
+            StudentOnboardingSaga.run,
+            SagaInput(event=event, deadlines=deadlines),
+            id=f"student-onboarding-{event.student_id}",
+            task_queue=task_queue,
+        )
+
+
 async def run_saga(
     env: WorkflowEnvironment, services: MockServices, deadlines: SagaDeadlines = FAST
 ) -> SagaState:
@@ -122,20 +144,7 @@ async def run_recorded_saga(
     env: WorkflowEnvironment, services: MockServices, deadlines: SagaDeadlines = FAST
 ) -> tuple[SagaState, list[StepTry]]:
     """The saga's end state, and the tries of steps its history records."""
-    task_queue = unique_task_queue()
-    event = student()
-    async with Worker(
-        env.client,
-        task_queue=task_queue,
-        workflows=[StudentOnboardingSaga],
-        activities=services.activities(),
-    ):
-        handle = await env.client.start_workflow(
-            StudentOnboardingSaga.run,
-            SagaInput(event=event, deadlines=deadlines),
-            id=f"student-onboarding-{event.student_id}",
-            task_queue=task_queue,
-        )
+    async with onboarding_saga(env, services, deadlines) as handle:
         state = await handle.result()
     return state, step_tries((await handle.fetch_history()).events)
 
@@ -250,20 +259,7 @@ async def test_a_compensation_the_service_cannot_accept_waits_for_an_operator_to
     would not help, so the saga waits, open, as COMPENSATION_FAILED; once the cause is fixed
     the `resume_compensation` update unwinds on from the rejected undo."""
     services = MockServices(refuse=Step.CHARGE_TUITION, malformed=Step.CANCEL_ENROLLMENT)
-    task_queue = unique_task_queue()
-    event = student()
-    async with Worker(
-        time_skipping_env.client,
-        task_queue=task_queue,
-        workflows=[StudentOnboardingSaga],
-        activities=services.activities(),
-    ):
-        handle = await time_skipping_env.client.start_workflow(
-            StudentOnboardingSaga.run,
-            SagaInput(event=event, deadlines=FAST),
-            id=f"student-onboarding-{event.student_id}",
-            task_queue=task_queue,
-        )
+    async with onboarding_saga(time_skipping_env, services) as handle:
         waiting = await wait_for_status(handle, SagaStatus.COMPENSATION_FAILED)
         services.fix(Step.CANCEL_ENROLLMENT)
         await handle.execute_update(StudentOnboardingSaga.resume_compensation)
@@ -283,20 +279,7 @@ async def test_resuming_a_saga_that_has_no_failed_undo_is_refused(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
     services = MockServices(block=Step.CHARGE_TUITION)
-    task_queue = unique_task_queue()
-    event = student()
-    async with Worker(
-        time_skipping_env.client,
-        task_queue=task_queue,
-        workflows=[StudentOnboardingSaga],
-        activities=services.activities(),
-    ):
-        handle = await time_skipping_env.client.start_workflow(
-            StudentOnboardingSaga.run,
-            SagaInput(event=event, deadlines=FAST),
-            id=f"student-onboarding-{event.student_id}",
-            task_queue=task_queue,
-        )
+    async with onboarding_saga(time_skipping_env, services) as handle:
         await asyncio.wait_for(services.blocked.wait(), timeout=30)
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await handle.execute_update(StudentOnboardingSaga.resume_compensation)
@@ -398,20 +381,7 @@ async def test_cancelling_the_saga_still_compensates(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
     services = MockServices(block=Step.CHARGE_TUITION)
-    task_queue = unique_task_queue()
-    event = student()
-    async with Worker(
-        time_skipping_env.client,
-        task_queue=task_queue,
-        workflows=[StudentOnboardingSaga],
-        activities=services.activities(),
-    ):
-        handle = await time_skipping_env.client.start_workflow(
-            StudentOnboardingSaga.run,
-            SagaInput(event=event, deadlines=FAST),
-            id=f"student-onboarding-{event.student_id}",
-            task_queue=task_queue,
-        )
+    async with onboarding_saga(time_skipping_env, services) as handle:
         await asyncio.wait_for(services.blocked.wait(), timeout=30)
         await handle.cancel()
         with pytest.raises(WorkflowFailureError) as failure:
