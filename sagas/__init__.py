@@ -6,7 +6,6 @@ docs/writing-a-saga.md tells how to write a saga with it.
 
 from sagas.failures import ErrorType, FailureKind, SagaFailure
 from sagas.ledger import (
-    SETTLED_STATUSES,
     TERMINAL_STATUSES,
     LedgerEntry,
     Outcome,
@@ -19,7 +18,6 @@ from sagas.runner import SagaRunner, idempotency_key
 from sagas.steps import Parallel, Patches, SagaDefinition, Step, StepCall, StepKind, Undo
 
 __all__ = [
-    "SETTLED_STATUSES",
     "TERMINAL_STATUSES",
     "ErrorType",
     "FailureKind",

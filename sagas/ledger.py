@@ -25,8 +25,6 @@ class SagaStatus(StrEnum):
 
 
 TERMINAL_STATUSES = frozenset({SagaStatus.COMPLETED, SagaStatus.COMPENSATED, SagaStatus.FAILED})
-# Statuses in which the saga will not move again unless someone acts.
-SETTLED_STATUSES = TERMINAL_STATUSES | {SagaStatus.COMPENSATION_FAILED}
 
 
 class Role(StrEnum):

@@ -114,13 +114,6 @@ class SagaDefinition(Generic[InputT]):
     def undo_names(self) -> frozenset[str]:
         return frozenset(step.undo.activity for step in self.all_steps() if step.undo)
 
-    def activity_names(self) -> frozenset[str]:
-        return frozenset(step.name for step in self.all_steps()) | self.undo_names()
-
-    def undo_of(self) -> dict[str, str]:
-        """Each undo's step."""
-        return {step.undo.activity: step.name for step in self.all_steps() if step.undo}
-
 
 def _problems(definition: SagaDefinition[Any]) -> Iterator[str]:
     names = [step.name for step in definition.all_steps()]

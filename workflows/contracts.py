@@ -30,13 +30,6 @@ def workflow_id_for(student_id: str) -> str:
     return f"{WORKFLOW_ID_PREFIX}{student_id}"
 
 
-def student_id_of(workflow_id: str) -> str | None:
-    """The inverse of `workflow_id_for`; None for a workflow that is not a saga."""
-    if not workflow_id.startswith(WORKFLOW_ID_PREFIX):
-        return None
-    return workflow_id.removeprefix(WORKFLOW_ID_PREFIX)
-
-
 # Custom search attributes, registered on the server by `make up` and the tests: the kit's
 # (SagaType, SagaStatus, FailedStep) and the ones the sagas here label themselves with.
 STUDENT_ID = SearchAttributeKey.for_keyword("StudentId")

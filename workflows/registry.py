@@ -138,10 +138,6 @@ def for_workflow_id(workflow_id: str) -> SagaType | None:
     return None
 
 
-def for_workflow_type(workflow_type: str) -> SagaType | None:
-    return next((t for t in SAGA_TYPES if t.workflow_type == workflow_type), None)
-
-
 def for_saga_id(saga_id: str) -> SagaType:
     """Saga ids of types with a prefix hold a `~`; a plain student id is an onboarding's."""
     for saga_type in SAGA_TYPES:
