@@ -25,7 +25,8 @@ from bench.measure import ProcessSample
 from bench.run import BenchStack
 from common.auth import bearer_headers
 from orchestrator.sagas import start_saga
-from workflows.contracts import SagaDeadlines, StudentCreated
+from sagas import SagaDeadlines
+from workflows.contracts import StudentCreated
 
 PARKED_CHARGE_MS = 600_000  # longer than any park: the charge is only released by the restart
 # The step's deadline is long enough for N sagas to be started and held: a parked saga must

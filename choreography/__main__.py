@@ -14,20 +14,22 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import inspect
 
 from choreography.bus import DeadLetter
+from choreography.config import ChoreographyToolSettings
 from choreography.operations import list_dead_letters, rebuild_tracker, redrive_dead_letters
+from choreography.tracker import TABLES as TRACKER_TABLES
 from common.database import create_database_engine
-from common.migrations import prepare_database
-from orchestrator.config import OrchestratorSettings
-from orchestrator.main import API_SCHEMA
+
+TRACKER_TABLES_NAMES = [table.__tablename__ for table in TRACKER_TABLES]
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 console = Console()
 
 
-def _settings() -> OrchestratorSettings:
-    settings = OrchestratorSettings()
+def _settings() -> ChoreographyToolSettings:
+    settings = ChoreographyToolSettings()
     if settings.broker_config() is None:
         console.print("[red]Set BROKER_URL (e.g. nats://127.0.0.1:4223).[/red]")
         raise typer.Exit(2)
@@ -83,12 +85,17 @@ def rebuild() -> None:
     settings = _settings()
     config = settings.broker_config()
     assert config is not None
-    engine = create_database_engine(settings.database_url_for_api())
+    engine = create_database_engine(settings.tracker_database_url())
     try:
-        # The API's database, brought to its schema the way the API does at start.
-        prepare_database(
-            engine, API_SCHEMA, settings.database_migrations, settings.environment == "development"
-        )
+        # The API owns its database's schema (it migrates it at start): the tool never alters it.
+        missing = set(TRACKER_TABLES_NAMES) - set(inspect(engine).get_table_names())
+        if missing:
+            console.print(
+                f"[red]The API's database has no {', '.join(sorted(missing))} table: start the "
+                "API once (it migrates its database) or run `python -m orchestrator db upgrade "
+                "head`.[/red]"
+            )
+            raise typer.Exit(2)
         replayed = asyncio.run(rebuild_tracker(config, engine))
     finally:
         engine.dispose()

@@ -5,7 +5,8 @@ from typing import Literal, Self
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from orchestrator.codec import PayloadKeys, parse_keys
+from common.payload_keys import PayloadKeys, parse_keys
+from common.settings import DatabaseSettings
 
 DEFAULT_NATS_URL = "nats://127.0.0.1:4223"
 # How long a delivery may go unacknowledged before the broker delivers it again: JetStream's
@@ -73,6 +74,10 @@ class BrokerConfig(BaseModel):
         raise ValueError(f"BROKER_URL must start with nats:// or amqp://, got {self.url!r}")
 
 
+# The API's database: the choreographed sagas' registry, their tracker, the API's outbox and inbox.
+API_DATABASE = "api"
+
+
 class BrokerSettings(BaseSettings):
     """Environment of every process on the bus: BROKER_URL (unset: choreography off in that
     process), BROKER_NAMESPACE, BROKER_MAX_ATTEMPTS (deliveries before a dead letter),
@@ -123,3 +128,11 @@ class BrokerSettings(BaseSettings):
             max_attempts=self.broker_max_attempts,
             retention_seconds=self.choreography_retention_seconds,
         )
+
+
+class ChoreographyToolSettings(DatabaseSettings, BrokerSettings):
+    """`python -m choreography`: the broker's settings, and the API's database (DATABASE_URL,
+    default DATA_DIR/api.db) for rebuild-tracker."""
+
+    def tracker_database_url(self) -> str:
+        return self.database_url_for(API_DATABASE)

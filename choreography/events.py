@@ -11,7 +11,7 @@ and every inbox, and NATS's duplicate window, recognise it.
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
@@ -49,8 +49,6 @@ class Event(BaseModel):
     retried saga is a new run with new event ids and new idempotency keys."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-    VERSION: ClassVar[int] = 1
 
     type: str
     version: Literal[1] = 1

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from choreography.events import FIRST_RUN, saga_key_prefix
 from choreography.sagas import ChoreographedSaga
 from choreography.tracker import all_views
-from workflows.contracts import TERMINAL_STATUSES, SagaStatus
+from sagas import TERMINAL_STATUSES, SagaStatus
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from sqlmodel import Field, Session, SQLModel
 from choreography import outbox, tracker
 from choreography.events import FIRST_RUN, StudentCreated, event_id_for, from_json
 from common.database import lock_for_transaction
-from workflows.contracts import SagaState, SagaStatus, Step
+from sagas import SagaStatus
+from workflows.contracts import SagaState, Step
 
 ORCHESTRATION = "orchestration"
 CHOREOGRAPHY = "choreography"

@@ -17,7 +17,7 @@ import os
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from orchestrator.codec import NONCE_BYTES, PayloadKeyError, PayloadKeys
+from common.payload_keys import NONCE_BYTES, PayloadKeyError, PayloadKeys
 
 PREFIX = "sealed:"
 

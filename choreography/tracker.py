@@ -18,7 +18,8 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from choreography import events as ev
 from choreography.events import Event, from_json, to_json
 from common.database import insert_unless_present
-from workflows.contracts import TERMINAL_STATUSES, SagaState, SagaStatus, Step
+from sagas import TERMINAL_STATUSES, SagaStatus
+from workflows.contracts import SagaState, Step
 
 
 def _now() -> datetime:

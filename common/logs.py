@@ -42,10 +42,6 @@ class SagaLogContext:
     def fields(self) -> dict[str, str]:
         return {name: value for name, value in asdict(self).items() if value is not None}
 
-    def extra(self) -> dict[str, str]:
-        """For a logger call's `extra`, where no context is bound."""
-        return self.fields()
-
     def baggage(self) -> str:
         """The ids as W3C baggage entries (`saga.student_id=...,...`), values percent-encoded."""
         return ",".join(

@@ -1,14 +1,10 @@
-"""Settings every service process shares; each service subclasses this with its own defaults."""
+"""Settings pieces the processes compose: environment, migrations, database, observability."""
 
 from pathlib import Path
-from typing import Literal, Self
+from typing import Literal
 
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from choreography.config import BrokerSettings
-from common.auth import Credentials
-from common.secrets import refuse_weak_secrets, secret_values
 
 DATA_DIR = Path("data")
 
@@ -39,6 +35,21 @@ class MigrationSettings(BaseSettings):
     database_migrations: MigrationMode = "upgrade"
 
 
+class DatabaseSettings(BaseSettings):
+    """DATABASE_URL, else a SQLite file of the process's own under DATA_DIR (the embedded
+    default): `<data dir>/<name>.db`."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    database_url: str | None = None
+    data_dir: Path = DATA_DIR
+
+    def database_url_for(self, name: str) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.data_dir / name}.db"
+
+
 class ObservabilitySettings(BaseSettings):
     """Traces, logs (docs/deployment.md, "Observability"), read by every process. The OTEL_*
     names are OpenTelemetry's own, so the usual deployment configuration applies."""
@@ -66,45 +77,3 @@ class ObservabilitySettings(BaseSettings):
         if self.otel_traces_exporter == "console":
             return True
         return self.otel_traces_exporter == "otlp" and bool(self.otel_exporter_otlp_endpoint)
-
-
-class ServiceSettings(
-    MigrationSettings, BrokerSettings, EnvironmentSettings, ObservabilitySettings
-):
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
-
-    # ENVIRONMENT (EnvironmentSettings) also decides the schema: in development a new, empty
-    # database is created from the models (create_all) and stamped at the head revision; in
-    # production the migrations themselves build it.
-    database_url: str | None = None
-    data_dir: Path = DATA_DIR
-    host: str = "127.0.0.1"
-    port: int = 8001
-    # FAULT_INJECTION=1 adds /_faults (common/faults.py): for tests and demos, never production.
-    fault_injection: bool = False
-    # Comma-separated; a caller must send one on every request that changes state (see
-    # common/secrets.py for rotation). Required in production; unset in development: open.
-    service_tokens: SecretStr | None = None
-
-    @model_validator(mode="after")
-    def production_requires_strong_service_tokens(self) -> Self:
-        if self.environment != "development":
-            refuse_weak_secrets({"SERVICE_TOKENS": self.service_tokens}, required=True)
-        return self
-
-    def database_url_for(self, service_name: str) -> str:
-        """DATABASE_URL if set, else a SQLite file of this service's own under the data dir."""
-        if self.database_url:
-            return self.database_url
-        return f"sqlite:///{self.data_dir / service_name}.db"
-
-    def credentials(self, service_name: str) -> Credentials:
-        """Reads are open: the services are internal (never published, see docker-compose.yml)
-        and their reads change nothing; every write moves a seat or money and needs a token."""
-        return Credentials(
-            kind="service token",
-            variable="SERVICE_TOKENS",
-            realm=service_name,
-            operators=secret_values(self.service_tokens),
-            public_reads=True,
-        )

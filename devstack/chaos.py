@@ -35,8 +35,7 @@ from devstack.config import DevstackSettings
 from devstack.stack import Stack
 from devstack.system import Faults, System, running_system
 from orchestrator.invariants import Report, check, print_report
-from sagas import SagaProgress
-from workflows.contracts import SagaDeadlines
+from sagas import SagaDeadlines, SagaProgress
 
 SERVICES = ("enrollment", "billing")
 COMMANDS = {

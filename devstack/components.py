@@ -36,7 +36,7 @@ from pathlib import Path
 from choreography.embedded import health_url, nats_server_command
 from devstack import readiness
 from devstack.config import DevstackSettings
-from workflows.contracts import SEARCH_ATTRIBUTES
+from workflows.visibility import SEARCH_ATTRIBUTES
 
 TEMPORAL_CLI = Path(sysconfig.get_path("scripts")) / "temporal"
 

@@ -24,7 +24,8 @@ import httpx
 
 from devstack.config import DevstackSettings
 from orchestrator.config import ApiClientSettings
-from workflows.contracts import TERMINAL_STATUSES, SagaState, SagaStatus, Step
+from sagas import TERMINAL_STATUSES, SagaStatus
+from workflows.contracts import SagaState, Step
 
 FULL_COURSE = "SEM1"
 POLL_SECONDS = 0.5

@@ -34,7 +34,8 @@ from temporalio.client import Client
 from common.auth import bearer_headers
 from devstack.config import DevstackSettings
 from devstack.secrets import first_value, stored_secrets
-from workflows.contracts import TERMINAL_STATUSES, SagaState, SagaStatus, workflow_id_for
+from sagas import TERMINAL_STATUSES, SagaStatus
+from workflows.contracts import SagaState, workflow_id_for
 
 SAGAS = 3
 HOLD_MS = 4000  # shorter than a step's first (local) try, so the held try is the one retried

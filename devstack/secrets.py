@@ -25,7 +25,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 
-from orchestrator.codec import new_key_entry
+from common.payload_keys import new_key_entry
 
 DEV_KEY_ID = "dev-1"
 LEGACY_FILE = "dev-secrets.env"

@@ -30,14 +30,9 @@ from devstack.stack import Stack
 from orchestrator import sagas
 from orchestrator.config import OrchestratorSettings
 from orchestrator.temporal import connect
-from sagas import SagaProgress
+from sagas import TERMINAL_STATUSES, SagaDeadlines, SagaProgress
 from workflows import registry
-from workflows.contracts import (
-    TERMINAL_STATUSES,
-    SagaDeadlines,
-    SagaState,
-    StudentCreated,
-)
+from workflows.contracts import SagaState, StudentCreated
 from workflows.transfer import CourseTransfer, TransferInput
 
 POLL_SECONDS = 0.2

@@ -10,12 +10,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from orchestrator.clients import BillingClient, EnrollmentClient
+from sagas import ErrorType
 from workflows.contracts import (
     ChargeReceipt,
     ChargeTuitionInput,
     CompensationInput,
     ConfirmEnrollmentInput,
-    ErrorType,
     ReserveSeatInput,
     SeatReservation,
     Step,

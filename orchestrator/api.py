@@ -30,8 +30,8 @@ from orchestrator.schemas import (
     TransferCreate,
 )
 from orchestrator.temporal import workflow_ui_url
+from sagas import SagaStatus
 from workflows import registry
-from workflows.contracts import SagaStatus
 from workflows.transfer import TransferState
 
 PROBLEMS: ProblemMap = {

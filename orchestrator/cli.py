@@ -28,8 +28,8 @@ from orchestrator.intake import cli as intake_cli
 from orchestrator.process_exit import run_and_exit
 from orchestrator.sagas import SagaNotFound
 from orchestrator.temporal import connect, workflow_ui_url
-from sagas import FailureKind
-from workflows.contracts import SagaStatus, Step
+from sagas import FailureKind, SagaStatus
+from workflows.contracts import Step
 
 EXIT_REFUSED = 1
 EXIT_NOTHING_MATCHED = 3
@@ -325,19 +325,6 @@ async def _reset(
 app.command("replay")(histories.replay_command)
 app.command("check")(invariants.check_command)
 app.add_typer(intake_cli.app)  # publish-student, intake dead-letters, intake redrive
-
-
-@app.command(
-    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-    add_help_option=False,
-)
-def bench(context: typer.Context) -> None:
-    """The benchmark (`make bench`): orchestration, choreography and the floor on fresh local
-    stacks; every option of `saga bench --help` is python -m bench's."""
-    # Imported here: the benchmark and its plotting are development tools, not in the image.
-    from bench.__main__ import app as bench_app
-
-    bench_app(args=context.args, prog_name="saga bench")
 
 
 def main() -> None:

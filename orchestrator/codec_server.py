@@ -24,11 +24,12 @@ from temporalio.api.common.v1 import Payloads
 from common.conventions import install_http_conventions
 from common.health import health_router
 from common.logs import configure_logging
+from common.payload_keys import PayloadKeyError
 from common.problems import ProblemError, ProblemMap, ProblemSpec, problem_responses
 from common.requests import JsonBody
 from common.serving import serve
 from common.settings import ObservabilitySettings
-from orchestrator.codec import EncryptionCodec, PayloadKeyError
+from orchestrator.codec import EncryptionCodec
 from orchestrator.config import CodecServerSettings
 
 # The UI decodes a history's payloads in batches; Temporal's own limit is 2 MiB per payload.

@@ -9,11 +9,16 @@ from urllib.parse import urlsplit
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from choreography.config import BrokerSettings
+from choreography.config import API_DATABASE, BrokerSettings
 from common.auth import Credentials, bearer_headers
+from common.payload_keys import PayloadKeys, parse_keys
 from common.secrets import refuse_weak_secrets, secret_values
-from common.settings import EnvironmentSettings, MigrationSettings, ObservabilitySettings
-from orchestrator.codec import PayloadKeys, parse_keys
+from common.settings import (
+    DatabaseSettings,
+    EnvironmentSettings,
+    MigrationSettings,
+    ObservabilitySettings,
+)
 from workflows.contracts import TASK_QUEUE
 
 
@@ -49,7 +54,11 @@ class PayloadEncryptionSettings(EnvironmentSettings):
 
 
 class OrchestratorSettings(
-    PayloadEncryptionSettings, MigrationSettings, BrokerSettings, ObservabilitySettings
+    PayloadEncryptionSettings,
+    MigrationSettings,
+    DatabaseSettings,
+    BrokerSettings,
+    ObservabilitySettings,
 ):
     """With BROKER_URL set, the API also runs choreographed sagas: its own database (DATABASE_URL,
     default DATA_DIR/api.db) holds their registry, its outbox and the saga tracker."""
@@ -68,7 +77,7 @@ class OrchestratorSettings(
     public_url: str | None = None
     # The worker's cache of workflow runs and its slots: how many workflow tasks, activities
     # and local activities it runs at once. Unset slots: the SDK's defaults (100 each); the
-    # cache's default is the SDK's too. Measured: docs/benchmarks.md, tuning entry 11.
+    # cache's default is the SDK's too. Measured: docs/benchmarks.md, "Worker slots and cache".
     worker_max_cached_workflows: Annotated[int, Field(ge=0)] = 1000
     worker_max_concurrent_workflow_tasks: Annotated[int, Field(ge=2)] | None = None
     worker_max_concurrent_activities: Annotated[int, Field(ge=1)] | None = None
@@ -76,8 +85,6 @@ class OrchestratorSettings(
     # The worker serves Prometheus metrics (Temporal SDK's and the saga's) on HOST:METRICS_PORT
     # at /metrics; unset: no metrics endpoint. The API serves its own on its PORT.
     metrics_port: Annotated[int, Field(ge=1, le=65535)] | None = None
-    database_url: str | None = None
-    data_dir: Path = Path("data")
     # Temporal Cloud or a TLS cluster: an API key (TLS is then implied), or mTLS with a client
     # certificate and key (PEM files); a CA file for a cluster whose CA is not a public one.
     temporal_api_key: SecretStr | None = None
@@ -125,7 +132,7 @@ class OrchestratorSettings(
         return self.public_url or f"http://{self.host}:{self.port}"
 
     def database_url_for_api(self) -> str:
-        return self.database_url or f"sqlite:///{self.data_dir / 'api'}.db"
+        return self.database_url_for(API_DATABASE)
 
 
 class CodecServerSettings(PayloadEncryptionSettings):

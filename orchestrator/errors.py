@@ -19,7 +19,7 @@ from typing import Any
 
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
-from workflows.contracts import ErrorType
+from sagas import ErrorType
 
 REFUSAL_STATUSES = frozenset({402, 404, 409})
 TRANSIENT_STATUSES = frozenset({408, 425, 429})

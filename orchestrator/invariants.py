@@ -48,8 +48,9 @@ from orchestrator import histories
 from orchestrator.config import OrchestratorSettings
 from orchestrator.process_exit import run_and_exit
 from orchestrator.temporal import connect
+from sagas import SagaStatus
+from sagas.visibility import SAGA_STATUS
 from workflows import registry
-from workflows.contracts import SAGA_STATUS, SagaStatus
 
 HELD_SEAT = frozenset({"PENDING", "CONFIRMED"})
 # Once CONFIRMED, an enrollment a later transfer withdrew from.

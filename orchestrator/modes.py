@@ -18,8 +18,8 @@ from choreography import events
 from choreography import sagas as choreographed
 from choreography.runtime import Choreography
 from choreography.sealing import FieldSealer, sealed_fields
+from common.payload_keys import PayloadKeys
 from orchestrator import recovery, sagas
-from orchestrator.codec import PayloadKeys
 from orchestrator.schemas import SagaMode
 from workflows.contracts import StudentCreated
 

@@ -31,9 +31,10 @@ from temporalio.service import RPCError, RPCStatusCode
 from common.logs import SagaLogContext
 from orchestrator.history_steps import step_tries, unfinished_workflow_task
 from orchestrator.sagas import SagaNotFound, start
-from sagas import FailureKind, SagaProgress
+from sagas import FailureKind, SagaProgress, SagaStatus
+from sagas.visibility import SAGA_STATUS
 from workflows import registry
-from workflows.contracts import SAGA_STATUS, SagaStatus, Step
+from workflows.contracts import Step
 from workflows.registry import ALL_SAGAS, SagaType
 
 log = logging.getLogger(__name__)

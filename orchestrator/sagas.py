@@ -21,8 +21,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from common.logs import SagaLogContext
 from orchestrator.clients import EnrollmentClient
 from sagas import SagaDeadlines, SagaProgress, SagaStatus
+from sagas.visibility import SAGA_STATUS, SAGA_TYPE
 from workflows import registry
-from workflows.contracts import SAGA_STATUS, SAGA_TYPE, SagaInput, StudentCreated
+from workflows.contracts import SagaInput, StudentCreated
 from workflows.registry import SagaType
 from workflows.transfer import CourseTransfer, TransferInput
 

@@ -15,8 +15,8 @@ from pydantic import (
     field_validator,
 )
 
-from sagas import FailureKind
-from workflows.contracts import SagaState, SagaStatus, Step, StudentCreated
+from sagas import FailureKind, SagaStatus
+from workflows.contracts import SagaState, Step, StudentCreated
 from workflows.transfer import CourseTransfer, TransferState
 
 

@@ -23,7 +23,7 @@ from temporalio.worker import (
 
 from common.logs import SagaLogContext, bind_saga
 from orchestrator.config import OrchestratorSettings
-from workflows.contracts import SAGA_DURATION_METRIC
+from sagas.visibility import SAGA_DURATION_METRIC
 from workflows.registry import student_id_of
 
 # The SDK's default buckets end at 10 s; a saga that retries a step or its compensations runs

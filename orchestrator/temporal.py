@@ -12,9 +12,10 @@ from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from orchestrator.codec import EncryptionCodec, PayloadKeys
+from common.payload_keys import PayloadKeys
+from orchestrator.codec import EncryptionCodec
 from orchestrator.config import OrchestratorSettings
-from workflows.contracts import SEARCH_ATTRIBUTES
+from workflows.visibility import SEARCH_ATTRIBUTES
 
 
 async def connect(settings: OrchestratorSettings, runtime: Runtime | None = None) -> Client:

@@ -1,6 +1,8 @@
 """The saga kit: declare a saga as steps with their undos; run it inside a Temporal workflow.
 
-Temporal only, no I/O: workflows import it; activities, services and the API never need to.
+Temporal only, no I/O. `sagas` itself (the declarations, the ledger, the failure types) imports
+no framework, so the API, the choreography and the services read a saga's progress without
+Temporal; `sagas.runner.SagaRunner` runs a declared saga inside a workflow.
 docs/writing-a-saga.md tells how to write a saga with it.
 """
 
@@ -14,7 +16,6 @@ from sagas.ledger import (
     SagaStatus,
 )
 from sagas.policy import SagaDeadlines, StepPolicy, UndoPolicy
-from sagas.runner import SagaRunner, idempotency_key
 from sagas.steps import Parallel, Patches, SagaDefinition, Step, StepCall, StepKind, Undo
 
 __all__ = [
@@ -30,7 +31,6 @@ __all__ = [
     "SagaDefinition",
     "SagaFailure",
     "SagaProgress",
-    "SagaRunner",
     "SagaStatus",
     "Step",
     "StepCall",
@@ -38,5 +38,4 @@ __all__ = [
     "StepPolicy",
     "Undo",
     "UndoPolicy",
-    "idempotency_key",
 ]

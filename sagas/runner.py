@@ -22,17 +22,8 @@ from temporalio.exceptions import (
     is_cancelled_exception,
 )
 
-from sagas.failures import (
-    FINAL_ERROR_TYPES,
-    UNDO_FINAL_ERROR_TYPES,
-    FailureKind,
-    SagaFailure,
-    is_final,
-    is_refusal,
-    kind_of,
-    reason_of,
-    stops_undo,
-)
+from sagas.activity_errors import is_final, is_refusal, kind_of, reason_of, stops_undo
+from sagas.failures import FINAL_ERROR_TYPES, UNDO_FINAL_ERROR_TYPES, FailureKind, SagaFailure
 from sagas.ledger import LedgerEntry, Outcome, Role, SagaProgress, SagaStatus, story
 from sagas.policy import SagaDeadlines, StepPolicy, UndoPolicy
 from sagas.steps import Parallel, SagaDefinition, Step, StepCall, StepKind

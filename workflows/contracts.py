@@ -2,25 +2,15 @@
 
 Activity inputs are single objects so fields can be added without breaking running workflows.
 Activities are referred to by name, so the workflow never imports the code that does I/O.
+No framework but pydantic: the choreography and the services share these types too (what
+Temporal's visibility reads of a saga is in workflows/visibility.py).
 """
 
 from enum import StrEnum
 
 from pydantic import BaseModel, EmailStr, Field
-from temporalio.common import SearchAttributeKey
 
-# What every saga shares comes from the kit; re-exported for the modules that import it here.
-from sagas import ErrorType as ErrorType
-from sagas import SagaDeadlines as SagaDeadlines
-from sagas import SagaProgress
-from sagas import SagaStatus as SagaStatus
-from sagas.ledger import TERMINAL_STATUSES as TERMINAL_STATUSES
-from sagas.visibility import FAILED_STEP as FAILED_STEP
-from sagas.visibility import KIT_SEARCH_ATTRIBUTES
-from sagas.visibility import SAGA_DURATION_METRIC as SAGA_DURATION_METRIC
-from sagas.visibility import SAGA_OUTCOMES_METRIC as SAGA_OUTCOMES_METRIC
-from sagas.visibility import SAGA_STATUS as SAGA_STATUS
-from sagas.visibility import SAGA_TYPE as SAGA_TYPE
+from sagas import SagaDeadlines, SagaProgress
 
 TASK_QUEUE = "student-onboarding"
 WORKFLOW_ID_PREFIX = "student-onboarding-"
@@ -28,13 +18,6 @@ WORKFLOW_ID_PREFIX = "student-onboarding-"
 
 def workflow_id_for(student_id: str) -> str:
     return f"{WORKFLOW_ID_PREFIX}{student_id}"
-
-
-# Custom search attributes, registered on the server by `make up` and the tests: the kit's
-# (SagaType, SagaStatus, FailedStep) and the ones the sagas here label themselves with.
-STUDENT_ID = SearchAttributeKey.for_keyword("StudentId")
-COURSE_ID = SearchAttributeKey.for_keyword("CourseId")
-SEARCH_ATTRIBUTES = (STUDENT_ID, COURSE_ID, *KIT_SEARCH_ATTRIBUTES)
 
 
 class Step(StrEnum):

@@ -13,15 +13,13 @@ with workflow.unsafe.imports_passed_through():
     from sagas import (
         Patches,
         SagaDefinition,
-        SagaRunner,
         Step,
         StepCall,
         StepKind,
         Undo,
     )
+    from sagas.runner import SagaRunner
     from workflows.contracts import (
-        COURSE_ID,
-        STUDENT_ID,
         ChargeReceipt,
         ChargeTuitionInput,
         CompensationInput,
@@ -33,6 +31,7 @@ with workflow.unsafe.imports_passed_through():
         money,
     )
     from workflows.contracts import Step as Activity
+    from workflows.visibility import COURSE_ID, STUDENT_ID
 
 SAGA_TYPE = "student-onboarding"
 

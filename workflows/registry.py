@@ -15,7 +15,7 @@ from temporalio.common import SearchAttributeKey, WorkflowIDReusePolicy
 
 from sagas import SagaDefinition, SagaProgress
 from workflows import contracts, onboarding, transfer
-from workflows.contracts import COURSE_ID, STUDENT_ID
+from workflows.visibility import COURSE_ID, STUDENT_ID
 
 Labels = list[tuple[SearchAttributeKey[str], str]]
 

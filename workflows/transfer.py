@@ -21,16 +21,14 @@ with workflow.unsafe.imports_passed_through():
         SagaDeadlines,
         SagaDefinition,
         SagaProgress,
-        SagaRunner,
         Step,
         StepCall,
         StepKind,
         StepPolicy,
         Undo,
     )
+    from sagas.runner import SagaRunner
     from workflows.contracts import (
-        COURSE_ID,
-        STUDENT_ID,
         CompensationInput,
         ConfirmEnrollmentInput,
         ReserveSeatInput,
@@ -38,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         money,
     )
     from workflows.contracts import Step as Activity
+    from workflows.visibility import COURSE_ID, STUDENT_ID
 
 SAGA_TYPE = "course-transfer"
 ID_PATTERN = r"^[A-Za-z0-9._:-]+$"

@@ -1,6 +1,6 @@
 from pydantic_settings import SettingsConfigDict
 
-from common.settings import ServiceSettings
+from services.settings import ServiceSettings
 
 
 class BillingSettings(ServiceSettings):

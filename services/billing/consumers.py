@@ -18,8 +18,8 @@ from choreography.events import (
 )
 from choreography.inbox import Reaction
 from choreography.sealing import FieldSealer
+from common.payload_keys import PayloadKeys
 from common.requests import request_fingerprint
-from orchestrator.codec import PayloadKeys
 from services.billing import service
 from services.billing.domain import CardDeclined, ChargeRevoked, ChargeStatus
 from services.billing.models import ChargeCreate

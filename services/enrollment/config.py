@@ -4,8 +4,8 @@ from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from choreography.config import retry_budget_seconds
-from common.settings import ServiceSettings
 from services.enrollment.expiry import DEFAULT_RESERVATION_TTL_SECONDS
+from services.settings import ServiceSettings
 
 
 class EnrollmentSettings(ServiceSettings):

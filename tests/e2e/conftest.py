@@ -26,6 +26,7 @@ from orchestrator.codec_server import create_app as create_codec_server
 from orchestrator.config import CodecServerSettings
 from orchestrator.main import create_app as create_api
 from orchestrator.worker import saga_worker
+from sagas import TERMINAL_STATUSES
 from tests.support import invariants
 from tests.support.broker import (
     EmbeddedNats,
@@ -45,7 +46,6 @@ from tests.support.stack import (
     start_dev_server,
 )
 from tests.support.temporal import TEST_CODEC_SERVER_TOKEN, TEST_PAYLOAD_KEYS
-from workflows.contracts import TERMINAL_STATUSES
 
 __all__ = ["FULL_COURSE", "ServiceUrls", "System", "new_student", "run_saga"]
 

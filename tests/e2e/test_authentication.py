@@ -17,6 +17,7 @@ from orchestrator import sagas
 from orchestrator.config import OrchestratorSettings
 from orchestrator.main import create_app as create_api
 from orchestrator.worker import saga_worker
+from sagas import ErrorType, SagaStatus
 from tests.e2e.conftest import System, new_student
 from tests.support.credentials import (
     API_HEADERS,
@@ -26,7 +27,7 @@ from tests.support.credentials import (
 )
 from tests.support.servers import serve_in_thread
 from tests.support.temporal import TEST_PAYLOAD_KEYS, unique_task_queue
-from workflows.contracts import ErrorType, SagaStatus, StudentCreated, workflow_id_for
+from workflows.contracts import StudentCreated, workflow_id_for
 
 READ_ONLY_HEADERS = bearer_headers(TEST_READ_ONLY_API_KEY)
 

@@ -25,10 +25,10 @@ from choreography.tracker import all_views
 from common.database import create_database_engine
 from orchestrator.config import OrchestratorSettings
 from orchestrator.invariants import check
+from sagas import SagaStatus
 from tests.e2e.conftest import FULL_COURSE, System, new_student, run_saga
 from tests.support.broker import drop_rabbitmq_connections
 from tests.support.logs import json_log_lines
-from workflows.contracts import SagaStatus
 
 CHOREOGRAPHY = "choreography"
 
@@ -261,7 +261,18 @@ async def test_the_tracker_rebuilt_by_replaying_the_stream_equals_the_live_one(
     ):
         await run_saga(system, student, CHOREOGRAPHY)
     live_engine = create_database_engine(system.api_database_url)
-    rebuilt_url = f"sqlite:///{tmp_path / 'rebuilt.db'}"  # empty: the command migrates it
+    rebuilt_url = f"sqlite:///{tmp_path / 'rebuilt.db'}"
+    # The API owns its database's schema: on one it never migrated, the tool says so.
+    unmigrated = await asyncio.to_thread(
+        choreography_command, system.broker, "rebuild-tracker", DATABASE_URL=rebuilt_url
+    )
+    assert unmigrated.returncode == 2
+    assert "python -m orchestrator db upgrade head" in unmigrated.stdout
+    migrate = [sys.executable, "-m", "orchestrator", "db", "upgrade", "head"]
+    migrated = subprocess.run(
+        migrate, env={**os.environ, "DATABASE_URL": rebuilt_url}, capture_output=True, timeout=60
+    )
+    assert migrated.returncode == 0, migrated.stderr
 
     rebuilt_command = await asyncio.to_thread(
         choreography_command, system.broker, "rebuild-tracker", DATABASE_URL=rebuilt_url

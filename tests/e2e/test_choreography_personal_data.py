@@ -16,11 +16,11 @@ from choreography.events import from_json
 from choreography.operations import list_dead_letters
 from choreography.sealing import FieldSealer
 from choreography.topology import ENROLLMENT
-from orchestrator.codec import parse_keys
+from common.payload_keys import parse_keys
+from sagas import SagaStatus
 from tests.e2e.conftest import System, new_student
 from tests.support.logs import json_log_lines
 from tests.support.temporal import TEST_PAYLOAD_KEYS
-from workflows.contracts import SagaStatus
 
 CHOREOGRAPHY = "choreography"
 

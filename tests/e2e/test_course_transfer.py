@@ -8,12 +8,12 @@ from typing import Any
 import httpx
 import pytest
 
+from sagas import SagaStatus
 from tests.e2e.conftest import FULL_COURSE, System, invariant_violations, new_student, run_saga
 from tests.support import invariants
 from tests.support.credentials import SERVICE_HEADERS
 from tests.support.faulty_proxy import FaultPlan
 from tests.support.stack import SAME_PRICE_COURSE
-from workflows.contracts import SagaStatus
 
 CS101, MATH201 = 120_000, 95_000  # tuition in cents, from the services' catalogue
 

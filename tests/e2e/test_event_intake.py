@@ -24,12 +24,13 @@ from orchestrator.intake.config import IntakeSettings
 from orchestrator.intake.dead_letters import DeadLetter
 from orchestrator.intake.main import running_intake
 from orchestrator.sagas import saga_exists
+from sagas import SagaStatus
 from tests.e2e.conftest import FULL_COURSE, System
 from tests.support.broker import EmbeddedNats, rabbitmq_url, rabbitmq_vhost
 from tests.support.logs import json_log_lines
 from tests.support.registry import Registry, publish_event, registry, student_created
 from tests.support.temporal import TEST_PAYLOAD_KEYS
-from workflows.contracts import SagaStatus, Step
+from workflows.contracts import Step
 
 SAGA = Path(sysconfig.get_path("scripts")) / "saga"
 MARK_HEADER = "test-message-id"

@@ -12,7 +12,8 @@ from temporalio.api.workflowservice.v1 import (
     GetWorkflowExecutionHistoryRequest,
 )
 
-from orchestrator.codec import EncryptionCodec, parse_keys
+from common.payload_keys import parse_keys
+from orchestrator.codec import EncryptionCodec
 from tests.e2e.conftest import System, new_student, run_saga
 from tests.support.temporal import TEST_PAYLOAD_KEYS
 from workflows.contracts import workflow_id_for

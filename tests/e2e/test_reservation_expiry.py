@@ -19,6 +19,7 @@ from choreography.config import BrokerConfig
 from choreography.events import Event
 from choreography.operations import list_dead_letters
 from choreography.topology import BILLING
+from sagas import SagaStatus
 from tests.e2e.conftest import System, deployment, invariant_violations, new_student
 from tests.support.broker import (
     EmbeddedNats,
@@ -27,7 +28,6 @@ from tests.support.broker import (
     unique_namespace,
 )
 from tests.support.credentials import SERVICE_HEADERS
-from workflows.contracts import SagaStatus
 
 CHOREOGRAPHY = "choreography"
 MAX_ATTEMPTS = 4

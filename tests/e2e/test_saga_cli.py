@@ -14,12 +14,12 @@ from typing import Any
 import httpx
 import pytest
 
+from sagas import SagaStatus
 from tests.e2e.conftest import System, new_student, run_saga
 from tests.support.credentials import SERVICE_HEADERS, TEST_API_KEY
 from tests.support.faulty_proxy import FaultPlan
 from tests.support.servers import free_port
 from tests.support.temporal import TEST_PAYLOAD_KEYS
-from workflows.contracts import SagaStatus
 
 SAGA = Path(sysconfig.get_path("scripts")) / "saga"
 

@@ -18,9 +18,10 @@ from choreography.events import Event, SeatReserved
 from choreography.topology import BILLING
 from orchestrator import sagas
 from orchestrator.history_steps import step_tries
+from sagas import SagaStatus
 from tests.e2e.conftest import FULL_COURSE, System, new_student, run_saga
 from tests.support.credentials import SERVICE_HEADERS
-from workflows.contracts import SagaStatus, Step, workflow_id_for
+from workflows.contracts import Step, workflow_id_for
 
 EnrollmentCanceller = Callable[[str], Awaitable[None]]
 

@@ -9,14 +9,10 @@ import threading
 from typing import Any
 
 from orchestrator import recovery
+from sagas import SagaStatus
 from tests.e2e.conftest import System, new_student, run_saga
 from tests.support.faulty_proxy import FaultPlan
-from workflows.contracts import (
-    SagaInput,
-    SagaStatus,
-    Step,
-    workflow_id_for,
-)
+from workflows.contracts import SagaInput, Step, workflow_id_for
 
 PROBLEM_JSON = "application/problem+json"
 

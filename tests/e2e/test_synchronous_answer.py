@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from sagas import SagaStatus
 from tests.e2e.conftest import System, new_student
-from workflows.contracts import SagaStatus
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 import pytest
 
+from sagas import SagaStatus
 from tests.e2e.conftest import System, new_student
 from tests.support.browser import (
     REQUIRE_BROWSER_ENV,
@@ -20,7 +21,7 @@ from tests.support.browser import (
     chromium_executable,
     chromium_page,
 )
-from workflows.contracts import SagaStatus, Step, workflow_id_for
+from workflows.contracts import Step, workflow_id_for
 
 HISTORY_SCREENSHOT = "temporal-ui-compensated-saga.png"
 FILTER_SCREENSHOT = "temporal-ui-saga-status-filter.png"

@@ -27,7 +27,7 @@ def engine(database_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
-def declined_run(student_id: str) -> list[Event]:
+def declined_run(student_id: str) -> tuple[StudentCreated, list[Event]]:
     created = StudentCreated(
         student_id=student_id,
         name="Ada",
@@ -45,7 +45,7 @@ def declined_run(student_id: str) -> list[Event]:
     )
     declined = PaymentDeclined.following(created, enrollment_id="enr-1", reason="declined")
     cancelled = EnrollmentCancelled.following(created, enrollment_id="enr-1")
-    return [created, reserved, declined, cancelled]
+    return created, [created, reserved, declined, cancelled]
 
 
 def status_of(engine: Engine, student_id: str) -> str:
@@ -57,8 +57,8 @@ def status_of(engine: Engine, student_id: str) -> str:
 def test_a_late_event_of_the_compensated_run_leaves_the_retried_saga_running(
     engine: Engine,
 ) -> None:
-    run_one = declined_run("stu-late")
-    assert sagas.start_saga(engine, run_one[0]) is sagas.Start.CREATED
+    created, run_one = declined_run("stu-late")
+    assert sagas.start_saga(engine, created) is sagas.Start.CREATED
     for event in run_one:
         tracker.track_once(engine, event)
     assert status_of(engine, "stu-late") == SagaStatus.COMPENSATED

@@ -10,7 +10,8 @@ from pydantic import ValidationError
 from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from orchestrator.codec import EncryptionCodec, new_key_entry, parse_keys
+from common.payload_keys import new_key_entry, parse_keys
+from orchestrator.codec import EncryptionCodec
 from orchestrator.codec_server import create_app
 from orchestrator.config import CodecServerSettings
 from tests.support.servers import serve_in_thread

@@ -21,7 +21,7 @@ from pydantic_settings import BaseSettings
 from sqlalchemy.engine import make_url
 
 from common.migrations import ENVIRONMENT_DIRECTORY
-from orchestrator.codec import new_key_entry
+from common.payload_keys import new_key_entry
 from orchestrator.config import CodecServerSettings, OrchestratorSettings
 from orchestrator.intake.config import IntakeSettings
 from orchestrator.main import API_SCHEMA
@@ -246,7 +246,7 @@ def test_processes_start_after_what_they_depend_on(compose: dict[str, Any]) -> N
 
 
 def test_temporal_init_creates_the_search_attributes_the_code_uses() -> None:
-    from workflows.contracts import SEARCH_ATTRIBUTES
+    from workflows.visibility import SEARCH_ATTRIBUTES
 
     script = (REPOSITORY / "deploy/temporal/init-namespace.sh").read_text()
     created = re.search(r"for attribute in ([A-Za-z ]+); do", script)

@@ -26,7 +26,8 @@ from temporalio.client import Client
 from common.auth import bearer_headers
 from devstack.config import DevstackSettings
 from devstack.stack import Stack, port_is_free
-from workflows.contracts import TERMINAL_STATUSES, SagaState, SagaStatus, Step, workflow_id_for
+from sagas import TERMINAL_STATUSES, SagaStatus
+from workflows.contracts import SagaState, Step, workflow_id_for
 
 SAGA_TIMEOUT_SECONDS = 60
 REPOSITORY = Path(__file__).resolve().parents[2]

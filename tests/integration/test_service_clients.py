@@ -13,13 +13,13 @@ from temporalio.exceptions import ApplicationError
 
 from orchestrator.clients import BillingClient, EnrollmentClient, create_http_client
 from orchestrator.config import OrchestratorSettings
+from sagas import ErrorType
 from services.billing.config import BillingSettings
 from services.billing.main import create_app as create_billing
 from services.enrollment.config import EnrollmentSettings
 from services.enrollment.main import create_app as create_enrollment
 from tests.support.credentials import SERVICE_HEADERS, TEST_SERVICE_TOKEN
 from tests.support.servers import free_port, serve_in_thread
-from workflows.contracts import ErrorType
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from devstack.config import DevstackSettings
 from devstack.stack import Stack
 from devstack.system import System, running_system
 from orchestrator.invariants import check
+from sagas import SagaDeadlines
 from tests.support.databases import fresh_postgres_database, postgres_admin_url
-from workflows.contracts import SagaDeadlines
 
 # Short deadlines, so that "down past the deadline" takes seconds: a step gives up after
 # `step_seconds`; attempts and retries are short so a killed worker's attempt is retried soon.

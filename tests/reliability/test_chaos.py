@@ -4,7 +4,7 @@ another course once enrolled; then the checker finds nothing."""
 
 from devstack.chaos import ChaosPlan, run_chaos
 from devstack.system import System
-from workflows.contracts import SagaDeadlines
+from sagas import SagaDeadlines
 
 SAGAS = 30
 PLAN = ChaosPlan(

@@ -7,8 +7,9 @@ from temporalio.api.enums.v1 import EventType
 
 from devstack.system import System
 from orchestrator.history_steps import step_tries
+from sagas import SagaStatus
 from tests.reliability.conftest import FAST, assert_invariants_hold
-from workflows.contracts import SagaStatus, Step, workflow_id_for
+from workflows.contracts import Step, workflow_id_for
 
 FAILURES = 6
 

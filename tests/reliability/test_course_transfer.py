@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import Awaitable
 
 from devstack.system import System
+from sagas import SagaStatus
 from tests.reliability.conftest import FAST, assert_invariants_hold
 from workflows import registry
-from workflows.contracts import SagaStatus
 
 CS101, MATH201 = 120_000, 95_000
 

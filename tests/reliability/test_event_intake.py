@@ -10,11 +10,11 @@ import pytest
 from devstack.system import System
 from orchestrator.intake import create_broker
 from orchestrator.intake.config import IntakeSettings
+from sagas import SagaStatus
 from tests.reliability.conftest import assert_invariants_hold
 from tests.support.broker import EmbeddedNats, rabbitmq_url, rabbitmq_vhost
 from tests.support.intake_process import IntakeProcess, intake_process
 from tests.support.registry import Registry, publish_event, registry, student_created
-from workflows.contracts import SagaStatus
 
 TEMPORAL_DOWN_SECONDS = 20
 

@@ -7,8 +7,9 @@ from typing import Any
 import pytest
 
 from devstack.system import System
+from sagas import SagaStatus
 from tests.reliability.conftest import FAST, assert_invariants_hold
-from workflows.contracts import SagaStatus, Step, workflow_id_for
+from workflows.contracts import Step, workflow_id_for
 
 
 async def resources(system: System, student_id: str) -> tuple[list[Any], list[Any]]:

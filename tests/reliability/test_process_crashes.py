@@ -6,8 +6,9 @@ import asyncio
 from collections.abc import Awaitable
 
 from devstack.system import System
+from sagas import SagaStatus
 from tests.reliability.conftest import FAST, assert_invariants_hold
-from workflows.contracts import SagaStatus, Step, workflow_id_for
+from workflows.contracts import Step, workflow_id_for
 
 
 async def at_least(count: Awaitable[int], minimum: int) -> bool:

@@ -24,8 +24,9 @@ from common.auth import bearer_headers
 from devstack.stack import Stack
 from devstack.supervision import Supervisor
 from devstack.system import System
+from sagas import TERMINAL_STATUSES, SagaStatus
 from tests.reliability.conftest import FAST
-from workflows.contracts import TERMINAL_STATUSES, SagaState, SagaStatus
+from workflows.contracts import SagaState
 
 # What each kill is timed against: a latency rule that holds sagas in a step of one service.
 HELD_IN = {

@@ -6,8 +6,8 @@ import asyncio
 from collections import Counter
 
 from devstack.system import System
+from sagas import TERMINAL_STATUSES, SagaStatus
 from tests.reliability.conftest import FAST, assert_invariants_hold
-from workflows.contracts import TERMINAL_STATUSES, SagaStatus
 
 FAILURE_RATE = 0.30
 COMMANDS = {"enrollment": ("reserve", "confirm", "cancel"), "billing": ("charge", "refund")}

@@ -20,7 +20,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from choreography.faults import DeliveryFaults
 from common.database import create_database_engine, create_tables
-from orchestrator.codec import parse_keys
+from common.payload_keys import parse_keys
 from orchestrator.config import OrchestratorSettings
 from orchestrator.temporal import data_converter
 from services.billing.config import BillingSettings
@@ -34,7 +34,7 @@ from tests.support.credentials import TEST_API_KEY, TEST_READ_ONLY_API_KEY, TEST
 from tests.support.faulty_proxy import FaultPlan, faulty_proxy
 from tests.support.servers import serve_in_thread
 from tests.support.temporal import TEMPORAL_CLI, TEST_PAYLOAD_KEYS, unique_task_queue
-from workflows.contracts import SEARCH_ATTRIBUTES
+from workflows.visibility import SEARCH_ATTRIBUTES
 
 # A course that is always full, for the course-full scenario.
 FULL_COURSE = CourseBase(

@@ -21,12 +21,12 @@ from sagas import (
     SagaDeadlines,
     SagaDefinition,
     SagaProgress,
-    SagaRunner,
     Step,
     StepCall,
     StepKind,
     Undo,
 )
+from sagas.runner import SagaRunner
 
 FORWARD = ("a", "b1", "b2", "c", "pivot", "after")
 UNDOS = ("undo_a", "undo_b1", "undo_b2", "undo_c")

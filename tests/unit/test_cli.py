@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from orchestrator.cli import app
 
-COMMANDS = ["start", "status", "list", "retry", "reset", "replay", "check", "bench"]
+COMMANDS = ["start", "status", "list", "retry", "reset", "replay", "check"]
 
 
 def test_every_command_is_listed_in_the_help() -> None:
@@ -33,8 +33,6 @@ def test_every_command_has_help(command: str) -> None:
         ["retry", "ada", "--failed-step", "charge_tuition"],
         ["list", "--status", "LOST"],
         ["reset", "ada"],
-        ["bench", "--sagas", "0"],
-        ["bench", "--no-such-option"],
     ],
 )
 def test_contradictory_or_invalid_options_are_a_usage_error(args: list[str]) -> None:

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from dotenv import dotenv_values
 
+from common.payload_keys import new_key_entry, parse_keys
 from devstack.secrets import LEGACY_FILE, DevelopmentSecretsError, development_secrets
-from orchestrator.codec import new_key_entry, parse_keys
 
 
 def test_secrets_are_generated_once_private_and_reused_on_the_next_start(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ the student and field they were sealed for only; plaintext (no keys, older event
 import pytest
 
 from choreography.sealing import FieldSealer
-from orchestrator.codec import PayloadKeyError, new_key_entry, parse_keys
+from common.payload_keys import PayloadKeyError, new_key_entry, parse_keys
 
 KEYS = parse_keys(new_key_entry("k1"))
 

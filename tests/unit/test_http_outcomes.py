@@ -6,7 +6,7 @@ import pytest
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from orchestrator.errors import ServiceAnswer, no_answer, raise_for_outcome
-from workflows.contracts import ErrorType
+from sagas import ErrorType
 
 
 def answer(status: int, body: object | None = None, text: str = "") -> ServiceAnswer:

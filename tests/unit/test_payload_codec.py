@@ -6,13 +6,11 @@ from pydantic import ValidationError
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from common.payload_keys import PayloadKeyError, new_key_entry, parse_keys
 from orchestrator.codec import (
     ENCODING,
     KEY_ID_METADATA,
     EncryptionCodec,
-    PayloadKeyError,
-    new_key_entry,
-    parse_keys,
 )
 from orchestrator.config import OrchestratorSettings
 from orchestrator.temporal import data_converter

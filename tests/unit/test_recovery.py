@@ -19,8 +19,9 @@ from orchestrator.recovery import (
     reset_point,
     retry_refusal,
 )
+from sagas import SagaStatus
 from workflows import registry
-from workflows.contracts import SagaStatus, Step
+from workflows.contracts import Step
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 

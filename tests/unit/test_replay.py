@@ -1,6 +1,6 @@
 """Recorded saga histories replay on the current workflow code (a determinism check in CI).
 
-The histories in tests/histories were recorded on real parts by `scripts/export_histories.py`.
+The histories in tests/histories were recorded on real parts by `tests/support/record_histories.py`.
 Older shapes sit beside them and must keep replaying for as long as such runs may be open:
 `pre-local-compensations/` was recorded when compensations were regular activities only,
 `pre-local-forward-steps/` before that, when every step was, and `pre-record-failure-in-memo/`
@@ -19,7 +19,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from orchestrator.histories import from_files, history_files, load_history, replay
-from sagas import SagaRunner
+from sagas.runner import SagaRunner
 from workflows.contracts import SagaInput, SagaState, Step
 from workflows.onboarding import (
     LOCAL_COMPENSATIONS,

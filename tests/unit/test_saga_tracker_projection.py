@@ -19,7 +19,8 @@ from choreography.events import (
     StudentCreated,
 )
 from choreography.tracker import project
-from workflows.contracts import SagaStatus, Step
+from sagas import SagaStatus
+from workflows.contracts import Step
 
 STUDENT = "stu-7"
 created = StudentCreated(

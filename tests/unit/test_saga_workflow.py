@@ -14,19 +14,16 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from orchestrator.history_steps import StepTry, step_tries
-from sagas import FailureKind
+from sagas import ErrorType, FailureKind, SagaDeadlines, SagaStatus
 from tests.support.temporal import student, unique_task_queue
 from workflows.contracts import (
     ChargeReceipt,
     ChargeTuitionInput,
     CompensationInput,
     ConfirmEnrollmentInput,
-    ErrorType,
     ReserveSeatInput,
-    SagaDeadlines,
     SagaInput,
     SagaState,
-    SagaStatus,
     SeatReservation,
     Step,
 )

@@ -7,8 +7,8 @@ import pytest
 from pydantic import SecretStr, ValidationError
 
 from common.auth import Access
+from common.payload_keys import new_key_entry
 from common.secrets import GENERATE_HINT, secret_values
-from orchestrator.codec import new_key_entry
 from orchestrator.config import CodecServerSettings, OrchestratorSettings
 from services.enrollment.config import EnrollmentSettings
 from tests.support.credentials import TEST_API_KEY, TEST_SERVICE_TOKEN

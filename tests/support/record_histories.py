@@ -1,6 +1,6 @@
 """Run every saga scenario on real parts and save each workflow history for the replay tests.
 
-    python -m scripts.export_histories --out tests/histories
+    python -m tests.support.record_histories --out tests/histories
 
 Starts its own Temporal dev server, enrollment and billing (SQLite in a temporary directory),
 the fault-injecting proxy in front of billing and a saga worker, all on free ports (the wiring
@@ -33,6 +33,7 @@ from orchestrator.histories import save_history
 from orchestrator.recovery import SagaCorrections, retry_saga
 from orchestrator.sagas import start, start_saga
 from orchestrator.worker import saga_worker
+from sagas import SagaDeadlines, SagaStatus
 from tests.support.stack import (
     FULL_COURSE,
     SAME_PRICE_COURSE,
@@ -43,7 +44,7 @@ from tests.support.stack import (
 )
 from tests.support.temporal import student, unique_task_queue
 from workflows import registry
-from workflows.contracts import SagaDeadlines, SagaState, SagaStatus, Step
+from workflows.contracts import SagaState, Step
 from workflows.transfer import CourseTransfer, TransferInput, TransferState
 
 SAGA_TIMEOUT = timedelta(seconds=90)
