@@ -15,8 +15,9 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, model_validator
 
+from common.ids import CourseId, StudentId
+
 EVENT_ID_NAMESPACE = uuid.UUID("5b0a2f6e-3c1d-4e8a-9f57-2d3c6e1b9a40")
-StudentId = Annotated[str, Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")]
 
 
 IDEMPOTENCY_KEY_PREFIX = "choreography:"
@@ -88,7 +89,7 @@ class StudentCreated(Event):
     type: Literal["StudentCreated"] = "StudentCreated"
     name: Sealed
     email: Sealed
-    course_id: str = Field(min_length=1, max_length=32)
+    course_id: CourseId
     payment_token: Sealed
 
 

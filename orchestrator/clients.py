@@ -4,10 +4,10 @@ Each service gets one `aiohttp.ClientSession` for the worker's life: its connect
 alive and reused across activities. aiohttp rather than httpx here, on the measured path: with
 a hundred sagas in flight httpx's connection pool walked every connection on each request and
 each release, and the worker spent about a quarter less CPU per saga with aiohttp
-(docs/benchmarks.md, "aiohttp instead of httpx"). Every request of an activity names its saga in the W3C
-`baggage` header, for the services' logs (common/logs.py), and, with tracing on, is a client
-span whose context the service continues from `traceparent`. What an answer, or no answer,
-means for the saga is decided in one place: orchestrator/errors.py.
+(docs/benchmarks.md, "aiohttp instead of httpx"). Every request of an activity names its saga
+in the W3C `baggage` header, for the services' logs (common/logs.py), and, with tracing on, is
+a client span whose context the service continues from `traceparent`. What an answer, or no
+answer, means for the saga is decided in one place: orchestrator/errors.py.
 """
 
 import logging

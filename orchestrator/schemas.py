@@ -15,6 +15,7 @@ from pydantic import (
     field_validator,
 )
 
+from common.ids import CourseId, PaymentToken, StudentId
 from sagas import FailureKind, SagaStatus
 from workflows.contracts import SagaState, Step, StudentCreated
 from workflows.transfer import CourseTransfer, TransferState
@@ -30,13 +31,11 @@ class StudentCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    student_id: str | None = Field(
-        default=None, min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$"
-    )
+    student_id: StudentId | None = None
     name: str = Field(min_length=1, max_length=200)
     email: EmailStr
-    course_id: str = Field(min_length=1, max_length=32)
-    payment_token: str = Field(min_length=1, max_length=100)
+    course_id: CourseId
+    payment_token: PaymentToken
     mode: SagaMode = SagaMode.ORCHESTRATION
 
     def to_event(self) -> StudentCreated:
@@ -100,8 +99,8 @@ class SagaRetry(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    payment_token: str | None = Field(default=None, min_length=1, max_length=100)
-    course_id: str | None = Field(default=None, min_length=1, max_length=32)
+    payment_token: PaymentToken | None = None
+    course_id: CourseId | None = None
 
 
 class SagaRetried(BaseModel):

@@ -10,6 +10,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, EmailStr, Field
 
+from common.ids import CourseId, PaymentToken, StudentId
 from sagas import SagaDeadlines, SagaProgress
 
 TASK_QUEUE = "student-onboarding"
@@ -37,11 +38,11 @@ class Step(StrEnum):
 class StudentCreated(BaseModel):
     """The event that starts a saga."""
 
-    student_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")
+    student_id: StudentId
     name: str = Field(min_length=1, max_length=200)
     email: EmailStr
-    course_id: str = Field(min_length=1, max_length=32)
-    payment_token: str = Field(min_length=1, max_length=100)
+    course_id: CourseId
+    payment_token: PaymentToken
 
 
 class SagaInput(BaseModel):

@@ -11,10 +11,12 @@
 A saga type is this one file: its contracts, its declaration and its workflow class.
 """
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
+
+from common.ids import ID_PATTERN, CourseId, PaymentToken, StudentId
 
 with workflow.unsafe.imports_passed_through():
     from sagas import (
@@ -39,17 +41,17 @@ with workflow.unsafe.imports_passed_through():
     from workflows.visibility import COURSE_ID, STUDENT_ID
 
 SAGA_TYPE = "course-transfer"
-ID_PATTERN = r"^[A-Za-z0-9._:-]+$"
 WORKFLOW_ID_PREFIX = "course-transfer-"
 
 
 class CourseTransfer(BaseModel):
     """What a transfer asks for (POST /transfers)."""
 
-    student_id: str = Field(min_length=1, max_length=100, pattern=ID_PATTERN)
-    from_course_id: str = Field(min_length=1, max_length=32, pattern=ID_PATTERN)
-    to_course_id: str = Field(min_length=1, max_length=32, pattern=ID_PATTERN)
-    payment_token: str = Field(min_length=1, max_length=100)
+    student_id: StudentId
+    # Both become parts of the transfer's idempotency keys: the id alphabet, not only the bounds.
+    from_course_id: Annotated[CourseId, Field(pattern=ID_PATTERN)]
+    to_course_id: Annotated[CourseId, Field(pattern=ID_PATTERN)]
+    payment_token: PaymentToken
 
 
 class TransferInput(BaseModel):

@@ -6,6 +6,7 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from common.deps import DatabaseDep
 from common.idempotency import IdempotencyKeyReused
+from common.ids import STUDENT_ID_MAX_LENGTH
 from common.problems import ProblemMap, ProblemSpec, problem_responses
 from common.requests import (
     IDEMPOTENCY_KEY_MAX_LENGTH,
@@ -88,7 +89,7 @@ async def create_charge(
 @charges.get("")
 async def list_charges(
     database: DatabaseDep,
-    student_id: Annotated[str | None, Query(max_length=100)] = None,
+    student_id: Annotated[str | None, Query(max_length=STUDENT_ID_MAX_LENGTH)] = None,
     enrollment_id: EnrollmentFilter = None,
     idempotency_key_prefix: Annotated[
         str | None, Query(max_length=IDEMPOTENCY_KEY_MAX_LENGTH, pattern=WITHOUT_NUL)

@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from pydantic import ConfigDict
 from sqlmodel import Field, Relationship, SQLModel
 
+from common.ids import PAYMENT_TOKEN_MAX_LENGTH, STUDENT_ID_MAX_LENGTH
 from services.billing import domain
 from services.billing.domain import ChargeStatus, RefundStatus
 
@@ -19,7 +20,7 @@ def _now() -> datetime:
 
 
 class ChargeBase(SQLModel):
-    student_id: str = Field(index=True, min_length=1, max_length=100)
+    student_id: str = Field(index=True, min_length=1, max_length=STUDENT_ID_MAX_LENGTH)
     enrollment_id: str = Field(index=True, min_length=1, max_length=36)
     amount_cents: int = Field(gt=0)
     # SQLModel's Field has no `pattern` (its `regex` is silently ignored); pass it through.
@@ -33,7 +34,9 @@ class ChargeCreate(ChargeBase):
     model_config = ConfigDict(extra="forbid", strict=True)  # type: ignore[assignment]
 
     payment_token: str = Field(
-        min_length=1, max_length=100, description="A test token: tok_visa approves"
+        min_length=1,
+        max_length=PAYMENT_TOKEN_MAX_LENGTH,
+        description="A test token: tok_visa approves",
     )
 
 

@@ -6,12 +6,11 @@ from typing import Annotated
 from pydantic import ConfigDict, StringConstraints
 from sqlmodel import Field, SQLModel
 
+from common.ids import COURSE_ID_MAX_LENGTH, STUDENT_ID_MAX_LENGTH
 from common.requests import WITHOUT_NUL
 from services.enrollment.domain import EnrollmentStatus
 
-COURSE_ID_MAX_LENGTH = 32
 ENROLLMENT_ID_MAX_LENGTH = 36
-STUDENT_ID_MAX_LENGTH = 100
 
 # SQLModel's `Field(regex=...)` is ignored under pydantic 2; a constraint in the type is not.
 TextWithoutNul = Annotated[str, StringConstraints(pattern=WITHOUT_NUL)]
