@@ -3,17 +3,16 @@
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Body, Depends, Header, Query, Request, Response, status
+from fastapi import APIRouter, Body, Header, Query, Response, status
 from temporalio.client import Client
 
 from choreography import events
 from choreography import sagas as choreographed
-from choreography.runtime import Choreography
 from common.problems import ProblemMap, ProblemSpec, problem_responses
 from common.requests import JsonBody, OptionalJsonBody
 from orchestrator import modes, recovery, sagas, waiting
-from orchestrator.clients import EnrollmentClient
 from orchestrator.config import OrchestratorSettings
+from orchestrator.deps import ChoreographyDep, EnrollmentDep, SettingsDep, TemporalDep
 from orchestrator.modes import ChoreographyUnavailable, SagaInOtherMode
 from orchestrator.schemas import (
     BulkRetry,
@@ -55,30 +54,6 @@ PROBLEMS: ProblemMap = {
 }
 
 
-def get_client(request: Request) -> Client:
-    client: Client = request.app.state.temporal
-    return client
-
-
-def get_settings(request: Request) -> OrchestratorSettings:
-    settings: OrchestratorSettings = request.app.state.settings
-    return settings
-
-
-def get_choreography(request: Request) -> Choreography | None:
-    choreography: Choreography | None = request.app.state.choreography
-    return choreography
-
-
-def get_enrollment(request: Request) -> EnrollmentClient:
-    enrollment: EnrollmentClient = request.app.state.enrollment
-    return enrollment
-
-
-TemporalDep = Annotated[Client, Depends(get_client)]
-EnrollmentDep = Annotated[EnrollmentClient, Depends(get_enrollment)]
-ChoreographyDep = Annotated[Choreography | None, Depends(get_choreography)]
-SettingsDep = Annotated[OrchestratorSettings, Depends(get_settings)]
 PreferHeaders = Annotated[
     list[str] | None,
     Header(description="RFC 7240; `wait=N` (N <= 30) waits up to N s for the saga to end."),
@@ -114,7 +89,7 @@ async def student_created(
     `Prefer: wait=N` (N <= 30, orchestrated sagas): wait up to N s for the saga to end."""
     event = body.to_event()
     if body.mode is SagaMode.CHOREOGRAPHY:
-        status_url = f"{settings.api_base_url()}/sagas/{event.student_id}"
+        status_url = settings.saga_url(event.student_id)
         response.headers["Location"] = status_url
         keys = settings.event_keys()
         if not await modes.start_choreographed(client, choreography, event, keys):
@@ -171,7 +146,7 @@ async def _answer(
 ) -> SagaStarted | Response:
     """202 with the saga's links (200 if it existed already), or, asked to wait and the saga
     ended in time, 200 with its terminal state."""
-    status_url = f"{settings.api_base_url()}/sagas/{started.saga_id}"
+    status_url = settings.saga_url(started.saga_id)
     response.headers["Location"] = status_url
     wait = waiting.requested_wait(prefer)
     if wait is not None:
@@ -270,7 +245,7 @@ async def retry_saga(
 ) -> SagaRetried:
     """Start a new run of a COMPENSATED or FAILED saga, optionally with corrections."""
     corrections = recovery.SagaCorrections(**(body or SagaRetry()).model_dump())
-    status_url = f"{settings.api_base_url()}/sagas/{saga_id}"
+    status_url = settings.saga_url(saga_id)
     response.headers["Location"] = status_url
     new_run = await modes.retry_choreographed(
         choreography, saga_id, corrections, settings.event_keys()
@@ -308,7 +283,7 @@ async def resume_compensation(
     """Resume the unwind of a COMPENSATION_FAILED saga from the undo its service rejected,
     once the cause is fixed (a Temporal update of its workflow)."""
     progress = await recovery.resume_compensation(client, saga_id)
-    response.headers["Location"] = f"{settings.api_base_url()}/sagas/{saga_id}"
+    response.headers["Location"] = settings.saga_url(saga_id)
     assert isinstance(progress, SagaProgressAnswer)
     return progress
 

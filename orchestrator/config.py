@@ -131,6 +131,10 @@ class OrchestratorSettings(
     def api_base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
 
+    def saga_url(self, saga_id: str) -> str:
+        """A saga's status URL: the Location of every answer that starts or retries one."""
+        return f"{self.api_base_url()}/sagas/{saga_id}"
+
     def database_url_for_api(self) -> str:
         return self.database_url_for(API_DATABASE)
 
