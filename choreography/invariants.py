@@ -1,4 +1,4 @@
-"""The choreographed sagas as the invariant checker (`saga check`, orchestrator/invariants.py)
+"""The choreographed sagas as the invariant checker (`saga check`, orchestrator/ops/invariants.py)
 sees them: one per run of each registered saga, found by its keys' prefix
 (`choreography.events.saga_key_prefix`), with the tracker's status for the latest run. A run is
 retried only once COMPENSATED, so every earlier run is."""

@@ -9,8 +9,8 @@ import sys
 from common.logs import configure_logging
 from common.migrations import is_database_command, run_database_command
 from common.serving import serve
+from orchestrator.api.app import API_SCHEMA, create_app
 from orchestrator.config import OrchestratorSettings
-from orchestrator.main import API_SCHEMA, create_app
 from orchestrator.process_exit import exit_now
 
 

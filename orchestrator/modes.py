@@ -11,6 +11,7 @@ first); choreographed ones by their registry row. A retry stays in the saga's mo
 """
 
 import asyncio
+from enum import StrEnum
 
 from temporalio.client import Client
 
@@ -20,8 +21,12 @@ from choreography.runtime import Choreography
 from choreography.sealing import FieldSealer, sealed_fields
 from common.payload_keys import PayloadKeys
 from orchestrator import recovery, sagas
-from orchestrator.schemas import SagaMode
 from workflows.contracts import StudentCreated
+
+
+class SagaMode(StrEnum):
+    ORCHESTRATION = "orchestration"
+    CHOREOGRAPHY = "choreography"
 
 
 class ChoreographyUnavailable(Exception):

@@ -16,10 +16,10 @@ PARTS: dict[str, dict[str, list[str]]] = {
     "orchestration": {
         "flow definition (workflow, contracts)": ["workflows/saga.py", "workflows/contracts.py"],
         "step adapters (activities, HTTP clients, error mapping, worker)": [
-            "orchestrator/activities.py",
+            "orchestrator/worker/activities.py",
             "orchestrator/clients.py",
             "orchestrator/errors.py",
-            "orchestrator/worker.py",
+            "orchestrator/worker/main.py",
             "orchestrator/temporal.py",
         ],
         "where is student X (start, query, list)": ["orchestrator/sagas.py"],

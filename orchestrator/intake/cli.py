@@ -1,5 +1,5 @@
 """`saga publish-student` and `saga intake ...`: the intake's commands, registered on the `saga`
-CLI (orchestrator/cli.py). They talk to the broker only, never to Temporal or the API, with the
+CLI (orchestrator/ops/cli.py). They talk to the broker only, never to Temporal or the API, with the
 intake's settings (INTAKE_BROKER_URL, else BROKER_URL, else SAGA_BROKER_URL as `make up` reads
 it, else the embedded NATS of `make up`; `--broker-url` overrides).
 
@@ -30,7 +30,7 @@ from orchestrator.intake.dead_letters import DeadLetter, RedrivePlan
 from orchestrator.temporal import workflow_ui_url
 from workflows.contracts import workflow_id_for
 
-# The exit codes of every `saga` command (orchestrator/cli.py's module docstring).
+# The exit codes of every `saga` command (orchestrator/ops/cli.py's module docstring).
 EXIT_REFUSED = 1
 EXIT_NOTHING_MATCHED = 3
 EXIT_UNREACHABLE = 4

@@ -22,10 +22,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from choreography.config import BrokerConfig
 from choreography.faults import DeliveryFaults
+from orchestrator.api.app import create_app as create_api
 from orchestrator.codec_server import create_app as create_codec_server
 from orchestrator.config import CodecServerSettings
-from orchestrator.main import create_app as create_api
-from orchestrator.worker import saga_worker
+from orchestrator.worker.main import saga_worker
 from sagas import TERMINAL_STATUSES
 from tests.support import invariants
 from tests.support.broker import (

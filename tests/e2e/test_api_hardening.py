@@ -8,8 +8,8 @@ import httpx
 import pytest
 
 from common.requests import DEFAULT_MAX_BODY_BYTES
-from orchestrator.main import create_app as create_api
-from orchestrator.worker import saga_worker
+from orchestrator.api.app import create_app as create_api
+from orchestrator.worker.main import saga_worker
 from tests.e2e.conftest import System, new_student
 from tests.support.credentials import API_HEADERS
 from tests.support.fuzzing import fuzz

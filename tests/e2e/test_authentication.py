@@ -14,9 +14,9 @@ from temporalio.client import Client
 from common.auth import bearer_headers
 from common.problems import PROBLEM_JSON
 from orchestrator import sagas
+from orchestrator.api.app import create_app as create_api
 from orchestrator.config import OrchestratorSettings
-from orchestrator.main import create_app as create_api
-from orchestrator.worker import saga_worker
+from orchestrator.worker.main import saga_worker
 from sagas import ErrorType, SagaStatus
 from tests.e2e.conftest import System, new_student
 from tests.support.credentials import (

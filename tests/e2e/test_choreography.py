@@ -24,7 +24,7 @@ from choreography.topology import BILLING, ENROLLMENT
 from choreography.tracker import all_views
 from common.database import create_database_engine
 from orchestrator.config import OrchestratorSettings
-from orchestrator.invariants import check
+from orchestrator.ops.invariants import check
 from sagas import SagaStatus
 from tests.e2e.conftest import FULL_COURSE, System, new_student, run_saga
 from tests.support.broker import drop_rabbitmq_connections

@@ -22,9 +22,9 @@ from sqlalchemy.engine import make_url
 
 from common.migrations import ENVIRONMENT_DIRECTORY
 from common.payload_keys import new_key_entry
+from orchestrator.api.app import API_SCHEMA
 from orchestrator.config import CodecServerSettings, OrchestratorSettings
 from orchestrator.intake.config import IntakeSettings
-from orchestrator.main import API_SCHEMA
 from services.billing.config import BillingSettings
 from services.billing.main import SCHEMA as BILLING_SCHEMA
 from services.enrollment.config import EnrollmentSettings

@@ -30,7 +30,7 @@ from common.migrations import (
     prepare_database,
 )
 from common.settings import MigrationMode
-from orchestrator.main import API_SCHEMA
+from orchestrator.api.app import API_SCHEMA
 from services.billing.config import BillingSettings
 from services.billing.main import SCHEMA as BILLING_SCHEMA
 from services.billing.main import create_app as create_billing

@@ -14,7 +14,7 @@ import pytest
 from devstack.config import DevstackSettings
 from devstack.stack import Stack
 from devstack.system import System, running_system
-from orchestrator.invariants import check
+from orchestrator.ops.invariants import check
 from sagas import SagaDeadlines
 from tests.support.databases import fresh_postgres_database, postgres_admin_url
 

@@ -1,4 +1,4 @@
-"""`saga check` (and `python -m orchestrator.invariants`) against the real stack: exit 0 on a
+"""`saga check` (and `python -m orchestrator.ops.invariants`) against the real stack: exit 0 on a
 consistent system, 1 naming the violation once a seat is held under the keys of no saga, 4 when
 Temporal cannot be reached."""
 
@@ -36,7 +36,7 @@ def module_with_environment(system: System) -> subprocess.CompletedProcess[str]:
         "ENROLLMENT_URL": settings.enrollment_url,
         "BILLING_URL": settings.billing_url,
     }
-    return run([sys.executable, "-m", "orchestrator.invariants"], env)
+    return run([sys.executable, "-m", "orchestrator.ops.invariants"], env)
 
 
 def saga_check_with_options(system: System, address: str) -> subprocess.CompletedProcess[str]:

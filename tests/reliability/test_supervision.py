@@ -153,7 +153,7 @@ async def saga_check_finds_no_violation(system: System) -> None:
     }
     check = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "orchestrator.cli", "check"],
+        [sys.executable, "-m", "orchestrator.ops.cli", "check"],
         env=environment,
         cwd=system.stack.data_dir,  # no repository .env to read
         capture_output=True,

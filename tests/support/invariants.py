@@ -1,4 +1,4 @@
-"""The reliability issue's invariant checker (orchestrator/invariants.py), over both modes.
+"""The reliability issue's invariant checker (orchestrator/ops/invariants.py), over both modes.
 
 Its rules are about a saga and the rows its idempotency keys created; a choreographed saga's
 keys are `choreography:<student>:<step>` (a retry's `choreography:r<run>/<student>:<step>`) and
@@ -13,7 +13,7 @@ from temporalio.client import Client
 
 from choreography.events import IDEMPOTENCY_KEY_PREFIX
 from common.database import create_database_engine
-from orchestrator.invariants import (
+from orchestrator.ops.invariants import (
     SAGA_KEY_PREFIXES,
     Saga,
     choreographed_sagas,

@@ -29,10 +29,10 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 
 from orchestrator.config import OrchestratorSettings
-from orchestrator.histories import save_history
+from orchestrator.ops.histories import save_history
 from orchestrator.recovery import SagaCorrections, retry_saga
 from orchestrator.sagas import start, start_saga
-from orchestrator.worker import saga_worker
+from orchestrator.worker.main import saga_worker
 from sagas import SagaDeadlines, SagaStatus
 from tests.support.stack import (
     FULL_COURSE,

@@ -4,7 +4,7 @@ Its behaviour against the running system is in tests/e2e/test_saga_cli.py."""
 import pytest
 from typer.testing import CliRunner
 
-from orchestrator.cli import app
+from orchestrator.ops.cli import app
 
 COMMANDS = ["start", "status", "list", "retry", "reset", "replay", "check"]
 

@@ -1,8 +1,8 @@
-"""Reading `Prefer: wait=N` as RFC 7240 writes it (orchestrator/waiting.py)."""
+"""Reading `Prefer: wait=N` as RFC 7240 writes it (orchestrator/api/waiting.py)."""
 
 import pytest
 
-from orchestrator.waiting import MAX_WAIT_SECONDS, requested_wait
+from orchestrator.api.waiting import MAX_WAIT_SECONDS, requested_wait
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,8 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowExecutionStatus
 
-from orchestrator.histories import load_history
 from orchestrator.history_steps import step_tries, unfinished_workflow_task
+from orchestrator.ops.histories import load_history
 from orchestrator.recovery import (
     FailureFilter,
     LatestRun,

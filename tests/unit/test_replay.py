@@ -18,7 +18,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from orchestrator.histories import from_files, history_files, load_history, replay
+from orchestrator.ops.histories import from_files, history_files, load_history, replay
 from sagas.runner import SagaRunner
 from workflows.contracts import SagaInput, SagaState, Step
 from workflows.onboarding import (

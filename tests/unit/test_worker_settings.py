@@ -5,7 +5,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from orchestrator.config import OrchestratorSettings
-from orchestrator.worker import saga_worker
+from orchestrator.worker.main import saga_worker
 
 
 async def test_the_worker_runs_with_the_cache_and_slots_its_settings_give(

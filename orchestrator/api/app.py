@@ -19,7 +19,7 @@ from common.database import create_database_engine
 from common.health import health_router
 from common.migrations import Schema, prepare_database
 from common.observability import install_observability
-from orchestrator import api
+from orchestrator.api import routes
 from orchestrator.clients import EnrollmentClient, create_http_client
 from orchestrator.config import OrchestratorSettings
 from orchestrator.telemetry import traced_client
@@ -30,7 +30,7 @@ SERVICE_NAME = "saga-api"
 # The API's own database, used only for choreographed sagas (BROKER_URL set): their registry, the
 # saga tracker, and the outbox and inbox of the API's place on the bus.
 API_SCHEMA = Schema(
-    "api", Path(__file__).parent / "migrations", (*choreographed.TABLES, *runtime.TABLES)
+    "api", Path(__file__).parent.parent / "migrations", (*choreographed.TABLES, *runtime.TABLES)
 )
 
 
@@ -85,9 +85,9 @@ def create_app(
         "their status, retries and resumes them.",
         lifespan=lifespan,
     )
-    install_http_conventions(app, api.PROBLEMS)
+    install_http_conventions(app, routes.PROBLEMS)
     tracer_provider = install_observability(app, settings, SERVICE_NAME, tracer_provider)
     app.include_router(health_router(readiness))
-    app.include_router(api.router)
+    app.include_router(routes.router)
     install_authentication(app, settings.api_credentials())  # last: outermost
     return app

@@ -13,12 +13,12 @@ from temporalio.worker import Interceptor, Worker
 
 from common.logs import configure_logging
 from common.tracing import create_tracer_provider
-from orchestrator.activities import BillingActivities, EnrollmentActivities
 from orchestrator.clients import BillingClient, EnrollmentClient, create_http_client
 from orchestrator.config import OrchestratorSettings
 from orchestrator.process_exit import exit_now
 from orchestrator.telemetry import SagaLogInterceptor, metrics_runtime, tracing_interceptor
 from orchestrator.temporal import connect, workflow_runner
+from orchestrator.worker.activities import BillingActivities, EnrollmentActivities
 from workflows.registry import WORKFLOWS
 
 log = logging.getLogger("orchestrator.worker")

@@ -16,14 +16,10 @@ from pydantic import (
 )
 
 from common.ids import CourseId, PaymentToken, StudentId
+from orchestrator.modes import SagaMode
 from sagas import FailureKind, SagaStatus
 from workflows.contracts import SagaState, Step, StudentCreated
 from workflows.transfer import CourseTransfer, TransferState
-
-
-class SagaMode(StrEnum):
-    ORCHESTRATION = "orchestration"
-    CHOREOGRAPHY = "choreography"
 
 
 class StudentCreate(BaseModel):

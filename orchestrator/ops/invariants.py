@@ -25,7 +25,7 @@ through their public HTTP APIs only, and reports every violation of:
 A saga's resources are found by its idempotency keys, `<workflow id>:<first run id>:<step>`
 (sagas/runner.py), so a lost answer cannot hide them. The sagas are every type the registry
 (workflows/registry.py) lists. `saga check` (or
-`python -m orchestrator.invariants`) prints them as a table and exits 1 on any violation, 4 if
+`python -m orchestrator.ops.invariants`) prints them as a table and exits 1 on any violation, 4 if
 Temporal or a service cannot be reached.
 """
 
@@ -44,8 +44,8 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from choreography.events import IDEMPOTENCY_KEY_PREFIX
 from choreography.invariants import saga_runs
 from common.database import create_database_engine
-from orchestrator import histories
 from orchestrator.config import OrchestratorSettings
+from orchestrator.ops import histories
 from orchestrator.process_exit import run_and_exit
 from orchestrator.temporal import connect
 from sagas import SagaStatus

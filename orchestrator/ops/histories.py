@@ -6,9 +6,9 @@ recorded (a step added, removed or reordered without `workflow.patched`), the re
 a nondeterminism error: a worker with that code would get stuck on every saga still running.
 Check before deploying:
 
-    python -m orchestrator.histories replay            # every saga type's recent runs
-    python -m orchestrator.histories replay --dir tests/histories
-    python -m orchestrator.histories export --query 'SagaStatus="FAILED"' --out tests/histories/x
+    python -m orchestrator.ops.histories replay            # every saga type's recent runs
+    python -m orchestrator.ops.histories replay --dir tests/histories
+    python -m orchestrator.ops.histories export --query 'SagaStatus="FAILED"' --out failed/
 
 Histories of an encrypted deployment replay with its PAYLOAD_KEYS in the environment (the same
 setting the worker reads); plaintext histories replay with or without them.

@@ -22,9 +22,10 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from orchestrator import histories, invariants, recovery
+from orchestrator import recovery
 from orchestrator.config import ApiClientSettings, OrchestratorSettings
 from orchestrator.intake import cli as intake_cli
+from orchestrator.ops import histories, invariants
 from orchestrator.process_exit import run_and_exit
 from orchestrator.sagas import SagaNotFound
 from orchestrator.temporal import connect, workflow_ui_url

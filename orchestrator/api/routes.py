@@ -10,11 +10,10 @@ from choreography import events
 from choreography import sagas as choreographed
 from common.problems import ProblemMap, ProblemSpec, problem_responses
 from common.requests import JsonBody, OptionalJsonBody
-from orchestrator import modes, recovery, sagas, waiting
-from orchestrator.config import OrchestratorSettings
-from orchestrator.deps import ChoreographyDep, EnrollmentDep, SettingsDep, TemporalDep
-from orchestrator.modes import ChoreographyUnavailable, SagaInOtherMode
-from orchestrator.schemas import (
+from orchestrator import modes, recovery, sagas
+from orchestrator.api import waiting
+from orchestrator.api.deps import ChoreographyDep, EnrollmentDep, SettingsDep, TemporalDep
+from orchestrator.api.schemas import (
     BulkRetry,
     BulkRetryAction,
     BulkRetryItem,
@@ -28,6 +27,8 @@ from orchestrator.schemas import (
     StudentCreate,
     TransferCreate,
 )
+from orchestrator.config import OrchestratorSettings
+from orchestrator.modes import ChoreographyUnavailable, SagaInOtherMode
 from orchestrator.temporal import workflow_ui_url
 from sagas import SagaStatus
 from workflows import registry

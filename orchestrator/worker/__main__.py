@@ -1,0 +1,4 @@
+from orchestrator.worker.main import main
+
+if __name__ == "__main__":
+    main()
