@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind, StatusCode, Tracer
 
 from common.logs import current_saga
-from orchestrator.config import OrchestratorSettings
+from orchestrator.config import ServiceClientSettings
 from orchestrator.errors import ServiceAnswer, no_answer, raise_for_outcome
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class ServiceHttp:
 
 @asynccontextmanager
 async def create_http_client(
-    base_url: str, settings: OrchestratorSettings, tracer_provider: TracerProvider | None = None
+    base_url: str, settings: ServiceClientSettings, tracer_provider: TracerProvider | None = None
 ) -> AsyncIterator[ServiceHttp]:
     """Every request carries the service token: the services refuse writes without it (401,
     which errors.py makes a retryable failure: a worker with a wrong token stalls, visibly,

@@ -53,28 +53,51 @@ class PayloadEncryptionSettings(EnvironmentSettings):
         return parse_keys(self.payload_keys.get_secret_value())
 
 
-class OrchestratorSettings(
-    PayloadEncryptionSettings,
-    MigrationSettings,
-    DatabaseSettings,
-    BrokerSettings,
-    ObservabilitySettings,
-):
-    """With BROKER_URL set, the API also runs choreographed sagas: its own database (DATABASE_URL,
-    default DATA_DIR/api.db) holds their registry, its outbox and the saga tracker."""
+class TemporalSettings(PayloadEncryptionSettings, ObservabilitySettings):
+    """What every process that talks to Temporal reads (API, worker, intake, CLI)."""
 
     temporal_address: str = "127.0.0.1:7233"
     temporal_namespace: str = "default"
     task_queue: str = TASK_QUEUE
     temporal_ui_url: str = "http://127.0.0.1:8233"
+    # Temporal Cloud or a TLS cluster: an API key (TLS is then implied), or mTLS with a client
+    # certificate and key (PEM files); a CA file for a cluster whose CA is not a public one.
+    temporal_api_key: SecretStr | None = None
+    temporal_tls_cert: Path | None = None
+    temporal_tls_key: Path | None = None
+    temporal_tls_ca: Path | None = None
+
+    @model_validator(mode="after")
+    def client_certificate_comes_with_its_key(self) -> Self:
+        if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
+            raise ValueError("TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together (mTLS)")
+        return self
+
+
+class ServiceClientSettings(BaseSettings):
+    """How a process calls enrollment and billing: the worker for every step, the API and the
+    CLI for reads (open on the services, so a token is optional for them)."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
     enrollment_url: str = "http://127.0.0.1:8001"
     billing_url: str = "http://127.0.0.1:8002"
     # One HTTP attempt; the activity's start-to-close (15 s by default) must be longer.
     http_timeout_seconds: float = 10.0
     http_max_connections: int = 100
+    # What is sent to the services: the first of their SERVICE_TOKENS.
+    service_tokens: SecretStr | None = None
+
+    def service_headers(self) -> dict[str, str]:
+        """The header of every call to the services: the first of SERVICE_TOKENS."""
+        return bearer_headers(next(iter(secret_values(self.service_tokens)), None))
+
+
+class WorkerSettings(TemporalSettings, ServiceClientSettings):
+    """The worker (`python -m orchestrator.worker`): it writes to the services, so outside
+    development it needs SERVICE_TOKENS; it serves no API, so it never needs API_KEYS."""
+
     host: str = "127.0.0.1"
-    port: int = 8000
-    public_url: str | None = None
     # The worker's cache of workflow runs and its slots: how many workflow tasks, activities
     # and local activities it runs at once. Unset slots: the SDK's defaults (100 each); the
     # cache's default is the SDK's too. Measured: docs/benchmarks.md, "Worker slots and cache".
@@ -85,34 +108,42 @@ class OrchestratorSettings(
     # The worker serves Prometheus metrics (Temporal SDK's and the saga's) on HOST:METRICS_PORT
     # at /metrics; unset: no metrics endpoint. The API serves its own on its PORT.
     metrics_port: Annotated[int, Field(ge=1, le=65535)] | None = None
-    # Temporal Cloud or a TLS cluster: an API key (TLS is then implied), or mTLS with a client
-    # certificate and key (PEM files); a CA file for a cluster whose CA is not a public one.
-    temporal_api_key: SecretStr | None = None
-    temporal_tls_cert: Path | None = None
-    temporal_tls_key: Path | None = None
-    temporal_tls_ca: Path | None = None
+
+    @model_validator(mode="after")
+    def production_requires_strong_service_tokens(self) -> Self:
+        if self.environment != "development":
+            refuse_weak_secrets({"SERVICE_TOKENS": self.service_tokens}, required=True)
+        return self
+
+
+class OrchestratorSettings(
+    TemporalSettings, ServiceClientSettings, MigrationSettings, DatabaseSettings, BrokerSettings
+):
+    """The API (`python -m orchestrator`) and the `saga` CLI. With BROKER_URL set, the API also
+    runs choreographed sagas: its own database (DATABASE_URL, default DATA_DIR/api.db) holds
+    their registry, its outbox and the saga tracker."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = None
     # Comma-separated (rotation: common/secrets.py). API_KEYS may do anything; the optional
     # API_READ_ONLY_KEYS may only read (GET). Unset in development: the API is open.
     api_keys: SecretStr | None = None
     api_read_only_keys: SecretStr | None = None
-    # What the worker sends to the services: the first of their SERVICE_TOKENS.
-    service_tokens: SecretStr | None = None
-
-    @model_validator(mode="after")
-    def client_certificate_comes_with_its_key(self) -> Self:
-        if (self.temporal_tls_cert is None) != (self.temporal_tls_key is None):
-            raise ValueError("TEMPORAL_TLS_CERT and TEMPORAL_TLS_KEY go together (mTLS)")
-        return self
 
     @model_validator(mode="after")
     def production_requires_strong_credentials(self) -> Self:
-        """The API and the worker share these settings (and, in docker-compose.yml, their
-        environment): outside development both need API_KEYS and SERVICE_TOKENS."""
+        """Outside development the API needs API_KEYS; the service tokens it may hold (for its
+        reads) are checked like any secret."""
         if self.environment != "development":
+            refuse_weak_secrets({"API_KEYS": self.api_keys}, required=True)
             refuse_weak_secrets(
-                {"API_KEYS": self.api_keys, "SERVICE_TOKENS": self.service_tokens}, required=True
+                {
+                    "API_READ_ONLY_KEYS": self.api_read_only_keys,
+                    "SERVICE_TOKENS": self.service_tokens,
+                },
+                required=False,
             )
-            refuse_weak_secrets({"API_READ_ONLY_KEYS": self.api_read_only_keys}, required=False)
         return self
 
     def api_credentials(self) -> Credentials:
@@ -124,10 +155,6 @@ class OrchestratorSettings(
             readers=secret_values(self.api_read_only_keys),
         )
 
-    def service_headers(self) -> dict[str, str]:
-        """The header of every call to the services: the first of SERVICE_TOKENS."""
-        return bearer_headers(next(iter(secret_values(self.service_tokens)), None))
-
     def api_base_url(self) -> str:
         return self.public_url or f"http://{self.host}:{self.port}"
 
@@ -137,6 +164,11 @@ class OrchestratorSettings(
 
     def database_url_for_api(self) -> str:
         return self.database_url_for(API_DATABASE)
+
+    def for_worker(self, **overrides: object) -> WorkerSettings:
+        """A worker configured like this API (tests and tools that run both in one process)."""
+        shared = self.model_dump(include=set(WorkerSettings.model_fields))
+        return WorkerSettings(**(shared | overrides))
 
 
 class CodecServerSettings(PayloadEncryptionSettings):

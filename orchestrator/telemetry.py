@@ -22,7 +22,7 @@ from temporalio.worker import (
 )
 
 from common.logs import SagaLogContext, bind_saga
-from orchestrator.config import OrchestratorSettings
+from orchestrator.config import WorkerSettings
 from sagas.visibility import SAGA_DURATION_METRIC
 from workflows.registry import student_id_of
 
@@ -60,7 +60,7 @@ def traced_client(client: Client, tracer_provider: TracerProvider | None) -> Cli
     return Client(**config)
 
 
-def metrics_runtime(settings: OrchestratorSettings) -> Runtime | None:
+def metrics_runtime(settings: WorkerSettings) -> Runtime | None:
     """A Temporal runtime serving Prometheus metrics on HOST:METRICS_PORT; None without a port
     (the SDK's default runtime, no endpoint). Durations are in milliseconds, the SDK's default,
     which Temporal's published dashboards expect."""

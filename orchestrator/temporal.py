@@ -14,11 +14,11 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from common.payload_keys import PayloadKeys
 from orchestrator.codec import EncryptionCodec
-from orchestrator.config import OrchestratorSettings
+from orchestrator.config import TemporalSettings
 from workflows.visibility import SEARCH_ATTRIBUTES
 
 
-async def connect(settings: OrchestratorSettings, runtime: Runtime | None = None) -> Client:
+async def connect(settings: TemporalSettings, runtime: Runtime | None = None) -> Client:
     """`runtime` carries the worker's metrics endpoint (orchestrator/telemetry.py)."""
     api_key = settings.temporal_api_key
     return await Client.connect(
@@ -31,7 +31,7 @@ async def connect(settings: OrchestratorSettings, runtime: Runtime | None = None
     )
 
 
-def tls_config(settings: OrchestratorSettings) -> TLSConfig | None:
+def tls_config(settings: TemporalSettings) -> TLSConfig | None:
     """mTLS when a client certificate is configured, TLS with a private CA when only a CA is;
     None otherwise: plaintext, or TLS with the system's CAs when an API key is set."""
     ca = settings.temporal_tls_ca.read_bytes() if settings.temporal_tls_ca else None
@@ -70,7 +70,7 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
-def workflow_ui_url(settings: OrchestratorSettings, workflow_id: str, run_id: str | None) -> str:
+def workflow_ui_url(settings: TemporalSettings, workflow_id: str, run_id: str | None) -> str:
     base = f"{settings.temporal_ui_url.rstrip('/')}/namespaces/{settings.temporal_namespace}"
     if run_id is None:
         return f"{base}/workflows/{workflow_id}"

@@ -9,13 +9,13 @@ from typing import Annotated, Literal, Self
 
 from pydantic import Field, model_validator
 
-from choreography.config import DEFAULT_NATS_URL
-from orchestrator.config import OrchestratorSettings
+from choreography.config import DEFAULT_NATS_URL, BrokerSettings
+from orchestrator.config import TemporalSettings
 
 BrokerKind = Literal["nats", "rabbitmq"]
 
 
-class IntakeSettings(OrchestratorSettings):
+class IntakeSettings(TemporalSettings, BrokerSettings):
     """INTAKE_BROKER_URL picks the broker by its scheme (nats:// JetStream, amqp:// RabbitMQ);
     unset, the intake uses BROKER_URL, the choreography's broker, else the embedded NATS of
     `make up`."""
@@ -43,6 +43,7 @@ class IntakeSettings(OrchestratorSettings):
     intake_retry_first_delay_seconds: Annotated[float, Field(gt=0)] = 0.5
     intake_retry_max_delay_seconds: Annotated[float, Field(gt=0)] = 10.0
     # The intake's health routes (/healthz, /readyz) listen on HOST:PORT.
+    host: str = "127.0.0.1"
     port: int = 8003
 
     @model_validator(mode="after")

@@ -14,7 +14,7 @@ from temporalio.worker import Interceptor, Worker
 from common.logs import configure_logging
 from common.tracing import create_tracer_provider
 from orchestrator.clients import BillingClient, EnrollmentClient, create_http_client
-from orchestrator.config import OrchestratorSettings
+from orchestrator.config import WorkerSettings
 from orchestrator.process_exit import exit_now
 from orchestrator.telemetry import SagaLogInterceptor, metrics_runtime, tracing_interceptor
 from orchestrator.temporal import connect, workflow_runner
@@ -27,7 +27,7 @@ SERVICE_NAME = "saga-worker"
 
 @asynccontextmanager
 async def saga_worker(
-    client: Client, settings: OrchestratorSettings, tracer_provider: TracerProvider | None = None
+    client: Client, settings: WorkerSettings, tracer_provider: TracerProvider | None = None
 ) -> AsyncIterator[Worker]:
     """A running worker for every saga type, with its HTTP clients; stopped and closed on exit.
     With `tracer_provider`, workflows, activities and their HTTP calls are traced."""
@@ -58,7 +58,7 @@ async def saga_worker(
             yield worker
 
 
-async def run(settings: OrchestratorSettings) -> None:
+async def run(settings: WorkerSettings) -> None:
     client = await connect(settings, metrics_runtime(settings))
     tracer_provider = create_tracer_provider(settings, SERVICE_NAME)
     stop = asyncio.Event()
@@ -76,7 +76,7 @@ async def run(settings: OrchestratorSettings) -> None:
 
 
 def main() -> None:
-    settings = OrchestratorSettings()
+    settings = WorkerSettings()
     configure_logging(settings)
     if settings.log_format == "json":
         # The ids are fields of the JSON line already; keep the messages free of them.

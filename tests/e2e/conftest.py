@@ -193,7 +193,7 @@ async def deployment(
         settings = orchestrator_settings(temporal_env, urls, **overrides)
         async with saga_worker(
             worker_client or temporal_env.client,
-            settings,
+            settings.for_worker(),
             observation.tracer_provider("saga-worker"),
         ):
             api_app = create_api(

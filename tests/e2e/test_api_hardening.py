@@ -24,7 +24,7 @@ async def api_of_its_own(tmp_path_factory: pytest.TempPathFactory) -> AsyncItera
     async with await start_dev_server() as env:
         with running_services(tmp_path_factory.mktemp("fuzzed")) as services:
             settings = orchestrator_settings(env, services)
-            async with saga_worker(env.client, settings):
+            async with saga_worker(env.client, settings.for_worker()):
                 with serve_in_thread(create_api(settings)) as url:
                     yield url
 

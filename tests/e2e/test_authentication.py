@@ -15,7 +15,7 @@ from common.auth import bearer_headers
 from common.problems import PROBLEM_JSON
 from orchestrator import sagas
 from orchestrator.api.app import create_app as create_api
-from orchestrator.config import OrchestratorSettings
+from orchestrator.config import OrchestratorSettings, WorkerSettings
 from orchestrator.worker.main import saga_worker
 from sagas import ErrorType, SagaStatus
 from tests.e2e.conftest import System, new_student
@@ -104,8 +104,8 @@ async def test_every_key_listed_is_accepted_so_keys_can_be_rotated(system: Syste
     assert (old.status_code, new.status_code, gone.status_code) == (200, 200, 401)
 
 
-def worker_settings(system: System, task_queue: str, service_token: str) -> OrchestratorSettings:
-    return OrchestratorSettings(
+def worker_settings(system: System, task_queue: str, service_token: str) -> WorkerSettings:
+    return WorkerSettings(
         temporal_address=system.temporal.service_client.config.target_host,
         payload_keys=TEST_PAYLOAD_KEYS,
         task_queue=task_queue,

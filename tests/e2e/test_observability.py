@@ -19,7 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from choreography.config import BrokerConfig
-from orchestrator.config import OrchestratorSettings
+from orchestrator.config import WorkerSettings
 from orchestrator.telemetry import metrics_runtime, tracing_interceptor
 from tests.e2e.conftest import System, deployment, new_student, run_saga
 from tests.support.broker import EmbeddedNats, unique_namespace
@@ -52,7 +52,7 @@ async def observed(
     worker_client = await Client.connect(
         temporal_address(temporal_env),
         data_converter=temporal_env.client.data_converter,
-        runtime=metrics_runtime(OrchestratorSettings(metrics_port=port)),
+        runtime=metrics_runtime(WorkerSettings(metrics_port=port)),
     )
     broker = BrokerConfig(url=nats_server.url, namespace=unique_namespace(), max_attempts=5)
     async with deployment(

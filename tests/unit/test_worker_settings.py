@@ -1,17 +1,21 @@
 """The worker's cache and slots come from its settings (WORKER_* variables); unset slots keep
 the SDK's defaults."""
 
+import secrets
+
 import pytest
+from pydantic import ValidationError
 from temporalio.testing import WorkflowEnvironment
 
-from orchestrator.config import OrchestratorSettings
+from common.payload_keys import new_key_entry
+from orchestrator.config import WorkerSettings
 from orchestrator.worker.main import saga_worker
 
 
 async def test_the_worker_runs_with_the_cache_and_slots_its_settings_give(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
-    settings = OrchestratorSettings(
+    settings = WorkerSettings(
         worker_max_cached_workflows=50, worker_max_concurrent_local_activities=20
     )
 
@@ -30,8 +34,22 @@ def test_the_worker_settings_are_read_from_the_environment(
     monkeypatch.setenv("WORKER_MAX_CONCURRENT_ACTIVITIES", "30")
     monkeypatch.setenv("WORKER_MAX_CACHED_WORKFLOWS", "0")
 
-    settings = OrchestratorSettings()
+    settings = WorkerSettings()
 
     assert settings.worker_max_concurrent_activities == 30
     assert settings.worker_max_cached_workflows == 0  # no cache: every task replays the history
     assert settings.worker_max_concurrent_workflow_tasks is None
+
+
+def test_the_worker_needs_service_tokens_but_no_api_keys_outside_development(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("PAYLOAD_KEYS", new_key_entry("k1"))
+    monkeypatch.delenv("API_KEYS", raising=False)
+    monkeypatch.delenv("SERVICE_TOKENS", raising=False)
+
+    with pytest.raises(ValidationError, match="SERVICE_TOKENS"):
+        WorkerSettings()
+    monkeypatch.setenv("SERVICE_TOKENS", secrets.token_urlsafe(32))
+    assert WorkerSettings().environment == "production"
