@@ -8,6 +8,7 @@ start claims the student's mode in `saga_mode_claim` first (orchestration throug
 so of two POSTs in different modes exactly one wins, whatever the timing.
 """
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -113,14 +114,12 @@ class SagaNotRetryable(Exception):
 
 
 def retry_saga(
-    engine: Engine,
-    student_id: str,
-    payment_token: str | None = None,
-    course_id: str | None = None,
+    engine: Engine, student_id: str, changes: Mapping[str, str] | None = None
 ) -> int | None:
     """Start a new run of a COMPENSATED choreographed saga: the previous run's StudentCreated,
-    with the corrections given, as run n+1 (new event ids, new idempotency keys). Returns the
-    new run; None if the student has no choreographed saga."""
+    with `changes` to its fields (workflows.contracts.SagaCorrections, personal data sealed as
+    in the event), as run n+1 (new event ids, new idempotency keys). Returns the new run; None
+    if the student has no choreographed saga."""
     with Session(engine, expire_on_commit=False) as session:
         lock_for_transaction(session, f"saga-mode:{student_id}")
         registered = session.get(ChoreographedSaga, student_id, with_for_update=True)
@@ -141,10 +140,9 @@ def retry_saga(
         assert first is not None, "a COMPENSATED saga's StudentCreated is tracked"
         previous = from_json(first.payload)
         assert isinstance(previous, StudentCreated)
-        corrections = {"payment_token": payment_token, "course_id": course_id}
         retried = StudentCreated(
             **previous.model_dump(exclude={"event_id", "occurred_at", "run"}, mode="json")
-            | {field: value for field, value in corrections.items() if value is not None},
+            | dict(changes or {}),
             run=registered.run + 1,
         )
         registered.run = retried.run

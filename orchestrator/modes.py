@@ -21,7 +21,7 @@ from choreography.runtime import Choreography
 from choreography.sealing import FieldSealer, sealed_fields
 from common.payload_keys import PayloadKeys
 from orchestrator import recovery, sagas
-from workflows.contracts import StudentCreated
+from workflows.contracts import SagaCorrections, StudentCreated
 
 
 class SagaMode(StrEnum):
@@ -84,23 +84,22 @@ async def start_choreographed(
 async def retry_choreographed(
     choreography: Choreography | None,
     student_id: str,
-    corrections: recovery.SagaCorrections,
+    corrections: SagaCorrections,
     payload_keys: PayloadKeys | None,
 ) -> int | None:
     """Start a new run of the student's COMPENSATED choreographed saga; its run number, or None
     if the student's saga is not choreographed (then it is Temporal's to retry)."""
     if choreography is None:
         return None
+    changes = corrections.changes()
+    # The new StudentCreated carries its personal data sealed, as the first one did.
+    sealed = set(changes) & set(events.SEALED_FIELDS)
+    changes |= sealed_fields(
+        FieldSealer(payload_keys), student_id, **{name: changes[name] for name in sealed}
+    )
     try:
         run = await asyncio.to_thread(
-            choreographed.retry_saga,
-            choreography.engine,
-            student_id,
-            corrections.payment_token
-            and FieldSealer(payload_keys).seal(
-                student_id, "payment_token", corrections.payment_token
-            ),
-            corrections.course_id,
+            choreographed.retry_saga, choreography.engine, student_id, changes
         )
     except choreographed.SagaNotRetryable as refusal:
         raise recovery.SagaNotRetryable(str(refusal)) from refusal

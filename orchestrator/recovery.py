@@ -34,12 +34,11 @@ from orchestrator.sagas import SagaNotFound, start
 from sagas import FailureKind, SagaProgress, SagaStatus
 from sagas.visibility import SAGA_STATUS
 from workflows import registry
-from workflows.contracts import Step
+from workflows.contracts import SagaCorrections, Step
 from workflows.registry import ALL_SAGAS, SagaType
 
 log = logging.getLogger(__name__)
 RETRYABLE_STATUSES = frozenset({SagaStatus.COMPENSATED, SagaStatus.FAILED})
-COMPENSATIONS = registry.UNDO_ACTIVITIES
 
 
 class SagaNotRetryable(Exception):
@@ -77,15 +76,6 @@ class LatestRun:
     run_id: str
     execution_status: WorkflowExecutionStatus | None
     saga_status: SagaStatus | None
-
-
-@dataclass(frozen=True)
-class SagaCorrections:
-    payment_token: str | None = None
-    course_id: str | None = None
-
-    def changes(self) -> dict[str, str]:
-        return {name: value for name, value in self.__dict__.items() if value is not None}
 
 
 @dataclass(frozen=True)
@@ -312,8 +302,8 @@ def reset_point(events: Sequence[HistoryEvent], step: Step, saga_id: str) -> int
     done are run again too, under the same idempotency keys, so the services answer them with
     what they did the first time (docs/operations.md, "Resetting a saga to a step")."""
     tries = step_tries(events)
-    undone = {attempt.step for attempt in tries if attempt.succeeded} & COMPENSATIONS
-    if step not in COMPENSATIONS and undone:
+    undone = {attempt.step for attempt in tries if attempt.succeeded} & registry.UNDO_ACTIVITIES
+    if step not in registry.UNDO_ACTIVITIES and undone:
         raise SagaNotResettable(
             f"The latest run of '{saga_id}' already ran {', '.join(sorted(undone))}: running "
             f"{step} again under the same idempotency keys would meet cancelled resources. "

@@ -8,7 +8,7 @@ Temporal's visibility reads of a saga is in workflows/visibility.py).
 
 from enum import StrEnum
 
-from pydantic import BaseModel, EmailStr, Field
+from pydantic import BaseModel, ConfigDict, EmailStr, Field
 
 from common.ids import CourseId, PaymentToken, StudentId
 from sagas import SagaDeadlines, SagaProgress
@@ -43,6 +43,20 @@ class StudentCreated(BaseModel):
     email: EmailStr
     course_id: CourseId
     payment_token: PaymentToken
+
+
+class SagaCorrections(BaseModel):
+    """What a retried saga may change from its previous run (POST /sagas/{id}/retry, `saga
+    retry`, either mode); everything else is the previous run's. Each saga type accepts some of
+    them (workflows/registry.py, `correctable`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    payment_token: PaymentToken | None = None
+    course_id: CourseId | None = None
+
+    def changes(self) -> dict[str, str]:
+        return self.model_dump(exclude_none=True)
 
 
 class SagaInput(BaseModel):

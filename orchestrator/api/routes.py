@@ -22,7 +22,6 @@ from orchestrator.api.schemas import (
     SagaMode,
     SagaProgressAnswer,
     SagaRetried,
-    SagaRetry,
     SagaStarted,
     StudentCreate,
     TransferCreate,
@@ -32,6 +31,7 @@ from orchestrator.modes import ChoreographyUnavailable, SagaInOtherMode
 from orchestrator.temporal import workflow_ui_url
 from sagas import SagaStatus
 from workflows import registry
+from workflows.contracts import SagaCorrections
 from workflows.transfer import TransferState
 
 PROBLEMS: ProblemMap = {
@@ -242,10 +242,10 @@ async def retry_saga(
     choreography: ChoreographyDep,
     settings: SettingsDep,
     response: Response,
-    body: Annotated[SagaRetry | None, Body()] = None,
+    body: Annotated[SagaCorrections | None, Body()] = None,
 ) -> SagaRetried:
     """Start a new run of a COMPENSATED or FAILED saga, optionally with corrections."""
-    corrections = recovery.SagaCorrections(**(body or SagaRetry()).model_dump())
+    corrections = body or SagaCorrections()
     status_url = settings.saga_url(saga_id)
     response.headers["Location"] = status_url
     new_run = await modes.retry_choreographed(

@@ -90,15 +90,6 @@ class SagaListItem(BaseModel):
     temporal_ui_url: str
 
 
-class SagaRetry(BaseModel):
-    """Corrections for a retried saga; everything else is the previous run's event."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    payment_token: PaymentToken | None = None
-    course_id: CourseId | None = None
-
-
 class SagaRetried(BaseModel):
     saga_id: str
     student_id: str

@@ -30,7 +30,7 @@ from orchestrator.process_exit import run_and_exit
 from orchestrator.sagas import SagaNotFound
 from orchestrator.temporal import connect, workflow_ui_url
 from sagas import FailureKind, SagaStatus
-from workflows.contracts import Step
+from workflows.contracts import SagaCorrections, Step
 
 EXIT_REFUSED = 1
 EXIT_NOTHING_MATCHED = 3
@@ -257,10 +257,11 @@ def retry(
         raise typer.BadParameter(
             "--dry-run, --failed-step, --failure-kind and --reason-contains need --query"
         )
-    corrections = {"payment_token": payment_token, "course_id": course_id}
-    body = {name: value for name, value in corrections.items() if value is not None}
+    # Not validated here: the API answers an invalid correction with its 422 problem.
+    corrections = SagaCorrections.model_construct(payment_token=payment_token, course_id=course_id)
+    changes = corrections.changes()
     path = f"/sagas/{saga_id}/retry"
-    out.print(_fields("Saga retried", _call(api_url, "POST", path, json=body or None)))
+    out.print(_fields("Saga retried", _call(api_url, "POST", path, json=changes or None)))
 
 
 def _retry_matching(api_url: str | None, body: dict[str, Any]) -> None:

@@ -23,10 +23,11 @@ from common.requests import request_fingerprint
 from services.billing import service
 from services.billing.domain import CardDeclined, ChargeRevoked, ChargeStatus
 from services.billing.models import ChargeCreate
+from workflows.contracts import Step
 
 
 def charge_key(event: Event) -> str:
-    return event.key("charge_tuition")
+    return event.key(Step.CHARGE_TUITION)
 
 
 def on_seat_reserved(session: Session, event: Event, sealer: FieldSealer) -> Sequence[Event]:

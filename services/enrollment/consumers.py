@@ -30,10 +30,11 @@ from services.enrollment.domain import (
     ReservationRevoked,
 )
 from services.enrollment.models import EnrollmentCreate
+from workflows.contracts import Step
 
 
 def reservation_key(event: Event) -> str:
-    return event.key("reserve_seat")
+    return event.key(Step.RESERVE_SEAT)
 
 
 def on_student_created(

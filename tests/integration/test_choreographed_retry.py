@@ -63,7 +63,7 @@ def test_a_late_event_of_the_compensated_run_leaves_the_retried_saga_running(
         tracker.track_once(engine, event)
     assert status_of(engine, "stu-late") == SagaStatus.COMPENSATED
 
-    assert sagas.retry_saga(engine, "stu-late", payment_token="tok_visa") == 2
+    assert sagas.retry_saga(engine, "stu-late", {"payment_token": "tok_visa"}) == 2
     assert status_of(engine, "stu-late") == SagaStatus.RUNNING
 
     # The broker redelivers the old run's last event after the retry committed.

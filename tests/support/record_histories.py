@@ -30,7 +30,7 @@ from temporalio.client import Client, WorkflowHistory
 
 from orchestrator.config import OrchestratorSettings
 from orchestrator.ops.histories import save_history
-from orchestrator.recovery import SagaCorrections, retry_saga
+from orchestrator.recovery import retry_saga
 from orchestrator.sagas import start, start_saga
 from orchestrator.worker.main import saga_worker
 from sagas import SagaDeadlines, SagaStatus
@@ -44,7 +44,7 @@ from tests.support.stack import (
 )
 from tests.support.temporal import student, unique_task_queue
 from workflows import registry
-from workflows.contracts import SagaState, Step
+from workflows.contracts import SagaCorrections, SagaState, Step
 from workflows.transfer import CourseTransfer, TransferInput, TransferState
 
 SAGA_TIMEOUT = timedelta(seconds=90)
