@@ -32,8 +32,8 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from common.faults import FAULTS_PATH
-from common.openapi import HTTP_METHODS, PROBLEM_JSON, PROBLEM_SCHEMA
-from common.problems import ProblemSpec, problem_response
+from common.openapi import OPERATION_KEYS, PROBLEM_SCHEMA
+from common.problems import PROBLEM_JSON, ProblemSpec, problem_response
 
 log = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ def document_bearer_auth(schema: dict[str, Any], credentials: Credentials) -> No
     challenge = {"WWW-Authenticate": {"schema": {"type": "string"}}}
     for path, item in schema.get("paths", {}).items():
         for method, operation in item.items():
-            if method not in HTTP_METHODS:
+            if method not in OPERATION_KEYS:
                 continue
             access = credentials.required_access(method.upper(), path)
             if access is Access.PUBLIC:

@@ -12,11 +12,12 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from common.problems import PROBLEM_JSON
 from common.requests import IDEMPOTENCY_KEY_HEADER, IDEMPOTENCY_KEY_MAX_LENGTH
 
-PROBLEM_JSON = "application/problem+json"
 PROBLEM_SCHEMA = {"$ref": "#/components/schemas/Problem"}
-HTTP_METHODS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+# The keys of an OpenAPI path item that are operations (the others: parameters, summary, ...).
+OPERATION_KEYS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 # What any route may answer besides its own outcomes, with when.
 ANY_ROUTE = {"500": "Unexpected error (logged; no details are disclosed)"}
@@ -56,7 +57,7 @@ def _operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
         operation
         for path_item in schema.get("paths", {}).values()
         for method, operation in path_item.items()
-        if method in HTTP_METHODS
+        if method in OPERATION_KEYS
     ]
 
 

@@ -21,7 +21,8 @@ from starlette.routing import Match
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "/problems/"
 
-HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+# The methods a route may serve, in the order an `Allow` header lists them.
+ALLOWED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 log = logging.getLogger(__name__)
 
@@ -148,11 +149,11 @@ def _allowed_methods(app: FastAPI, request: Request) -> str:
     ]
     if matching:
         _, operations = min(matching, key=lambda candidate: candidate[0])
-        return ", ".join(method for method in HTTP_METHODS if method.lower() in operations)
+        return ", ".join(method for method in ALLOWED_METHODS if method.lower() in operations)
     # An undocumented route: every method some route serves here.
     return ", ".join(
         method
-        for method in HTTP_METHODS
+        for method in ALLOWED_METHODS
         if any(
             route.matches({**request.scope, "method": method})[0] == Match.FULL
             for route in app.router.routes

@@ -8,13 +8,12 @@ import asyncio
 import threading
 from typing import Any
 
+from common.problems import PROBLEM_JSON
 from orchestrator import recovery
 from sagas import SagaStatus
 from tests.e2e.conftest import System, new_student, run_saga
 from tests.support.faulty_proxy import FaultPlan
 from workflows.contracts import SagaInput, Step, workflow_id_for
-
-PROBLEM_JSON = "application/problem+json"
 
 
 async def run_input(system: System, student_id: str, run_id: str) -> SagaInput:

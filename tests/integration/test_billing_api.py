@@ -9,12 +9,12 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
+from common.problems import PROBLEM_JSON
 from services.billing.config import BillingSettings
 from services.billing.main import create_app
 from tests.support.credentials import SERVICE_HEADERS, TEST_SERVICE_TOKEN
 from tests.support.servers import serve_in_thread
 
-PROBLEM_JSON = "application/problem+json"
 CONCURRENT_REQUESTS = 20
 TIMEOUT_SECONDS = 30
 

@@ -10,6 +10,7 @@ import pytest
 from fastapi import FastAPI
 from sqlalchemy import create_engine, text
 
+from common.problems import PROBLEM_JSON
 from common.requests import DEFAULT_MAX_BODY_BYTES
 from services.billing.config import BillingSettings
 from services.billing.main import create_app as create_billing
@@ -18,7 +19,6 @@ from services.enrollment.main import create_app as create_enrollment
 from tests.support.credentials import SERVICE_HEADERS, TEST_SERVICE_TOKEN
 from tests.support.servers import serve_in_thread
 
-PROBLEM_JSON = "application/problem+json"
 # Where each service takes a JSON body.
 BODY_ROUTES = {"enrollment": "/enrollments", "billing": "/charges"}
 
