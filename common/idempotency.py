@@ -2,8 +2,12 @@
 created with and a hash of the request body, under a unique constraint on the key.
 
 A replay (same key, same body) answers the stored row; the same key with another body is
-refused; two concurrent first requests with one key cannot both create (the caller holds
+refused; two concurrent first requests with one key cannot both create (`claim_key` holds
 `common.database.lock_idempotency_key`, and the unique constraint backs it up).
+
+A compensation by key (`undo_by_key`) finds the row its step made; when the step never landed,
+it records the key in a revoked-keys table (a tombstone), and `claim_key` then refuses a
+request still in flight, so nothing is created after the saga gave up on it.
 """
 
 from collections.abc import Callable
@@ -11,6 +15,8 @@ from typing import TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
+
+from common.database import lock_idempotency_key
 
 
 class IdempotencyKeyReused(Exception):
@@ -53,3 +59,37 @@ def commit_or_replay(
         session.commit()
         return existing, False
     return row, True
+
+
+def claim_key(
+    session: Session,
+    idempotency_key: str,
+    replay_existing: Callable[[], Row | None],
+    revoked: type[SQLModel],
+    refusal: Callable[[str], Exception],
+) -> Row | None:
+    """The start of an idempotent create, under the key's lock: the row a first request made
+    (committed: the caller answers it), None to go on creating; `refusal(key)` if a
+    compensation revoked the key."""
+    lock_idempotency_key(session, idempotency_key)
+    replayed = replay_existing()
+    if replayed is not None:
+        session.commit()
+        return replayed
+    if session.get(revoked, idempotency_key) is not None:
+        raise refusal(idempotency_key)
+    return None
+
+
+def undo_by_key(
+    session: Session, table: type[Row], revoked: type[SQLModel], idempotency_key: str
+) -> Row | None:
+    """The start of a compensation by key, under the key's lock: the row the step made (the
+    caller undoes it), or None once the key is revoked (committed) because it made none."""
+    lock_idempotency_key(session, idempotency_key)
+    row = find_by_idempotency_key(session, table, idempotency_key)
+    if row is None:
+        if session.get(revoked, idempotency_key) is None:
+            session.add(revoked(idempotency_key=idempotency_key))
+        session.commit()
+    return row

@@ -14,12 +14,12 @@ from datetime import UTC, datetime
 
 from sqlmodel import Session, col, select
 
-from common.database import lock_idempotency_key
 from common.idempotency import (
     IdempotencyKeyReused,
+    claim_key,
     commit_or_replay,
-    find_by_idempotency_key,
     replay,
+    undo_by_key,
 )
 from services.billing import domain
 from services.billing.domain import (
@@ -45,13 +45,13 @@ def create_charge(
     """Capture a charge if the card approves. Returns (charge, created); a retry with the same
     key and body returns the first charge with created=False. A declined card stores nothing,
     so a retry is decided afresh."""
-    lock_idempotency_key(session, idempotency_key)
-    replayed = replay(session, Charge, idempotency_key, fingerprint)
+
+    def replay_existing() -> Charge | None:
+        return replay(session, Charge, idempotency_key, fingerprint)
+
+    replayed = claim_key(session, idempotency_key, replay_existing, RevokedChargeKey, ChargeRevoked)
     if replayed is not None:
-        session.commit()
         return replayed, False
-    if session.get(RevokedChargeKey, idempotency_key) is not None:
-        raise ChargeRevoked(idempotency_key)
     domain.authorize(request.payment_token)
     charge = Charge(
         charge_id=str(uuid.uuid4()),
@@ -63,9 +63,7 @@ def create_charge(
         request_fingerprint=fingerprint,
         refunds=[],
     )
-    return commit_or_replay(
-        session, charge, lambda: replay(session, Charge, idempotency_key, fingerprint)
-    )
+    return commit_or_replay(session, charge, replay_existing)
 
 
 def get_charge(session: Session, charge_id: str) -> Charge:
@@ -109,12 +107,8 @@ def refund_charge(session: Session, charge_id: str) -> Charge:
 def refund_by_idempotency_key(session: Session, idempotency_key: str) -> Charge | None:
     """Compensate a charge whose outcome the caller never learned: refund it if it exists,
     otherwise revoke the key so a charge still in flight cannot land afterwards."""
-    lock_idempotency_key(session, idempotency_key)
-    charge = find_by_idempotency_key(session, Charge, idempotency_key)
+    charge = undo_by_key(session, Charge, RevokedChargeKey, idempotency_key)
     if charge is None:
-        if session.get(RevokedChargeKey, idempotency_key) is None:
-            session.add(RevokedChargeKey(idempotency_key=idempotency_key))
-        session.commit()
         return None
     return refund_charge(session, charge.charge_id)
 
@@ -129,13 +123,13 @@ def refund_part(
     """Return part of a charge's money. Returns (refund, created); a retry with the same key,
     charge and body returns the first refund with created=False, whatever became of it since.
     A refund beyond what is left is refused and stores nothing."""
-    lock_idempotency_key(session, idempotency_key)
-    replayed = _replay_refund(session, charge_id, idempotency_key, fingerprint)
+
+    def replay_existing() -> Refund | None:
+        return _replay_refund(session, charge_id, idempotency_key, fingerprint)
+
+    replayed = claim_key(session, idempotency_key, replay_existing, RevokedRefundKey, RefundRevoked)
     if replayed is not None:
-        session.commit()
         return replayed, False
-    if session.get(RevokedRefundKey, idempotency_key) is not None:
-        raise RefundRevoked(idempotency_key)
     charge = _lock_charge(session, charge_id)
     domain.check_partial_refund(
         charge_id,
@@ -151,23 +145,15 @@ def refund_part(
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
     )
-    return commit_or_replay(
-        session,
-        refund,
-        lambda: _replay_refund(session, charge_id, idempotency_key, fingerprint),
-    )
+    return commit_or_replay(session, refund, replay_existing)
 
 
 def reverse_refund_by_idempotency_key(session: Session, idempotency_key: str) -> Refund | None:
     """Compensate a partial refund whose outcome the caller may never have learned: take its
     money again if it exists (once), otherwise revoke the key so a refund still in flight
     cannot land afterwards."""
-    lock_idempotency_key(session, idempotency_key)
-    refund = find_by_idempotency_key(session, Refund, idempotency_key)
+    refund = undo_by_key(session, Refund, RevokedRefundKey, idempotency_key)
     if refund is None:
-        if session.get(RevokedRefundKey, idempotency_key) is None:
-            session.add(RevokedRefundKey(idempotency_key=idempotency_key))
-        session.commit()
         return None
     # The refund as read after the key's lock is current: only its key's holder changes it.
     charge = _lock_charge(session, refund.charge_id)

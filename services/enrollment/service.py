@@ -15,8 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from common.database import lock_idempotency_key
-from common.idempotency import commit_or_replay, find_by_idempotency_key, replay
+from common.idempotency import claim_key, commit_or_replay, replay, undo_by_key
 from services.enrollment import domain
 from services.enrollment.domain import (
     CourseFull,
@@ -90,13 +89,15 @@ def reserve_seat(
 ) -> tuple[Enrollment, bool]:
     """Hold a seat with a PENDING enrollment. Returns (enrollment, created); a retry with the
     same key and body returns the first enrollment with created=False."""
-    lock_idempotency_key(session, idempotency_key)
-    replayed = replay(session, Enrollment, idempotency_key, fingerprint)
+
+    def replay_existing() -> Enrollment | None:
+        return replay(session, Enrollment, idempotency_key, fingerprint)
+
+    replayed = claim_key(
+        session, idempotency_key, replay_existing, RevokedReservationKey, ReservationRevoked
+    )
     if replayed is not None:
-        session.commit()
         return replayed, False
-    if session.get(RevokedReservationKey, idempotency_key) is not None:
-        raise ReservationRevoked(idempotency_key)
     course = _find_course(session, request.course_id)
     taken = session.execute(
         update(Course)
@@ -116,9 +117,7 @@ def reserve_seat(
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
     )
-    return commit_or_replay(
-        session, enrollment, lambda: replay(session, Enrollment, idempotency_key, fingerprint)
-    )
+    return commit_or_replay(session, enrollment, replay_existing)
 
 
 def get_enrollment(session: Session, enrollment_id: str) -> Enrollment:
@@ -182,12 +181,8 @@ def cancel_enrollment(session: Session, enrollment_id: str) -> Enrollment:
 def cancel_by_idempotency_key(session: Session, idempotency_key: str) -> Enrollment | None:
     """Compensate a reservation whose outcome the caller never learned: cancel it if it exists,
     otherwise revoke the key so a reservation still in flight cannot land afterwards."""
-    lock_idempotency_key(session, idempotency_key)
-    enrollment = find_by_idempotency_key(session, Enrollment, idempotency_key)
+    enrollment = undo_by_key(session, Enrollment, RevokedReservationKey, idempotency_key)
     if enrollment is None:
-        if session.get(RevokedReservationKey, idempotency_key) is None:
-            session.add(RevokedReservationKey(idempotency_key=idempotency_key))
-        session.commit()
         return None
     enrollment = _lock_enrollment(session, enrollment.enrollment_id)
     _cancel(session, enrollment)
