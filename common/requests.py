@@ -5,12 +5,13 @@ import hashlib
 import json
 from typing import Annotated
 
-from fastapi import Depends, Header, Request
+from fastapi import Depends, Header, Path, Query, Request
 from pydantic import BaseModel
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from common.ids import STUDENT_ID_MAX_LENGTH
 from common.problems import ProblemError, ProblemSpec, problem_response
 
 # The largest body these APIs take is well under 1 KiB; a larger one is a mistake or an attack.
@@ -19,6 +20,13 @@ IDEMPOTENCY_KEY_HEADER = "idempotency-key"
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
 # PostgreSQL text cannot hold NUL characters: ids with one are invalid input (422), not a 500.
 WITHOUT_NUL = r"^[^\x00]*$"
+
+# Ids in paths and queries are bounded like the columns they are looked up in (422, not a 500).
+KeyInPath = Annotated[str, Path(max_length=IDEMPOTENCY_KEY_MAX_LENGTH, pattern=WITHOUT_NUL)]
+KeyPrefixFilter = Annotated[
+    str | None, Query(max_length=IDEMPOTENCY_KEY_MAX_LENGTH, pattern=WITHOUT_NUL)
+]
+StudentFilter = Annotated[str | None, Query(max_length=STUDENT_ID_MAX_LENGTH, pattern=WITHOUT_NUL)]
 
 
 def is_json_media_type(content_type: str) -> bool:

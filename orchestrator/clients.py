@@ -171,7 +171,23 @@ class BillingClient:
     def __init__(self, http: ServiceHttp) -> None:
         self._http = http
 
-    async def charge(self, body: dict[str, Any], idempotency_key: str) -> dict[str, Any]:
+    async def charge(
+        self,
+        *,
+        student_id: str,
+        enrollment_id: str,
+        amount_cents: int,
+        currency: str,
+        payment_token: str,
+        idempotency_key: str,
+    ) -> dict[str, Any]:
+        body = {
+            "student_id": student_id,
+            "enrollment_id": enrollment_id,
+            "amount_cents": amount_cents,
+            "currency": currency,
+            "payment_token": payment_token,
+        }
         answer = await self._http.post(
             "/charges", json=body, headers={"Idempotency-Key": idempotency_key}
         )

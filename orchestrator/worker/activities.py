@@ -66,10 +66,8 @@ class BillingActivities:
 
     @activity.defn(name=Step.CHARGE_TUITION)
     async def charge_tuition(self, request: ChargeTuitionInput) -> ChargeReceipt:
-        body = await self._billing.charge(
-            request.model_dump(exclude={"idempotency_key"}), request.idempotency_key
-        )
-        return ChargeReceipt.model_validate(body)
+        charge = await self._billing.charge(**request.model_dump())
+        return ChargeReceipt.model_validate(charge)
 
     @activity.defn(name=Step.REFUND_CHARGE)
     async def refund_charge(self, request: CompensationInput) -> None:
@@ -82,14 +80,12 @@ class BillingActivities:
         refunds this student's charges while their one transfer runs)."""
         if request.amount_cents > 0:
             charge = await self._billing.charge(
-                {
-                    "student_id": request.student_id,
-                    "enrollment_id": request.to_enrollment_id,
-                    "amount_cents": request.amount_cents,
-                    "currency": request.currency,
-                    "payment_token": request.payment_token,
-                },
-                request.idempotency_key,
+                student_id=request.student_id,
+                enrollment_id=request.to_enrollment_id,
+                amount_cents=request.amount_cents,
+                currency=request.currency,
+                payment_token=request.payment_token,
+                idempotency_key=request.idempotency_key,
             )
             return Settlement(
                 movement="charge", amount_cents=request.amount_cents, charge_id=charge["charge_id"]

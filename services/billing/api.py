@@ -6,13 +6,14 @@ from fastapi import APIRouter, Path, Query, Response, status
 
 from common.deps import DatabaseDep
 from common.idempotency import IdempotencyKeyReused
-from common.ids import STUDENT_ID_MAX_LENGTH
 from common.problems import ProblemMap, ProblemSpec, problem_responses
 from common.requests import (
-    IDEMPOTENCY_KEY_MAX_LENGTH,
     WITHOUT_NUL,
     IdempotencyKey,
     JsonBody,
+    KeyInPath,
+    KeyPrefixFilter,
+    StudentFilter,
     request_fingerprint,
 )
 from services.billing import service
@@ -47,7 +48,6 @@ PROBLEMS: ProblemMap = {
 
 # Ids in paths and queries are bounded like the columns they are looked up in (422, not a 500).
 ChargeId = Annotated[str, Path(max_length=CHARGE_ID_MAX_LENGTH, pattern=WITHOUT_NUL)]
-KeyInPath = Annotated[str, Path(max_length=IDEMPOTENCY_KEY_MAX_LENGTH, pattern=WITHOUT_NUL)]
 EnrollmentFilter = Annotated[str | None, Query(max_length=36, pattern=WITHOUT_NUL)]
 
 charges = APIRouter(prefix="/charges", tags=["charges"])
@@ -89,11 +89,9 @@ async def create_charge(
 @charges.get("")
 async def list_charges(
     database: DatabaseDep,
-    student_id: Annotated[str | None, Query(max_length=STUDENT_ID_MAX_LENGTH)] = None,
+    student_id: StudentFilter = None,
     enrollment_id: EnrollmentFilter = None,
-    idempotency_key_prefix: Annotated[
-        str | None, Query(max_length=IDEMPOTENCY_KEY_MAX_LENGTH, pattern=WITHOUT_NUL)
-    ] = None,
+    idempotency_key_prefix: KeyPrefixFilter = None,
 ) -> list[ChargePublic]:
     """Charges, optionally of one student, of one enrollment, or with idempotency keys starting
     with a prefix."""

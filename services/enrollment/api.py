@@ -8,10 +8,12 @@ from common.deps import DatabaseDep
 from common.idempotency import IdempotencyKeyReused
 from common.problems import ProblemMap, ProblemSpec, problem_responses
 from common.requests import (
-    IDEMPOTENCY_KEY_MAX_LENGTH,
     WITHOUT_NUL,
     IdempotencyKey,
     JsonBody,
+    KeyInPath,
+    KeyPrefixFilter,
+    StudentFilter,
     request_fingerprint,
 )
 from services.enrollment import service
@@ -27,7 +29,6 @@ from services.enrollment.domain import (
 from services.enrollment.models import (
     COURSE_ID_MAX_LENGTH,
     ENROLLMENT_ID_MAX_LENGTH,
-    STUDENT_ID_MAX_LENGTH,
     CoursePublic,
     Enrollment,
     EnrollmentCreate,
@@ -52,12 +53,7 @@ PROBLEMS: ProblemMap = {
 # Ids in paths and queries are bounded like the columns they are looked up in (422, not a 500).
 CourseId = Annotated[str, Path(max_length=COURSE_ID_MAX_LENGTH, pattern=WITHOUT_NUL)]
 EnrollmentId = Annotated[str, Path(max_length=ENROLLMENT_ID_MAX_LENGTH, pattern=WITHOUT_NUL)]
-ReservationKey = Annotated[str, Path(max_length=IDEMPOTENCY_KEY_MAX_LENGTH, pattern=WITHOUT_NUL)]
-StudentFilter = Annotated[str | None, Query(max_length=STUDENT_ID_MAX_LENGTH, pattern=WITHOUT_NUL)]
 CourseFilter = Annotated[str | None, Query(max_length=COURSE_ID_MAX_LENGTH, pattern=WITHOUT_NUL)]
-KeyPrefixFilter = Annotated[
-    str | None, Query(max_length=IDEMPOTENCY_KEY_MAX_LENGTH, pattern=WITHOUT_NUL)
-]
 
 courses = APIRouter(prefix="/courses", tags=["courses"])
 enrollments = APIRouter(prefix="/enrollments", tags=["enrollments"])
@@ -155,7 +151,7 @@ async def withdraw_enrollment(
 
 @enrollments.post("/by-key/{idempotency_key}/cancel", responses={204: {"description": "No-op"}})
 async def cancel_by_idempotency_key(
-    idempotency_key: ReservationKey, database: DatabaseDep, response: Response
+    idempotency_key: KeyInPath, database: DatabaseDep, response: Response
 ) -> EnrollmentPublic | None:
     """Cancel the enrollment reserved with this key, or revoke the key if none exists yet
     (204): the compensation for a reservation whose answer was lost."""

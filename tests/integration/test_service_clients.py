@@ -73,14 +73,14 @@ async def confirmed_in(client: EnrollmentClient, student_id: str, course_id: str
 
 
 async def charged(client: BillingClient, enrollment_id: str, amount_cents: int) -> dict[str, Any]:
-    body = {
-        "student_id": "student-1",
-        "enrollment_id": enrollment_id,
-        "amount_cents": amount_cents,
-        "currency": "USD",
-        "payment_token": "tok_visa",
-    }
-    return await client.charge(body, new_key("charge_tuition"))
+    return await client.charge(
+        student_id="student-1",
+        enrollment_id=enrollment_id,
+        amount_cents=amount_cents,
+        currency="USD",
+        payment_token="tok_visa",
+        idempotency_key=new_key("charge_tuition"),
+    )
 
 
 def refusal(raised: pytest.ExceptionInfo[ApplicationError]) -> tuple[str | None, str]:
