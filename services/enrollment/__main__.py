@@ -1,28 +1,8 @@
-"""`python -m services.enrollment`: serve the enrollment API with uvicorn.
+"""`python -m services.enrollment`: serve the enrollment API (services/entrypoint.py)."""
 
-`python -m services.enrollment db <command>` runs an Alembic command on its database instead
-(`db upgrade head`, `db current`, `db downgrade -1`, ...; docs/deployment.md).
-"""
-
-import sys
-
-from common.logs import configure_logging
-from common.migrations import is_database_command, run_database_command
-from common.serving import serve
 from services.enrollment.config import EnrollmentSettings
-from services.enrollment.main import SCHEMA, SERVICE_NAME, create_app
-
-
-def main() -> None:
-    settings = EnrollmentSettings()
-    if is_database_command(sys.argv[1:]):
-        run_database_command(
-            "services.enrollment", SCHEMA, settings.database_url_for(SERVICE_NAME), sys.argv[1:]
-        )
-        return
-    configure_logging(settings)
-    serve(create_app(settings), settings.host, settings.port)
-
+from services.enrollment.main import SCHEMA, create_app
+from services.entrypoint import serve_service
 
 if __name__ == "__main__":
-    main()
+    serve_service("services.enrollment", SCHEMA, EnrollmentSettings(), create_app)
