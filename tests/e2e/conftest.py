@@ -35,6 +35,7 @@ from tests.support.broker import (
     unique_namespace,
 )
 from tests.support.credentials import API_HEADERS, SERVICE_HEADERS
+from tests.support.databases import fresh_postgres_database, postgres_admin_url
 from tests.support.faulty_proxy import FaultPlan
 from tests.support.servers import free_port, serve_in_thread
 from tests.support.stack import (
@@ -168,12 +169,14 @@ async def deployment(
     observation: Observation | None = None,
     worker_client: Client | None = None,
     enrollment_settings: dict[str, Any] | None = None,
+    database_urls: tuple[str, str] | None = None,
 ) -> AsyncIterator[System]:
     """Services, worker and API, with both modes on: orchestrated over Temporal, choreographed
         over `broker` (consumers in the services, tracker and outbox in the API). `observation`
         collects every process's spans; `worker_client` (e.g. one whose runtime serves metrics)
         replaces the environment's client for the worker; `enrollment_settings` override the
-    enrollment service's (e.g. a short reservation_ttl_seconds)."""
+    enrollment service's (e.g. a short reservation_ttl_seconds); `database_urls` put the services
+    on those databases (enrollment's, billing's) instead of SQLite files."""
     observation = observation or Observation()
     broker_settings = {
         "broker_url": broker.url,
@@ -185,7 +188,7 @@ async def deployment(
     delivery_faults = DeliveryFaults()
     api_database_url = f"sqlite:///{data_dir / 'api.db'}"
     with running_services(
-        data_dir, broker_settings, delivery_faults, observation, enrollment_settings
+        data_dir, broker_settings, delivery_faults, observation, enrollment_settings, database_urls
     ) as urls:
         overrides: dict[str, Any] = {**broker_settings, "database_url": api_database_url}
         if temporal_ui_url is not None:
@@ -255,6 +258,29 @@ async def rabbitmq_system(
             yield system
     finally:
         await delete_rabbitmq_namespace(broker)
+
+
+@pytest.fixture(scope="session")
+async def postgres_system(
+    temporal_env: WorkflowEnvironment,
+    nats_server: EmbeddedNats,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> AsyncIterator[System]:
+    """The whole system again, its services on PostgreSQL (TEST_POSTGRES_URL): each its own
+    fresh database."""
+    admin_url = postgres_admin_url()
+    if admin_url is None:
+        pytest.skip("PostgreSQL tests need TEST_POSTGRES_URL (CI sets it)")
+    broker = BrokerConfig(url=nats_server.url, namespace=unique_namespace(), max_attempts=5)
+    data_dir = tmp_path_factory.mktemp("services-postgres")
+    with (
+        fresh_postgres_database(admin_url) as enrollment,
+        fresh_postgres_database(admin_url) as billing,
+    ):
+        async with deployment(
+            temporal_env, data_dir, broker, nats=nats_server, database_urls=(enrollment, billing)
+        ) as system:
+            yield system
 
 
 @pytest.fixture

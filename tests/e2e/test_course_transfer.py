@@ -18,8 +18,10 @@ from tests.support.stack import SAME_PRICE_COURSE
 CS101, MATH201 = 120_000, 95_000  # tuition in cents, from the services' catalogue
 
 
-@pytest.fixture
-def conserving(system: System) -> Iterator[System]:
+@pytest.fixture(params=["system", pytest.param("postgres_system", marks=pytest.mark.postgres)])
+def conserving(request: pytest.FixtureRequest) -> Iterator[System]:
+    """The system on SQLite, then on PostgreSQL (CI); faults cleared and money conserved."""
+    system: System = request.getfixturevalue(request.param)
     system.billing_faults.clear()
     known = invariant_violations(system)
     yield system

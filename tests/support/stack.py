@@ -105,15 +105,20 @@ def running_services(
     delivery_faults: DeliveryFaults | None = None,
     observation: Observation | None = None,
     enrollment_settings: dict[str, Any] | None = None,
+    database_urls: tuple[str, str] | None = None,
 ) -> Iterator[ServiceUrls]:
     """Enrollment (FULL_COURSE and SAME_PRICE_COURSE seeded) and billing, each on its SQLite file
-    in `data_dir`, plus a fault-injecting proxy in front of billing. With `broker` settings
+    in `data_dir` (or on `database_urls`, enrollment's and billing's, e.g. PostgreSQL), plus a
+    fault-injecting proxy in front of billing. With `broker` settings
     (broker_url, broker_namespace, ...) their choreography consumers run too; with
     `observation`, their spans are collected; `enrollment_settings` override enrollment's
     (e.g. reservation_ttl_seconds). Both want TEST_SERVICE_TOKEN for every write."""
     observation = observation or Observation()
     common = {"service_tokens": TEST_SERVICE_TOKEN, **(broker or {})}
-    enrollment_db = f"sqlite:///{data_dir / 'enrollment.db'}"
+    enrollment_db, billing_db = database_urls or (
+        f"sqlite:///{data_dir / 'enrollment.db'}",
+        f"sqlite:///{data_dir / 'billing.db'}",
+    )
     engine = create_database_engine(enrollment_db)
     create_tables(engine, ENROLLMENT_TABLES)
     with Session(engine) as session:
@@ -132,7 +137,7 @@ def running_services(
         ) as enr,
         serve_in_thread(
             create_billing(
-                BillingSettings(data_dir=data_dir, **common),
+                BillingSettings(database_url=billing_db, **common),
                 delivery_faults,
                 observation.tracer_provider("billing"),
             )
