@@ -79,7 +79,7 @@ def main(
     sweep_sagas: Annotated[int, typer.Option(min=1, help="Sagas per sweep level.")] = 200,
     modes: Annotated[
         str, typer.Option(help="Comma-separated modes.")
-    ] = "orchestration,choreography,floor",
+    ] = "orchestration,choreography,floor,floor-local",
     warmup: Annotated[int, typer.Option(min=1, help="Unmeasured sagas first.")] = 20,
     seed: Annotated[int, typer.Option(help="Shuffles the outcome mix.")] = 7,
     workers: Annotated[

@@ -14,7 +14,8 @@ import matplotlib.pyplot as plt
 
 from bench.measure import Latencies
 from bench.park import ParkResult
-from bench.run import Mode, RunResult
+from bench.ratios import against_base
+from bench.run import FLOORS, Mode, RunResult, uses_process
 from bench.workload import Outcome
 
 
@@ -24,6 +25,7 @@ def summary(result: RunResult) -> dict[str, Any]:
     for record in result.records:
         statuses[record.status] = statuses.get(record.status, 0) + 1
     sagas = len(result.records)
+    used_cpu = sum(s for name, s in result.cpu_seconds.items() if uses_process(result.mode, name))
     # The mode's own idea of success: the floor has no refusals, so everything must complete.
     unexpected = sum(
         record.status != _expected_status(result.mode, record.expected) for record in result.records
@@ -45,6 +47,8 @@ def summary(result: RunResult) -> dict[str, Any]:
         "cpu_ms_per_saga": {
             name: round(seconds * 1000 / sagas, 2) for name, seconds in result.cpu_seconds.items()
         },
+        # Over the processes the mode uses (bench.run.uses_process): what one of its sagas costs.
+        "cpu_ms_per_saga_total": round(used_cpu * 1000 / sagas, 2),
         "peak_rss_mb": {name: round(mb, 1) for name, mb in result.peak_rss_mb.items()},
         "history_events_per_saga": result.history_events,
         "broker_messages_per_saga": result.broker_messages,
@@ -63,7 +67,7 @@ def _latencies_by_outcome(result: RunResult) -> dict[str, list[float]]:
 
 
 def _expected_status(mode: Mode, expected: str) -> str:
-    if mode is Mode.FLOOR or expected == Outcome.SUCCESS:
+    if mode in FLOORS or expected == Outcome.SUCCESS:
         return "COMPLETED"
     return "COMPENSATED"
 
@@ -96,27 +100,17 @@ def markdown(main: list[dict[str, Any]], sweep: list[dict[str, Any]]) -> str:
             f"{row['sagas_per_second']} | {latency['p50']} | {latency['p95']} | "
             f"{latency['p99']} | {latency['max']} |"
         )
-    by_mode = {row["mode"]: row for row in main}
-    ratios = []
-    if Mode.ORCHESTRATION in by_mode and Mode.FLOOR in by_mode:
-        orchestration, floor = by_mode[Mode.ORCHESTRATION], by_mode[Mode.FLOOR]
-        ratios.append(
-            "orchestration/floor: throughput "
-            f"{orchestration['sagas_per_second'] / floor['sagas_per_second']:.2f}x, p50 "
-            f"{orchestration['latency_ms']['p50'] / floor['latency_ms']['p50']:.2f}x"
-        )
-    if Mode.CHOREOGRAPHY in by_mode and Mode.ORCHESTRATION in by_mode:
-        choreography, orchestration = by_mode[Mode.CHOREOGRAPHY], by_mode[Mode.ORCHESTRATION]
-        ratios.append(
-            "choreography/orchestration: throughput "
-            f"{choreography['sagas_per_second'] / orchestration['sagas_per_second']:.2f}x, p50 "
-            f"{choreography['latency_ms']['p50'] / orchestration['latency_ms']['p50']:.2f}x"
-        )
+    ratios = [
+        f"{name}: throughput {r['throughput']:.2f}x, CPU per saga {r['cpu_per_saga']:.2f}x, "
+        f"p50 {r['p50']:.2f}x"
+        for name, r in against_base(main).items()
+    ]
     lines += ["", *ratios, ""]
     processes = sorted({name for row in main for name in row["cpu_ms_per_saga"]})
     by_mode_name = [row["mode"] for row in main]
-    lines += ["CPU ms per saga, by process:", ""]
-    lines += process_table(by_mode_name, [row["cpu_ms_per_saga"] for row in main], processes)
+    lines += ["CPU ms per saga, by process (total: the processes the mode uses):", ""]
+    cpu_rows = [row["cpu_ms_per_saga"] | {"total": row["cpu_ms_per_saga_total"]} for row in main]
+    lines += process_table(by_mode_name, cpu_rows, [*processes, "total"])
     lines += ["", "Peak RSS MB, by process:", ""]
     lines += process_table(by_mode_name, [row["peak_rss_mb"] for row in main], processes)
     lines += ["", "History events per saga, by outcome:", ""]

@@ -7,6 +7,7 @@ and peak memory belong to one mode.
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -27,7 +28,7 @@ from sqlmodel import Session
 from temporalio.client import Client
 from temporalio.converter import DataConverter
 
-from bench.floor import FLOOR_STEPS, FloorWorkflow
+from bench.floor import FLOOR_STEPS, FloorLocalWorkflow, FloorWorkflow
 from bench.measure import ProcessSample, sample
 from bench.workload import BENCH_COURSES, CLOSED_COURSE, Order, Outcome
 from common.auth import bearer_headers
@@ -50,6 +51,20 @@ class Mode(StrEnum):
     ORCHESTRATION = "orchestration"
     CHOREOGRAPHY = "choreography"
     FLOOR = "floor"
+    FLOOR_LOCAL = "floor-local"
+
+
+# The bare workflows orchestration is measured against (bench/floor.py), on the floor worker.
+FLOORS: dict[Mode, type] = {Mode.FLOOR: FloorWorkflow, Mode.FLOOR_LOCAL: FloorLocalWorkflow}
+# The processes whose CPU a saga of each mode costs: a floor is Temporal and its own worker;
+# the other modes, the whole stack (the floor worker sits idle outside the floors).
+FLOOR_PROCESSES = frozenset({"temporal", "floor-worker"})
+
+
+def uses_process(mode: Mode, process: str) -> bool:
+    if mode in FLOORS:
+        return process in FLOOR_PROCESSES
+    return process != "floor-worker"
 
 
 # How often the choreography driver asks whether a saga has ended. Its latency does not depend
@@ -116,8 +131,9 @@ class BenchStack:
         drivers: dict[Mode, Drive] = {
             Mode.ORCHESTRATION: self._orchestrated,
             Mode.CHOREOGRAPHY: self._choreographed,
-            Mode.FLOOR: self._floor,
         }
+        if mode in FLOORS:
+            return functools.partial(self._floor, mode)
         return drivers[mode]
 
     async def _choreographed(self, order: Order) -> tuple[str, float | None]:
@@ -175,14 +191,19 @@ class BenchStack:
         state = await handle.result()
         return state.status.value, None
 
-    async def _floor(self, order: Order) -> tuple[str, float | None]:
+    async def _floor(self, mode: Mode, order: Order) -> tuple[str, float | None]:
         await self.floor_client.execute_workflow(
-            FloorWorkflow.run,
+            FLOORS[mode].__name__,  # a workflow's type name is its class's (@workflow.defn)
             FLOOR_STEPS,
-            id=f"bench-floor-{order.student_id}",
+            result_type=int,
+            id=floor_workflow_id(mode, order.student_id),
             task_queue=FLOOR_TASK_QUEUE,
         )
         return "COMPLETED", None
+
+
+def floor_workflow_id(mode: Mode, student_id: str) -> str:
+    return f"bench-{mode.value}-{student_id}"
 
 
 @contextlib.asynccontextmanager
@@ -291,12 +312,12 @@ async def _history_events(
             workflow_id = (
                 ONBOARDING.workflow_id(order.student_id)
                 if mode is Mode.ORCHESTRATION
-                else f"bench-floor-{order.student_id}"
+                else floor_workflow_id(mode, order.student_id)
             )
             history = await bench.client.get_workflow_handle(workflow_id).fetch_history()
             counts.setdefault(outcome.value, []).append(len(history.events))
-        if mode is Mode.FLOOR:
-            break  # every floor workflow is the same
+        if mode in FLOORS:
+            break  # every floor workflow of a mode is the same
     return {outcome: sum(c) / len(c) for outcome, c in counts.items() if c}
 
 

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPOSITORY = Path(__file__).resolve().parents[2]
 
 
@@ -25,7 +27,7 @@ def test_the_benchmark_runs_every_mode_and_writes_json_markdown_and_plots(tmp_pa
     [record_file] = tmp_path.glob("*.json")
     record = json.loads(record_file.read_text())
     main = {row["mode"]: row for row in record["main"]}
-    assert set(main) == {"orchestration", "choreography", "floor"}
+    assert set(main) == {"orchestration", "choreography", "floor", "floor-local"}
     # 20 students: 16 succeed, 2 are declined, 1 asks for a full course, 1 is not confirmed.
     assert main["orchestration"]["statuses"] == {"COMPLETED": 16, "COMPENSATED": 4}
     assert main["choreography"]["statuses"] == {"COMPLETED": 16, "COMPENSATED": 4}
@@ -34,6 +36,15 @@ def test_the_benchmark_runs_every_mode_and_writes_json_markdown_and_plots(tmp_pa
     assert main["choreography"]["broker_messages_per_saga"]["success"] == 4
     assert main["choreography"]["broker_messages_per_saga"]["confirm_failure"] == 6
     assert main["floor"]["statuses"] == {"COMPLETED": 20}
+    assert main["floor-local"]["statuses"] == {"COMPLETED": 20}
+    # Three activity tasks against three markers: the local floor has the orchestration's shape.
+    assert main["floor"]["history_events_per_saga"] == {"success": 23}
+    assert main["floor-local"]["history_events_per_saga"]["success"] < 23
+    # A floor costs Temporal and its own worker; the floor worker is idle outside the floors.
+    floor_cpu = main["floor-local"]["cpu_ms_per_saga"]
+    assert main["floor-local"]["cpu_ms_per_saga_total"] == pytest.approx(
+        floor_cpu["temporal"] + floor_cpu["floor-worker"], abs=0.02
+    )
     assert all(row["unexpected_outcomes"] == 0 for row in record["main"])
     outcomes = {"success", "declined", "course_full", "confirm_failure"}
     assert main["orchestration"]["history_events_per_saga"].keys() == outcomes
@@ -47,11 +58,12 @@ def test_the_benchmark_runs_every_mode_and_writes_json_markdown_and_plots(tmp_pa
         ("orchestration", 2),
         ("choreography", 2),
         ("floor", 2),
+        ("floor-local", 2),
     ]
     assert record["park"]["confirmed"] == 10
     assert record["park"]["parked_rss_mb"]["temporal"] > 0
     assert len(list(tmp_path.glob("*.png"))) == 2
     table = record_file.with_suffix(".md").read_text()
-    assert "orchestration/floor: throughput" in table
-    assert "choreography/orchestration: throughput" in table
+    for other in ("floor", "floor-local", "choreography"):
+        assert f"orchestration/{other}: throughput" in table
     assert "Latency by expected outcome" in table
