@@ -96,6 +96,7 @@ class RunResult:
     peak_rss_mb: dict[str, float] = field(default_factory=dict)  # per process, since start
     history_events: dict[str, float] = field(default_factory=dict)  # mean per saga, by outcome
     broker_messages: dict[str, float] = field(default_factory=dict)  # mean per saga, by outcome
+    round: int = 1  # which of the interleaved rounds (`--pairs`) it ran in
 
     @property
     def throughput(self) -> float:

@@ -5,10 +5,24 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 REPOSITORY = Path(__file__).resolve().parents[2]
+
+
+def _bench(out: Path, *options: str) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, "-m", "bench", *options, "--out", str(out)],
+        cwd=REPOSITORY,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    [record_file] = out.glob("*.json")
+    return dict(json.loads(record_file.read_text()))
 
 
 def test_the_benchmark_runs_every_mode_and_writes_json_markdown_and_plots(tmp_path: Path) -> None:
@@ -67,3 +81,32 @@ def test_the_benchmark_runs_every_mode_and_writes_json_markdown_and_plots(tmp_pa
     for other in ("floor", "floor-local", "choreography"):
         assert f"orchestration/{other}: throughput" in table
     assert "Latency by expected outcome" in table
+
+
+def test_interleaved_rounds_alternate_the_modes_order_and_report_each_ratios_median_and_range(
+    tmp_path: Path,
+) -> None:
+    tiny = ["--sagas", "6", "--concurrency", "3", "--sweep", "1", "--sweep-sagas", "2"]
+    modes = ["--modes", "orchestration,floor-local", "--pairs", "2", "--warmup", "1"]
+
+    record = _bench(tmp_path, *tiny, *modes)
+
+    assert [(row["round"], row["mode"]) for row in record["main"]] == [
+        (1, "orchestration"),
+        (1, "floor-local"),
+        (2, "floor-local"),
+        (2, "orchestration"),
+    ]
+    assert record["pairs"]["orders"] == [
+        ["orchestration", "floor-local"],
+        ["floor-local", "orchestration"],
+    ]
+    ratios = record["pairs"]["ratios"]["orchestration/floor-local"]
+    assert set(ratios) == {"throughput", "cpu_per_saga", "p50", "p50 at c=1"}
+    throughput = ratios["throughput"]
+    assert len(throughput["rounds"]) == 2
+    assert throughput["min"] <= throughput["median"] <= throughput["max"]
+    assert set(record["pairs"]["p99_over_p50"]) == {"orchestration", "floor-local"}
+    table = next(tmp_path.glob("*.md")).read_text()
+    assert "Over 2 interleaved rounds, median (min-max):" in table
+    assert "orchestration/floor-local: throughput" in table
