@@ -11,26 +11,27 @@ import functools
 import json
 import os
 import signal
-import sqlite3
 import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import httpx
 from rich.progress import Progress
-from sqlmodel import Session
+from sqlalchemy import Engine, create_engine, func
+from sqlmodel import Session, col, select
 from temporalio.client import Client
 from temporalio.converter import DataConverter
 
 from bench.floor import FLOOR_STEPS, FloorLocalWorkflow, FloorWorkflow
 from bench.measure import ProcessSample, sample
 from bench.workload import BENCH_COURSES, CLOSED_COURSE, Order, Outcome
+from choreography.tracker import SagaView, TrackedEvent
 from common.auth import bearer_headers
 from common.database import create_database_engine, create_tables
 from devstack.config import DevstackSettings
@@ -118,6 +119,7 @@ class BenchStack:
     api: httpx.AsyncClient
     floor_client: Client  # the floor worker's converter: no encryption, as bare as it gets
     data_dir: Path
+    tracker: Engine  # the API's choreography tracker, read only (`tracker_engine`)
 
     @property
     def processes(self) -> dict[str, int]:
@@ -162,23 +164,11 @@ class BenchStack:
         raise AssertionError("unreachable")
 
     def _tracked_end(self, student_id: str) -> float | None:
-        with sqlite3.connect(self.data_dir / "api.db") as tracker:
-            row = tracker.execute(
-                "SELECT updated_at FROM saga_view WHERE student_id = ?", (student_id,)
-            ).fetchone()
-        if row is None:
-            return None
-        ended = datetime.fromisoformat(row[0])
-        return (ended if ended.tzinfo else ended.replace(tzinfo=UTC)).timestamp()
+        return tracked_end(self.tracker, student_id)
 
     def broker_messages(self, student_ids: list[str]) -> float:
         """Events published per choreographed saga, as the tracker (which consumes all) saw."""
-        with sqlite3.connect(self.data_dir / "api.db") as tracker:
-            marks = ",".join("?" * len(student_ids))
-            (count,) = tracker.execute(
-                f"SELECT COUNT(*) FROM tracked_event WHERE student_id IN ({marks})", student_ids
-            ).fetchone()
-        return count / len(student_ids)
+        return tracked_events(self.tracker, student_ids) / len(student_ids)
 
     async def _orchestrated(self, order: Order) -> tuple[str, float | None]:
         response = await self._request("POST", "/students", json=order.body)
@@ -245,7 +235,13 @@ async def bench_stack(
                 base_url=api_url, headers=headers, limits=limits, timeout=120
             ) as api:
                 floor_client = Client(**floor_config)
-                yield BenchStack(stack, floor_worker, client, api, floor_client, settings.data_dir)
+                tracker = tracker_engine(settings.data_dir)
+                try:
+                    yield BenchStack(
+                        stack, floor_worker, client, api, floor_client, settings.data_dir, tracker
+                    )
+                finally:
+                    tracker.dispose()
         finally:
             floor_worker.send(signal.SIGTERM)
             floor_worker.wait(10)
@@ -320,6 +316,32 @@ async def _history_events(
         if mode in FLOORS:
             break  # every floor workflow of a mode is the same
     return {outcome: sum(c) / len(c) for outcome, c in counts.items() if c}
+
+
+def tracker_engine(data_dir: Path) -> Engine:
+    """The API's database (its choreography tracker), opened read only and with SQLite's
+    deferred transactions, not the services' BEGIN IMMEDIATE (common.database): the bench's
+    reads must neither wait for the tracker's writes nor hold them up."""
+    return create_engine(f"sqlite:///file:{data_dir / 'api.db'}?mode=ro&uri=true")
+
+
+# Read through the tracker's own models (choreography.tracker): none of its functions gives
+# when a saga's view last changed, nor how many events it holds.
+def tracked_end(tracker: Engine, student_id: str) -> float | None:
+    """When the tracker last updated the saga's view (epoch seconds): its end, once terminal."""
+    with Session(tracker) as session:
+        query = select(SagaView.updated_at).where(col(SagaView.student_id) == student_id)
+        ended = session.exec(query).first()
+    if ended is None:
+        return None
+    return (ended if ended.tzinfo else ended.replace(tzinfo=UTC)).timestamp()
+
+
+def tracked_events(tracker: Engine, student_ids: list[str]) -> int:
+    """The distinct events the tracker recorded for these students' sagas."""
+    with Session(tracker) as session:
+        query = select(func.count()).where(col(TrackedEvent.student_id).in_(student_ids))
+        return session.exec(query).one()
 
 
 def _discard(_line: str) -> None:
