@@ -37,7 +37,7 @@ chaos: install
 test: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Orchestration, choreography and the bare-Temporal floor side by side; BENCH_ARGS to tune.
+# Orchestration, choreography and the two bare-Temporal floors side by side; BENCH_ARGS to tune.
 bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

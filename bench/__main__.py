@@ -3,6 +3,7 @@
 python -m bench --sagas 1000 --concurrency 100 --sweep 1,10,100,500 --sweep-sagas 200
 python -m bench --modes orchestration --workers 2       # horizontal: two saga workers
 python -m bench --modes '' --park 2000                  # in-flight capacity only
+python -m bench --modes orchestration,floor-local,floor --pairs 3 --sweep ''   # ratios' spread
 """
 
 import asyncio
@@ -19,6 +20,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from bench import report
+from bench.pairs import round_orders
 from bench.park import ParkResult, park
 from bench.run import Mode, RunResult, bench_stack, run
 from bench.workload import DEFAULT_MIX, orders
@@ -79,9 +81,17 @@ def main(
     sweep_sagas: Annotated[int, typer.Option(min=1, help="Sagas per sweep level.")] = 200,
     modes: Annotated[
         str, typer.Option(help="Comma-separated modes.")
-    ] = "orchestration,choreography,floor",
+    ] = "orchestration,choreography,floor,floor-local",
     warmup: Annotated[int, typer.Option(min=1, help="Unmeasured sagas first.")] = 20,
     seed: Annotated[int, typer.Option(help="Shuffles the outcome mix.")] = 7,
+    pairs: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Rounds of the modes, each in the reverse order of the last; each ratio is "
+            "reported as its median and range over the rounds.",
+        ),
+    ] = 1,
     workers: Annotated[
         int, typer.Option(min=1, max=16, help="Saga worker processes (orchestration).")
     ] = 1,
@@ -106,14 +116,25 @@ def main(
         TimeElapsedColumn(),
     )
     with Progress(*columns, console=console) as progress:
-        for mode in chosen:
-            result, swept = asyncio.run(
-                bench_mode(
-                    mode, sagas, concurrency, levels, sweep_sagas, warmup, seed, workers, progress
+        for number, order in enumerate(round_orders(chosen, pairs), start=1):
+            for mode in order:
+                result, swept = asyncio.run(
+                    bench_mode(
+                        mode,
+                        sagas,
+                        concurrency,
+                        levels,
+                        sweep_sagas,
+                        warmup,
+                        seed,
+                        workers,
+                        progress,
+                    )
                 )
-            )
-            main_results.append(result)
-            sweep_results += swept
+                for measured in (result, *swept):
+                    measured.round = number
+                main_results.append(result)
+                sweep_results += swept
         parked = asyncio.run(bench_park(park_sagas, workers, progress)) if park_sagas else None
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     command = "python -m bench " + shlex.join(sys.argv[1:])

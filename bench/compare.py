@@ -5,7 +5,7 @@
 Each directory holds the JSON records of one variant's runs (interleaved with the other's, so
 that a neighbour's load on a shared machine falls on both). Printed per variant: the mean over
 its runs of sagas/s, p50/p99, and CPU ms per saga by process and in total (the processes the
-mode uses; the floor's worker is idle outside the floor). CPU per saga is the robust figure:
+mode uses, bench.run.uses_process). CPU per saga is the robust figure:
 contention stretches wall time, not the CPU a saga needs.
 """
 
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-IDLE_OUTSIDE_ITS_MODE = {"floor-worker"}
+from bench.run import Mode, uses_process
 
 
 def rows(directory: Path) -> dict[str, list[dict[str, Any]]]:
@@ -28,8 +28,7 @@ def rows(directory: Path) -> dict[str, list[dict[str, Any]]]:
 
 def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     processes = sorted({name for run in runs for name in run["cpu_ms_per_saga"]})
-    if runs[0]["mode"] != "floor":
-        processes = [name for name in processes if name not in IDLE_OUTSIDE_ITS_MODE]
+    processes = [name for name in processes if uses_process(Mode(runs[0]["mode"]), name)]
     cpu = {
         name: statistics.mean(run["cpu_ms_per_saga"].get(name, 0.0) for run in runs)
         for name in processes

@@ -1,5 +1,9 @@
-"""The floor: a bare Temporal workflow running as many no-op activities as the saga has steps,
-on a worker with default settings. Whatever the saga costs above this is the saga's own.
+"""The floors: bare Temporal workflows running as many no-op steps as the saga has, on a worker
+with default settings. Whatever the saga costs above a floor is the saga's own.
+
+- `FloorWorkflow` runs each no-op as a regular activity (23 history events).
+- `FloorLocalWorkflow` runs each as a local activity with the saga kit's local-try settings,
+  the shape the orchestrated saga's steps take when their services answer at once.
 
     python -m bench.floor --address 127.0.0.1:7233 --task-queue bench-floor
 """
@@ -10,7 +14,11 @@ from datetime import timedelta
 
 from temporalio import activity, workflow
 from temporalio.client import Client
+from temporalio.common import RetryPolicy
 from temporalio.worker import Worker
+
+with workflow.unsafe.imports_passed_through():
+    from workflows.contracts import SagaDeadlines
 
 FLOOR_STEPS = 3  # reserve seat, charge tuition, confirm enrollment
 
@@ -31,10 +39,36 @@ class FloorWorkflow:
         return steps
 
 
+def local_try_timeout(deadlines: SagaDeadlines) -> timedelta:
+    """A step's local first try in the saga kit (sagas/runner.py, `_local_try`): at most
+    `local_attempt_seconds`, never longer than a regular attempt."""
+    return timedelta(seconds=min(deadlines.local_attempt_seconds, deadlines.attempt_seconds))
+
+
+# One attempt and no retries, as the kit's local try (a no-op does not fail anyway).
+LOCAL_TRY_RETRIES = RetryPolicy(maximum_attempts=1)
+
+
+@workflow.defn
+class FloorLocalWorkflow:
+    @workflow.run
+    async def run(self, steps: int) -> int:
+        # The deadlines an onboarding saga starts with by default (workflows.contracts).
+        timeout = local_try_timeout(SagaDeadlines())
+        for step in range(steps):
+            await workflow.execute_local_activity(
+                floor_step, step, start_to_close_timeout=timeout, retry_policy=LOCAL_TRY_RETRIES
+            )
+        return steps
+
+
 async def serve(address: str, namespace: str, task_queue: str) -> None:
     client = await Client.connect(address, namespace=namespace)
     worker = Worker(
-        client, task_queue=task_queue, workflows=[FloorWorkflow], activities=[floor_step]
+        client,
+        task_queue=task_queue,
+        workflows=[FloorWorkflow, FloorLocalWorkflow],
+        activities=[floor_step],
     )
     await worker.run()
 

@@ -13,8 +13,9 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
 from bench.measure import Latencies
+from bench.pairs import RoundsSummary, over_rounds
 from bench.park import ParkResult
-from bench.run import Mode, RunResult
+from bench.run import FLOORS, Mode, RunResult, uses_process
 from bench.workload import Outcome
 
 
@@ -24,12 +25,14 @@ def summary(result: RunResult) -> dict[str, Any]:
     for record in result.records:
         statuses[record.status] = statuses.get(record.status, 0) + 1
     sagas = len(result.records)
+    used_cpu = sum(s for name, s in result.cpu_seconds.items() if uses_process(result.mode, name))
     # The mode's own idea of success: the floor has no refusals, so everything must complete.
     unexpected = sum(
         record.status != _expected_status(result.mode, record.expected) for record in result.records
     )
     return {
         "mode": result.mode.value,
+        "round": result.round,
         "concurrency": result.concurrency,
         "sagas": sagas,
         "wall_seconds": round(result.wall_seconds, 3),
@@ -45,6 +48,8 @@ def summary(result: RunResult) -> dict[str, Any]:
         "cpu_ms_per_saga": {
             name: round(seconds * 1000 / sagas, 2) for name, seconds in result.cpu_seconds.items()
         },
+        # Over the processes the mode uses (bench.run.uses_process): what one of its sagas costs.
+        "cpu_ms_per_saga_total": round(used_cpu * 1000 / sagas, 2),
         "peak_rss_mb": {name: round(mb, 1) for name, mb in result.peak_rss_mb.items()},
         "history_events_per_saga": result.history_events,
         "broker_messages_per_saga": result.broker_messages,
@@ -63,7 +68,7 @@ def _latencies_by_outcome(result: RunResult) -> dict[str, list[float]]:
 
 
 def _expected_status(mode: Mode, expected: str) -> str:
-    if mode is Mode.FLOOR or expected == Outcome.SUCCESS:
+    if mode in FLOORS or expected == Outcome.SUCCESS:
         return "COMPLETED"
     return "COMPENSATED"
 
@@ -84,7 +89,32 @@ def machine() -> dict[str, Any]:
     }
 
 
+def _label(row: dict[str, Any], rounds: int) -> str:
+    """The row's mode, and its round when there are several."""
+    return row["mode"] if rounds == 1 else f"{row['mode']} r{row['round']}"
+
+
+def by_round(rows: list[dict[str, Any]], rounds: int) -> list[list[dict[str, Any]]]:
+    return [[row for row in rows if row["round"] == number] for number in range(1, rounds + 1)]
+
+
+METRIC_NAMES = {"cpu_per_saga": "CPU per saga"}
+
+
+def pairs_markdown(spreads: RoundsSummary, rounds: int, concurrency: int) -> list[str]:
+    lines = [f"Over {rounds} interleaved rounds, median (min-max):"] if rounds > 1 else []
+    for name, metrics in spreads.ratios.items():
+        found = ", ".join(
+            f"{METRIC_NAMES.get(metric, metric)} {spread.text()}"
+            for metric, spread in metrics.items()
+        )
+        lines.append(f"{name}: {found}")
+    tails = ", ".join(f"{mode} {spread.text('')}" for mode, spread in spreads.tails.items())
+    return [*lines, f"p99/p50 at c={concurrency}: {tails}"]
+
+
 def markdown(main: list[dict[str, Any]], sweep: list[dict[str, Any]]) -> str:
+    rounds = max(row["round"] for row in main)
     lines = [
         "| mode | sagas | concurrency | sagas/s | p50 ms | p95 ms | p99 ms | max ms |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
@@ -92,49 +122,35 @@ def markdown(main: list[dict[str, Any]], sweep: list[dict[str, Any]]) -> str:
     for row in main:
         latency = row["latency_ms"]
         lines.append(
-            f"| {row['mode']} | {row['sagas']} | {row['concurrency']} | "
+            f"| {_label(row, rounds)} | {row['sagas']} | {row['concurrency']} | "
             f"{row['sagas_per_second']} | {latency['p50']} | {latency['p95']} | "
             f"{latency['p99']} | {latency['max']} |"
         )
-    by_mode = {row["mode"]: row for row in main}
-    ratios = []
-    if Mode.ORCHESTRATION in by_mode and Mode.FLOOR in by_mode:
-        orchestration, floor = by_mode[Mode.ORCHESTRATION], by_mode[Mode.FLOOR]
-        ratios.append(
-            "orchestration/floor: throughput "
-            f"{orchestration['sagas_per_second'] / floor['sagas_per_second']:.2f}x, p50 "
-            f"{orchestration['latency_ms']['p50'] / floor['latency_ms']['p50']:.2f}x"
-        )
-    if Mode.CHOREOGRAPHY in by_mode and Mode.ORCHESTRATION in by_mode:
-        choreography, orchestration = by_mode[Mode.CHOREOGRAPHY], by_mode[Mode.ORCHESTRATION]
-        ratios.append(
-            "choreography/orchestration: throughput "
-            f"{choreography['sagas_per_second'] / orchestration['sagas_per_second']:.2f}x, p50 "
-            f"{choreography['latency_ms']['p50'] / orchestration['latency_ms']['p50']:.2f}x"
-        )
-    lines += ["", *ratios, ""]
+    spreads = over_rounds(by_round(main, rounds), by_round(sweep, rounds))
+    lines += ["", *pairs_markdown(spreads, rounds, main[0]["concurrency"]), ""]
     processes = sorted({name for row in main for name in row["cpu_ms_per_saga"]})
-    by_mode_name = [row["mode"] for row in main]
-    lines += ["CPU ms per saga, by process:", ""]
-    lines += process_table(by_mode_name, [row["cpu_ms_per_saga"] for row in main], processes)
+    by_mode_name = [_label(row, rounds) for row in main]
+    lines += ["CPU ms per saga, by process (total: the processes the mode uses):", ""]
+    cpu_rows = [row["cpu_ms_per_saga"] | {"total": row["cpu_ms_per_saga_total"]} for row in main]
+    lines += process_table(by_mode_name, cpu_rows, [*processes, "total"])
     lines += ["", "Peak RSS MB, by process:", ""]
     lines += process_table(by_mode_name, [row["peak_rss_mb"] for row in main], processes)
     lines += ["", "History events per saga, by outcome:", ""]
     for row in main:
         if row["history_events_per_saga"]:
             events = ", ".join(f"{k} {v:g}" for k, v in row["history_events_per_saga"].items())
-            lines.append(f"- {row['mode']}: {events}")
+            lines.append(f"- {_label(row, rounds)}: {events}")
     for row in main:
         if row["broker_messages_per_saga"]:
             messages = ", ".join(f"{k} {v:g}" for k, v in row["broker_messages_per_saga"].items())
-            lines.append(f"- {row['mode']}: broker messages per saga: {messages}")
+            lines.append(f"- {_label(row, rounds)}: broker messages per saga: {messages}")
     lines += ["", "Latency by expected outcome, p50 / p99 ms:", ""]
     for row in main:
         by_outcome = ", ".join(
             f"{outcome} {latency['p50']} / {latency['p99']}"
             for outcome, latency in row["latency_ms_by_outcome"].items()
         )
-        lines.append(f"- {row['mode']}: {by_outcome}")
+        lines.append(f"- {_label(row, rounds)}: {by_outcome}")
     if sweep:
         lines += ["", "Concurrency sweep:", ""]
         lines.append("| mode | concurrency | sagas | sagas/s | p50 ms | p99 ms |")
@@ -142,7 +158,7 @@ def markdown(main: list[dict[str, Any]], sweep: list[dict[str, Any]]) -> str:
         for row in sweep:
             latency = row["latency_ms"]
             lines.append(
-                f"| {row['mode']} | {row['concurrency']} | {row['sagas']} | "
+                f"| {_label(row, rounds)} | {row['concurrency']} | {row['sagas']} | "
                 f"{row['sagas_per_second']} | {latency['p50']} | {latency['p99']} |"
             )
     return "\n".join(lines) + "\n"
@@ -184,12 +200,16 @@ def park_markdown(park: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _plot_label(result: RunResult) -> str:
+    return f"{result.mode} (x{result.concurrency}, round {result.round})"
+
+
 def plot_latency_cdf(results: list[RunResult], path: Path) -> None:
     figure, axes = plt.subplots(figsize=(7, 4.5))
     for result in results:
         latencies = sorted(record.latency * 1000 for record in result.records)
         fractions = [(index + 1) / len(latencies) for index in range(len(latencies))]
-        axes.plot(latencies, fractions, label=f"{result.mode} (x{result.concurrency})")
+        axes.plot(latencies, fractions, label=_plot_label(result))
     axes.set_xlabel("end-to-end latency (ms)")
     axes.set_ylabel("fraction of sagas")
     axes.set_xscale("log")
@@ -208,7 +228,7 @@ def plot_throughput(results: list[RunResult], path: Path) -> None:
         per_second = [0] * seconds
         for record in result.records:
             per_second[min(int(record.finished), seconds - 1)] += 1
-        axes.plot(range(seconds), per_second, label=f"{result.mode} (x{result.concurrency})")
+        axes.plot(range(seconds), per_second, label=_plot_label(result))
     axes.set_xlabel("seconds since start")
     axes.set_ylabel("sagas finished per second")
     axes.grid(True, alpha=0.3)
@@ -237,13 +257,18 @@ def write(
         "throughput": out / f"{stamp}-throughput.png",
     }
     park_row = asdict(park) if park else None
-    record = {
+    record: dict[str, Any] = {
         "command": command,
         "machine": machine(),
-        "main": main_rows,
+        "main": main_rows,  # every round's, each row with its round
         "sweep": sweep_rows,
         "park": park_row,
     }
+    if main_rows:
+        rounds = max(row["round"] for row in main_rows)
+        spreads = over_rounds(by_round(main_rows, rounds), by_round(sweep_rows, rounds))
+        orders = [[row["mode"] for row in rows] for rows in by_round(main_rows, rounds)]
+        record["pairs"] = {"rounds": rounds, "orders": orders, **spreads.json()}
     paths["json"].write_text(json.dumps(record, indent=2) + "\n")
     table = markdown(main_rows, sweep_rows) if main_rows else ""
     if park_row:

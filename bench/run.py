@@ -7,29 +7,31 @@ and peak memory belong to one mode.
 
 import asyncio
 import contextlib
+import functools
 import json
 import os
 import signal
-import sqlite3
 import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import httpx
 from rich.progress import Progress
-from sqlmodel import Session
+from sqlalchemy import Engine, create_engine, func
+from sqlmodel import Session, col, select
 from temporalio.client import Client
 from temporalio.converter import DataConverter
 
-from bench.floor import FLOOR_STEPS, FloorWorkflow
+from bench.floor import FLOOR_STEPS, FloorLocalWorkflow, FloorWorkflow
 from bench.measure import ProcessSample, sample
 from bench.workload import BENCH_COURSES, CLOSED_COURSE, Order, Outcome
+from choreography.tracker import SagaView, TrackedEvent
 from common.auth import bearer_headers
 from common.database import create_database_engine, create_tables
 from devstack.config import DevstackSettings
@@ -50,6 +52,20 @@ class Mode(StrEnum):
     ORCHESTRATION = "orchestration"
     CHOREOGRAPHY = "choreography"
     FLOOR = "floor"
+    FLOOR_LOCAL = "floor-local"
+
+
+# The bare workflows orchestration is measured against (bench/floor.py), on the floor worker.
+FLOORS: dict[Mode, type] = {Mode.FLOOR: FloorWorkflow, Mode.FLOOR_LOCAL: FloorLocalWorkflow}
+# The processes whose CPU a saga of each mode costs: a floor is Temporal and its own worker;
+# the other modes, the whole stack (the floor worker sits idle outside the floors).
+FLOOR_PROCESSES = frozenset({"temporal", "floor-worker"})
+
+
+def uses_process(mode: Mode, process: str) -> bool:
+    if mode in FLOORS:
+        return process in FLOOR_PROCESSES
+    return process != "floor-worker"
 
 
 # How often the choreography driver asks whether a saga has ended. Its latency does not depend
@@ -81,6 +97,7 @@ class RunResult:
     peak_rss_mb: dict[str, float] = field(default_factory=dict)  # per process, since start
     history_events: dict[str, float] = field(default_factory=dict)  # mean per saga, by outcome
     broker_messages: dict[str, float] = field(default_factory=dict)  # mean per saga, by outcome
+    round: int = 1  # which of the interleaved rounds (`--pairs`) it ran in
 
     @property
     def throughput(self) -> float:
@@ -102,6 +119,7 @@ class BenchStack:
     api: httpx.AsyncClient
     floor_client: Client  # the floor worker's converter: no encryption, as bare as it gets
     data_dir: Path
+    tracker: Engine  # the API's choreography tracker, read only (`tracker_engine`)
 
     @property
     def processes(self) -> dict[str, int]:
@@ -116,8 +134,9 @@ class BenchStack:
         drivers: dict[Mode, Drive] = {
             Mode.ORCHESTRATION: self._orchestrated,
             Mode.CHOREOGRAPHY: self._choreographed,
-            Mode.FLOOR: self._floor,
         }
+        if mode in FLOORS:
+            return functools.partial(self._floor, mode)
         return drivers[mode]
 
     async def _choreographed(self, order: Order) -> tuple[str, float | None]:
@@ -145,23 +164,11 @@ class BenchStack:
         raise AssertionError("unreachable")
 
     def _tracked_end(self, student_id: str) -> float | None:
-        with sqlite3.connect(self.data_dir / "api.db") as tracker:
-            row = tracker.execute(
-                "SELECT updated_at FROM saga_view WHERE student_id = ?", (student_id,)
-            ).fetchone()
-        if row is None:
-            return None
-        ended = datetime.fromisoformat(row[0])
-        return (ended if ended.tzinfo else ended.replace(tzinfo=UTC)).timestamp()
+        return tracked_end(self.tracker, student_id)
 
     def broker_messages(self, student_ids: list[str]) -> float:
         """Events published per choreographed saga, as the tracker (which consumes all) saw."""
-        with sqlite3.connect(self.data_dir / "api.db") as tracker:
-            marks = ",".join("?" * len(student_ids))
-            (count,) = tracker.execute(
-                f"SELECT COUNT(*) FROM tracked_event WHERE student_id IN ({marks})", student_ids
-            ).fetchone()
-        return count / len(student_ids)
+        return tracked_events(self.tracker, student_ids) / len(student_ids)
 
     async def _orchestrated(self, order: Order) -> tuple[str, float | None]:
         response = await self._request("POST", "/students", json=order.body)
@@ -175,14 +182,19 @@ class BenchStack:
         state = await handle.result()
         return state.status.value, None
 
-    async def _floor(self, order: Order) -> tuple[str, float | None]:
+    async def _floor(self, mode: Mode, order: Order) -> tuple[str, float | None]:
         await self.floor_client.execute_workflow(
-            FloorWorkflow.run,
+            FLOORS[mode].__name__,  # a workflow's type name is its class's (@workflow.defn)
             FLOOR_STEPS,
-            id=f"bench-floor-{order.student_id}",
+            result_type=int,
+            id=floor_workflow_id(mode, order.student_id),
             task_queue=FLOOR_TASK_QUEUE,
         )
         return "COMPLETED", None
+
+
+def floor_workflow_id(mode: Mode, student_id: str) -> str:
+    return f"bench-{mode.value}-{student_id}"
 
 
 @contextlib.asynccontextmanager
@@ -223,7 +235,13 @@ async def bench_stack(
                 base_url=api_url, headers=headers, limits=limits, timeout=120
             ) as api:
                 floor_client = Client(**floor_config)
-                yield BenchStack(stack, floor_worker, client, api, floor_client, settings.data_dir)
+                tracker = tracker_engine(settings.data_dir)
+                try:
+                    yield BenchStack(
+                        stack, floor_worker, client, api, floor_client, settings.data_dir, tracker
+                    )
+                finally:
+                    tracker.dispose()
         finally:
             floor_worker.send(signal.SIGTERM)
             floor_worker.wait(10)
@@ -291,13 +309,39 @@ async def _history_events(
             workflow_id = (
                 ONBOARDING.workflow_id(order.student_id)
                 if mode is Mode.ORCHESTRATION
-                else f"bench-floor-{order.student_id}"
+                else floor_workflow_id(mode, order.student_id)
             )
             history = await bench.client.get_workflow_handle(workflow_id).fetch_history()
             counts.setdefault(outcome.value, []).append(len(history.events))
-        if mode is Mode.FLOOR:
-            break  # every floor workflow is the same
+        if mode in FLOORS:
+            break  # every floor workflow of a mode is the same
     return {outcome: sum(c) / len(c) for outcome, c in counts.items() if c}
+
+
+def tracker_engine(data_dir: Path) -> Engine:
+    """The API's database (its choreography tracker), opened read only and with SQLite's
+    deferred transactions, not the services' BEGIN IMMEDIATE (common.database): the bench's
+    reads must neither wait for the tracker's writes nor hold them up."""
+    return create_engine(f"sqlite:///file:{data_dir / 'api.db'}?mode=ro&uri=true")
+
+
+# Read through the tracker's own models (choreography.tracker): none of its functions gives
+# when a saga's view last changed, nor how many events it holds.
+def tracked_end(tracker: Engine, student_id: str) -> float | None:
+    """When the tracker last updated the saga's view (epoch seconds): its end, once terminal."""
+    with Session(tracker) as session:
+        query = select(SagaView.updated_at).where(col(SagaView.student_id) == student_id)
+        ended = session.exec(query).first()
+    if ended is None:
+        return None
+    return (ended if ended.tzinfo else ended.replace(tzinfo=UTC)).timestamp()
+
+
+def tracked_events(tracker: Engine, student_ids: list[str]) -> int:
+    """The distinct events the tracker recorded for these students' sagas."""
+    with Session(tracker) as session:
+        query = select(func.count()).where(col(TrackedEvent.student_id).in_(student_ids))
+        return session.exec(query).one()
 
 
 def _discard(_line: str) -> None:
