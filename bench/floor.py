@@ -18,7 +18,7 @@ from temporalio.common import RetryPolicy
 from temporalio.worker import Worker
 
 with workflow.unsafe.imports_passed_through():
-    from workflows.contracts import SagaDeadlines
+    from sagas import SagaDeadlines
 
 FLOOR_STEPS = 3  # reserve seat, charge tuition, confirm enrollment
 

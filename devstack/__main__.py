@@ -63,7 +63,9 @@ Move that student to another course (a course transfer saga):
        --payment-token tok_visa
 Or publish the registry's StudentCreated event; the intake starts the saga:
   saga publish-student --name Ada --email ada@example.com --course CS101
-Dead letters: BROKER_URL={settings.effective_broker_url} python -m choreography dead-letters
+The choreography's dead letters, and their redrive once the cause is fixed:
+  saga choreography dead-letters --broker-url {settings.effective_broker_url}
+  saga choreography redrive --broker-url {settings.effective_broker_url} [--student <student_id>]
 Or run three sagas (success, declined card, full course): make demo
 Kill the worker under sagas in flight and watch them finish: make demo-crash
 """

@@ -1,16 +1,25 @@
 """`python -m devstack.chaos` (`make chaos`): many sagas while things break, then the checker.
 
 A dev stack of its own (free ports, a temporary data dir, fault injection on) runs N sagas with
-a realistic mix of outcomes while, for `--duration` seconds:
+a realistic mix of outcomes, a share of them (`--choreography-share`) choreographed by events
+instead of orchestrated, while, for `--duration` seconds:
 
 - random fault rules come and go in both services (errors before and after commit, latency, the
   odd crash), and once the confirm command fails for longer than a step's deadline;
 - the worker, one service at a time and the Temporal server are SIGKILLed at random moments and
-  restarted after a random outage (a service sometimes stays down past the step deadline).
+  restarted after a random outage (a service sometimes stays down past the step deadline); with
+  choreographed sagas, the API (outbox relay and tracker) and the embedded NATS server too.
 
-Then the faults stop, every process is up, and the run waits for quiescence (no saga running),
-reads each saga's outcome, runs the invariant checker and prints a summary. Exit status 1 on any
-violation or saga still running after `--quiet-timeout`.
+The fault rules act on the services' HTTP commands, which the orchestrated sagas call; the
+choreography's consumers call the use cases directly, so its faults are the kills: a consumer
+dies between its effect and its ack, an event waits in the broker for a service that is down, the
+relay stops with events staged, the broker itself goes away (and an injected crash rule kills a
+service with its consumers).
+
+Then the faults stop, every process is up, and the run waits for quiescence: no orchestrated saga
+running, every choreographed saga ended (dead letters, if any, are redriven as an operator would,
+and counted). It reads each saga's outcome, runs the invariant checker (both modes) and prints a
+summary. Exit status 1 on any violation or saga still running after `--quiet-timeout`.
 """
 
 import asyncio
@@ -30,6 +39,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from choreography.config import BrokerConfig
+from choreography.operations import redrive_dead_letters
 from common.faults import CRASH_EXIT_CODE
 from devstack.config import DevstackSettings
 from devstack.stack import Stack
@@ -85,6 +96,8 @@ class ChaosPlan:
     quiet_timeout_seconds: float = 600.0
     seconds_between_kills: tuple[float, float] = (3.0, 10.0)
     deadlines: SagaDeadlines = field(default_factory=lambda: CHAOS_DEADLINES)
+    # Of the onboardings, the share posted in choreography mode (through the API).
+    choreography_share: float = 0.25
 
 
 @dataclass
@@ -92,6 +105,8 @@ class ChaosResult:
     seed: int
     sagas_started: int = 0
     transfers_started: int = 0  # of onboarded students, once their onboarding completed
+    choreographed_started: int = 0  # of the onboardings (sagas_started counts them too)
+    dead_letters_redriven: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)  # why sagas failed, ids left out
     faults: Counter[str] = field(default_factory=Counter)
@@ -121,6 +136,7 @@ class Chaos:
         self.result = ChaosResult(seed=self.seed)
         self.say = say
         self.student_ids: list[str] = []
+        self.choreographed_ids: list[str] = []
         self.run_id = uuid.uuid4().hex[:6]  # a second run with the same seed starts new sagas
         # Killed on purpose or being restarted: neither killed nor restarted by anyone else.
         self.down: set[str] = set()
@@ -151,13 +167,36 @@ class Chaos:
         self.say("chaos over; waiting for every saga to end")
         calm = time.monotonic()
         await asyncio.gather(*self.transfers)
-        if await self.system.wait_until_quiet(self.plan.quiet_timeout_seconds):
+        deadline = calm + self.plan.quiet_timeout_seconds
+        if await self.system.wait_until_quiet(self.plan.quiet_timeout_seconds) and (
+            await self.choreography_ends(deadline)
+        ):
             self.result.seconds_to_quiescence = time.monotonic() - calm
-        self.result.still_running = await self.system.running_sagas() or 0
+        running = await self.system.running_sagas()
+        choreographed = await self.system.running_choreographed(self.choreographed_ids)
+        self.result.still_running = (running or 0) + choreographed
         await self.collect_outcomes()
         self.result.report = await check(self.system.temporal, self.system.settings)
         self.result.total_seconds = time.monotonic() - started
         return self.result
+
+    async def choreography_ends(self, deadline: float) -> bool:
+        """Until every choreographed saga has ended (True) or `deadline` passes (False), the
+        dead letters redriven every few seconds: the chaos is over, the causes with it."""
+        while True:
+            if not await self.system.running_choreographed(self.choreographed_ids):
+                return True
+            if time.monotonic() > deadline:
+                return False
+            settings = self.system.stack.settings
+            broker = BrokerConfig(
+                url=settings.effective_broker_url, namespace=settings.broker_namespace
+            )
+            redriven = await redrive_dead_letters(broker, lambda _letter: True)
+            if redriven:
+                self.say(f"redrove {len(redriven)} dead letter(s)")
+                self.result.dead_letters_redriven += len(redriven)
+            await asyncio.sleep(5)
 
     async def start_sagas(self) -> None:
         """Arrivals spread over the first two thirds of the chaos period."""
@@ -166,6 +205,15 @@ class Chaos:
         for number in range(self.plan.sagas):
             scenario = self.rng.choices(MIX, weights)[0]
             student_id = f"chaos-{self.seed}-{self.run_id}-{number}"
+            if self.rng.random() < self.plan.choreography_share:
+                await self.system.start_choreographed_saga(
+                    scenario.course_id, scenario.payment_token, student_id, timeout=120
+                )
+                self.choreographed_ids.append(student_id)
+                self.result.sagas_started += 1
+                self.result.choreographed_started += 1
+                await asyncio.sleep(self.rng.uniform(0, 2 * interval))
+                continue  # transfers are orchestrated sagas of orchestrated students
             await self.system.start_saga(
                 scenario.course_id,
                 scenario.payment_token,
@@ -235,23 +283,32 @@ class Chaos:
                 self.say(f"confirm outage for {outage:g}s")
 
     async def kill_processes(self) -> None:
-        """Kill the worker, a service and Temporal, each at least once, at random moments; one
-        service outage (only one, or few sagas would complete) outlasts the step deadline."""
-        first = ["worker", "long service outage", "temporal"]
+        """Kill the worker, a service and Temporal (with choreographed sagas, the API and the
+        embedded NATS too), each at least once, at random moments; one service outage (only
+        one, or few sagas would complete) outlasts the step deadline."""
+        first = ["worker", "long service outage", "temporal", *self.choreography_targets()]
         self.rng.shuffle(first)
+        targets = ["worker", "service", "temporal", *self.choreography_targets()]
         while first or not self.chaos_over.is_set():
             await self.pause(*self.plan.seconds_between_kills)
             if self.chaos_over.is_set() and not first:
                 return
-            target = first.pop() if first else self.rng.choice(["worker", "service", "temporal"])
+            target = first.pop() if first else self.rng.choice(targets)
             if target == "long service outage":
                 step = self.plan.deadlines.step_seconds
                 await self.outage(self.rng.choice(SERVICES), self.rng.uniform(step + 2, step + 6))
             elif target == "service":
                 await self.outage(self.rng.choice(SERVICES), self.rng.uniform(1, 8))
             else:
-                low, high = (0.5, 5) if target == "worker" else (1, 8)
+                low, high = (0.5, 5) if target in ("worker", "api") else (1, 8)
                 await self.outage(target, self.rng.uniform(low, high))
+
+    def choreography_targets(self) -> list[str]:
+        """What only the choreographed sagas lean on: the API's relay and tracker, the broker
+        (when the stack runs it)."""
+        if self.plan.choreography_share <= 0:
+            return []
+        return ["api", "nats"] if self.system.stack.settings.embedded_nats else ["api"]
 
     async def outage(self, name: str, seconds: float) -> None:
         while not self.is_up(name):  # being restarted after a crash: kill it once it is back
@@ -340,11 +397,26 @@ class Chaos:
             async with limit:
                 return await self.system.state(student_id)
 
+        async def choreographed(student_id: str) -> SagaProgress | None:
+            async with limit:
+                return await self.system.choreographed_state(student_id)
+
         states = await asyncio.gather(*(state(sid) for sid in self.student_ids))
-        self.result.outcomes.update(describe(state) for state in states)
-        self.result.reasons.update(
-            _shortened(state.failure_reason) for state in states if state and state.failure_reason
+        choreographed_states = await asyncio.gather(
+            *(choreographed(sid) for sid in self.choreographed_ids)
         )
+        self.result.outcomes.update(describe(state) for state in states)
+        self.result.outcomes.update(
+            f"{CHOREOGRAPHED} {describe(state)}" for state in choreographed_states
+        )
+        self.result.reasons.update(
+            _shortened(state.failure_reason)
+            for state in [*states, *choreographed_states]
+            if state and state.failure_reason
+        )
+
+
+CHOREOGRAPHED = "choreographed"  # the outcomes of the choreographed sagas begin with it
 
 
 def describe(state: SagaProgress | None) -> str:
@@ -379,7 +451,8 @@ def reasons_table(result: ChaosResult) -> Table:
 
 def summary(result: ChaosResult, plan: ChaosPlan) -> Table:
     table = Table(
-        title=f"Chaos run: {result.sagas_started} onboardings and "
+        title=f"Chaos run: {result.sagas_started} onboardings "
+        f"({result.choreographed_started} choreographed) and "
         f"{result.transfers_started} transfers, seed {result.seed}"
     )
     table.add_column("what")
@@ -392,6 +465,7 @@ def summary(result: ChaosResult, plan: ChaosPlan) -> Table:
         table.add_row(f"SIGKILL {name}", str(count))
     for name, count in sorted(result.unexpected_exits.items()):
         table.add_row(f"unexpected exit {name}", str(count))
+    table.add_row("dead letters redriven", str(result.dead_letters_redriven))
     violations = len(result.report.violations) if result.report else "not checked"
     table.add_row("violations", str(violations), style="red" if violations else "green")
     table.add_row("still running", str(result.still_running))
@@ -426,6 +500,10 @@ def main(
     quiet_timeout: Annotated[
         float, typer.Option(help="Seconds to wait for every saga to end after the chaos.")
     ] = 600.0,
+    choreography_share: Annotated[
+        float,
+        typer.Option(min=0, max=1, help="Share of the onboardings choreographed by events."),
+    ] = 0.25,
     data_dir: Annotated[
         Path | None,
         typer.Option(
@@ -436,7 +514,11 @@ def main(
     """Run sagas while faults are injected and processes are killed; check the invariants."""
     console = Console()
     plan = ChaosPlan(
-        sagas=sagas, duration_seconds=duration, seed=seed, quiet_timeout_seconds=quiet_timeout
+        sagas=sagas,
+        duration_seconds=duration,
+        seed=seed,
+        quiet_timeout_seconds=quiet_timeout,
+        choreography_share=choreography_share,
     )
     directory = data_dir or Path(tempfile.mkdtemp(prefix="saga-chaos-"))
     log_path = directory / "stack.log"

@@ -20,8 +20,12 @@ first, so a value meant for one process can never reach another.
 
 Payloads are encrypted and every API authenticated as in production, with development secrets
 made on first start (devstack/secrets.py): the API gets API_KEYS, the services and the worker
-SERVICE_TOKENS. The codec server decodes payloads for the Web UI, whose codec endpoint carries
-the codec server's token in its path (the UI sends no header of its own); the token is thus on
+SERVICE_TOKENS. The choreography's events carry personal data sealed as in production
+(choreography/sealing.py): EVENT_PAYLOAD_KEYS goes to the API, which seals, and to billing, which
+opens the payment token; enrollment passes the sealed token on and gets no key.
+
+The codec server decodes payloads for the Web UI, whose codec endpoint carries the codec
+server's token in its path (the UI sends no header of its own); the token is thus on
 the dev server's command line, acceptable for a development stack only.
 """
 
@@ -73,6 +77,7 @@ PER_PROCESS_VARIABLES = frozenset(
         "RESERVATION_TTL_SECONDS",
         "FAULT_INJECTION",
         "PAYLOAD_KEYS",
+        "EVENT_PAYLOAD_KEYS",
         "CODEC_SERVER_TOKEN",
         "API_KEYS",
         "API_READ_ONLY_KEYS",
@@ -157,7 +162,11 @@ def components(
                 settings.billing_database_url,
                 settings,
                 data_dir,
-                base | {"SERVICE_TOKENS": secrets["SERVICE_TOKENS"]},
+                base
+                | {
+                    "SERVICE_TOKENS": secrets["SERVICE_TOKENS"],
+                    "EVENT_PAYLOAD_KEYS": secrets["EVENT_PAYLOAD_KEYS"],
+                },
             ),
         ],
         [
@@ -323,6 +332,7 @@ def intake(
 def api(settings: DevstackSettings, base: dict[str, str], secrets: Mapping[str, str]) -> Component:
     env = _orchestrator_env(settings, base, secrets) | {
         "API_KEYS": secrets["API_KEYS"],
+        "EVENT_PAYLOAD_KEYS": secrets["EVENT_PAYLOAD_KEYS"],
         "HOST": settings.host,
         "PORT": str(settings.api_port),
         "DATA_DIR": str(settings.data_dir.resolve()),  # api.db: choreography outbox, tracker

@@ -6,6 +6,7 @@ start sagas, read their state, install faults in the services, kill and restart 
         student_id = await system.start_saga(course_id="CS101", payment_token="tok_visa")
         await system.kill("worker"); await system.restart("worker")
         state = await system.wait_for_terminal(student_id)
+    choreographed = await system.start_choreographed_saga(course_id="CS101")  # through the API
 
 Everything that can fail while a process is down (starting a saga while Temporal restarts,
 reading a status while no worker answers queries) is retried until a deadline.
@@ -26,6 +27,7 @@ import httpx
 from temporalio.api.workflowservice.v1 import CountWorkflowExecutionsRequest
 from temporalio.client import Client
 
+from common.auth import bearer_headers
 from devstack.stack import Stack
 from orchestrator import sagas
 from orchestrator.config import OrchestratorSettings
@@ -85,6 +87,7 @@ class System:
     settings: OrchestratorSettings
     enrollment: httpx.AsyncClient
     billing: httpx.AsyncClient
+    api: httpx.AsyncClient  # with the stack's API key: choreographed sagas start there
 
     @property
     def faults(self) -> dict[str, Faults]:
@@ -112,6 +115,42 @@ class System:
             timeout,
         )
         return student_id
+
+    async def start_choreographed_saga(
+        self,
+        course_id: str = "CS101",
+        payment_token: str = "tok_visa",
+        student_id: str | None = None,
+        timeout: float = 60.0,
+    ) -> str:
+        """Post a student in choreography mode, as a client does; retried while the API (or the
+        Temporal server it asks whether the student has an orchestrated saga) cannot answer.
+        Posting twice is harmless: the second post finds the saga started."""
+        student_id = student_id or f"stu-{uuid.uuid4().hex[:12]}"
+        body = {
+            "student_id": student_id,
+            "name": "Chaos Student",
+            "email": "chaos@example.com",
+            "course_id": course_id,
+            "payment_token": payment_token,
+            "mode": "choreography",
+        }
+
+        async def post() -> None:
+            (await self.api.post("/students", json=body)).raise_for_status()
+
+        await retrying(post, timeout)
+        return student_id
+
+    async def choreographed_state(self, student_id: str) -> SagaState | None:
+        """The choreographed saga's state from the API's tracker; None while it cannot be read."""
+        try:
+            response = await self.api.get(f"/sagas/{student_id}")
+        except httpx.HTTPError:
+            return None
+        if response.status_code != httpx.codes.OK:
+            return None
+        return SagaState.model_validate(response.json())
 
     async def start_transfer(
         self,
@@ -205,6 +244,17 @@ class System:
             return None
         return int(response.count)
 
+    async def running_choreographed(self, student_ids: Iterable[str]) -> int:
+        """How many of these choreographed sagas have not ended (or cannot be read now)."""
+        limit = asyncio.Semaphore(20)
+
+        async def running(student_id: str) -> bool:
+            async with limit:
+                state = await self.choreographed_state(student_id)
+            return state is None or state.status not in TERMINAL_STATUSES
+
+        return sum(await asyncio.gather(*(running(sid) for sid in student_ids)))
+
     async def wait_until_quiet(self, timeout: float) -> bool:
         """True once no saga runs; False if some still run after `timeout` seconds."""
         try:
@@ -278,6 +328,11 @@ def orchestrator_settings(stack: Stack) -> OrchestratorSettings:
         # services want its token (for the faults).
         payload_keys=stack.secrets["PAYLOAD_KEYS"],
         service_tokens=stack.secrets["SERVICE_TOKENS"],
+        # With the broker, the invariant checker reads the choreographed sagas too, from the
+        # tracker in the API's database (DATA_DIR/api.db).
+        broker_url=settings.effective_broker_url,
+        broker_namespace=settings.broker_namespace,
+        data_dir=stack.data_dir,
     )
 
 
@@ -294,5 +349,10 @@ async def running_system(stack: Stack) -> AsyncIterator[System]:
         httpx.AsyncClient(
             base_url=settings.billing_url, headers=headers, timeout=HTTP_TIMEOUT_SECONDS
         ) as bill,
+        httpx.AsyncClient(
+            base_url=stack.settings.local_api_url,
+            headers=bearer_headers(stack.secrets["SAGA_API_KEY"]),
+            timeout=HTTP_TIMEOUT_SECONDS,
+        ) as api,
     ):
-        yield System(stack, temporal, settings, enr, bill)
+        yield System(stack, temporal, settings, enr, bill, api)

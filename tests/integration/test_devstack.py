@@ -3,10 +3,12 @@ and `python -m devstack` itself: a process killed from outside is restarted, Ctr
 everything quietly, a process that exits on every restart stops the stack with its last lines."""
 
 import asyncio
+import json
 import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -23,7 +25,12 @@ from temporalio.api.common.v1 import Payloads, WorkflowExecution
 from temporalio.api.workflowservice.v1 import GetWorkflowExecutionHistoryRequest
 from temporalio.client import Client
 
+from choreography.bus import NatsBus
+from choreography.config import BrokerConfig
+from choreography.events import from_json
+from choreography.sealing import FieldSealer
 from common.auth import bearer_headers
+from common.payload_keys import parse_keys
 from devstack.config import DevstackSettings
 from devstack.stack import Stack, port_is_free
 from sagas import TERMINAL_STATUSES, SagaStatus
@@ -108,6 +115,39 @@ def decoded_by_the_ui_codec_endpoint(settings: DevstackSettings, payloads: Paylo
     return b"".join(payload.data for payload in decoded.payloads).decode()
 
 
+async def raw_broker_messages(settings: DevstackSettings, student_id: str) -> list[str]:
+    """The student's events as the stack's embedded NATS holds them, unparsed."""
+    bus = NatsBus(
+        BrokerConfig(url=settings.effective_broker_url, namespace=settings.broker_namespace)
+    )
+    held: list[str] = []
+
+    async def keep(payload: bytes) -> None:
+        held.append(payload.decode())
+
+    await bus.start()
+    try:
+        await bus.replay_raw(keep)
+    finally:
+        await bus.close()
+    return [text for text in held if json.loads(text).get("student_id") == student_id]
+
+
+def rows_mentioning(database: Path, student_id: str) -> list[str]:
+    """Every row of every table of a SQLite file that mentions the student, as text."""
+    connection = sqlite3.connect(database)
+    try:
+        tables = connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        rows = [
+            " ".join(map(str, row))
+            for (table,) in tables.fetchall()
+            for row in connection.execute(f'SELECT * FROM "{table}"')
+        ]
+    finally:
+        connection.close()
+    return [row for row in rows if student_id in row]
+
+
 def process_group_exists(group_id: int) -> bool:
     try:
         os.killpg(group_id, 0)
@@ -143,6 +183,16 @@ def test_the_stack_completes_a_paid_saga_compensates_a_declined_one_and_stops_cl
     stored = asyncio.run(raw_saga_input(settings, paid))
     assert b"ada@example.com" not in stored.SerializeToString()
     assert "ada@example.com" in decoded_by_the_ui_codec_endpoint(settings, stored)
+
+    # ...and in the choreography: the API sealed it into the events under the stack's event key,
+    # and billing opened the token with it (the saga completed, charged).
+    messages = asyncio.run(raw_broker_messages(settings, choreographed))
+    rows = rows_mentioning(stack.data_dir / "api.db", choreographed)
+    assert messages and rows
+    assert [text for text in messages + rows if "ada@example.com" in text] == []
+    [created] = [event for event in map(from_json, messages) if event.type == "StudentCreated"]
+    sealer = FieldSealer(parse_keys(stack.secrets["EVENT_PAYLOAD_KEYS"]))
+    assert sealer.open(choreographed, "email", created.email) == "ada@example.com"
 
     # The worker serves Prometheus metrics: the SDK's own and the sagas' outcomes.
     metrics = httpx.get(settings.worker_metrics_url, timeout=10).text

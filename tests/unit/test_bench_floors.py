@@ -17,8 +17,8 @@ from bench.floor import (
 )
 from bench.ratios import against_base, tail
 from bench.run import Mode, uses_process
+from sagas import SagaDeadlines
 from tests.support.temporal import unique_task_queue
-from workflows.contracts import SagaDeadlines
 
 
 async def _event_types(env: WorkflowEnvironment, workflow: Any) -> list[int]:

@@ -3,6 +3,7 @@
 import sys
 from pathlib import Path
 
+from common.payload_keys import parse_keys
 from devstack.components import _reservation_ttl, components, python_module, stays_up
 from devstack.config import DevstackSettings
 from devstack.secrets import development_secrets
@@ -54,3 +55,25 @@ def test_make_up_passes_its_reservation_ttl_to_enrollment_only_when_set() -> Non
         "RESERVATION_TTL_SECONDS": "45"
     }
     assert _reservation_ttl(DevstackSettings()) == {}
+
+
+def test_only_the_api_which_seals_and_billing_which_opens_get_the_event_payload_keys(
+    tmp_path: Path,
+) -> None:
+    settings = DevstackSettings.on_free_ports(data_dir=tmp_path)
+    secrets = secrets_in(tmp_path)
+    leaked = {"EVENT_PAYLOAD_KEYS": "from-the-shell"}
+
+    plan = components(settings, tmp_path, secrets, inherited=leaked)
+
+    holders = {
+        c.name: c.env["EVENT_PAYLOAD_KEYS"]
+        for t in plan
+        for c in t
+        if "EVENT_PAYLOAD_KEYS" in c.env
+    }
+    assert holders == {
+        "api": secrets["EVENT_PAYLOAD_KEYS"],
+        "billing": secrets["EVENT_PAYLOAD_KEYS"],
+    }
+    assert parse_keys(secrets["EVENT_PAYLOAD_KEYS"]).current_id == "dev-events-1"

@@ -17,6 +17,9 @@ def test_secrets_are_generated_once_private_and_reused_on_the_next_start(tmp_pat
 
     assert first == second
     assert parse_keys(first["PAYLOAD_KEYS"]).current_id == "dev-1"
+    # The events' personal data under a key of its own, as a deployment may rotate them apart.
+    assert parse_keys(first["EVENT_PAYLOAD_KEYS"]).current_id == "dev-events-1"
+    assert first["EVENT_PAYLOAD_KEYS"] != first["PAYLOAD_KEYS"]
     for name in ("CODEC_SERVER_TOKEN", "API_KEYS", "SERVICE_TOKENS"):
         assert len(first[name]) >= 24, name
     assert first["SAGA_API_KEY"] == first["API_KEYS"]
@@ -75,3 +78,24 @@ def test_no_new_key_is_made_for_histories_whose_key_is_missing(tmp_path: Path) -
         development_secrets(tmp_path / ".env", data_dir, {})
 
     assert not (tmp_path / ".env").exists()
+
+
+def test_a_stack_from_before_event_sealing_gets_an_event_key_and_keeps_its_other_secrets(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    env_file = tmp_path / ".env"
+    earlier = development_secrets(env_file, data_dir, {})
+    data_dir.mkdir()
+    (data_dir / "temporal.db").touch()  # histories sealed with its PAYLOAD_KEYS
+    env_file.write_text(
+        "".join(f"{k}={v}\n" for k, v in earlier.items() if k != "EVENT_PAYLOAD_KEYS")
+    )
+
+    later = development_secrets(env_file, data_dir, {})
+
+    assert {k: v for k, v in later.items() if k != "EVENT_PAYLOAD_KEYS"} == {
+        k: v for k, v in earlier.items() if k != "EVENT_PAYLOAD_KEYS"
+    }
+    assert parse_keys(later["EVENT_PAYLOAD_KEYS"]).current_id == "dev-events-1"
+    assert dotenv_values(env_file)["EVENT_PAYLOAD_KEYS"] == later["EVENT_PAYLOAD_KEYS"]
