@@ -26,7 +26,7 @@ from bench.run import BenchStack
 from common.auth import bearer_headers
 from orchestrator.sagas import start_saga
 from sagas import SagaDeadlines
-from workflows.contracts import StudentCreated
+from workflows.contracts import NewStudent
 
 PARKED_CHARGE_MS = 600_000  # longer than any park: the charge is only released by the restart
 # The step's deadline is long enough for N sagas to be started and held: a parked saga must
@@ -74,7 +74,7 @@ async def park(
     began = time.monotonic()
     gate = asyncio.Semaphore(50)
 
-    async def start(event: StudentCreated) -> None:
+    async def start(event: NewStudent) -> None:
         async with gate:
             await start_saga(bench.client, settings.task_queue, event, PARKED_DEADLINES)
 
@@ -111,8 +111,8 @@ async def park(
     return result
 
 
-def _student(student_id: str) -> StudentCreated:
-    return StudentCreated(
+def _student(student_id: str) -> NewStudent:
+    return NewStudent(
         student_id=student_id,
         name="Parked Student",
         email="bench@example.com",

@@ -78,7 +78,7 @@ class Event(BaseModel):
 
 
 # Personal data, sealed by the API (choreography.sealing): the values were validated at the HTTP
-# boundary (workflows.contracts.StudentCreated); here they are ciphertext, or plaintext without
+# boundary (workflows.contracts.NewStudent); here they are ciphertext, or plaintext without
 # payload keys.
 # A sealed 200-character name: nonce, text and tag in base64, the prefix and a key id.
 Sealed = Annotated[str, Field(min_length=1, max_length=512)]

@@ -34,7 +34,7 @@ from orchestrator.config import OrchestratorSettings
 from orchestrator.temporal import connect
 from sagas import TERMINAL_STATUSES, SagaDeadlines, SagaProgress
 from workflows import registry
-from workflows.contracts import SagaState, StudentCreated
+from workflows.contracts import NewStudent, SagaState
 from workflows.transfer import CourseTransfer, TransferInput
 
 POLL_SECONDS = 0.2
@@ -103,7 +103,7 @@ class System:
     ) -> str:
         """Start a saga (retried while Temporal is unreachable; starting twice is harmless)."""
         student_id = student_id or f"stu-{uuid.uuid4().hex[:12]}"
-        event = StudentCreated(
+        event = NewStudent(
             student_id=student_id,
             name="Chaos Student",
             email="chaos@example.com",

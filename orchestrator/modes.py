@@ -21,7 +21,7 @@ from choreography.runtime import Choreography
 from choreography.sealing import FieldSealer, sealed_fields
 from common.payload_keys import PayloadKeys
 from orchestrator import recovery, sagas
-from workflows.contracts import SagaCorrections, StudentCreated
+from workflows.contracts import NewStudent, SagaCorrections
 
 
 class SagaMode(StrEnum):
@@ -46,7 +46,7 @@ class SagaInOtherMode(Exception):
 
 
 async def start_orchestrated(
-    client: Client, task_queue: str, choreography: Choreography | None, event: StudentCreated
+    client: Client, task_queue: str, choreography: Choreography | None, event: NewStudent
 ) -> sagas.StartedSaga:
     """Claim the student for orchestration, then start (or find) its workflow."""
     if choreography is not None and not await asyncio.to_thread(
@@ -59,10 +59,10 @@ async def start_orchestrated(
 async def start_choreographed(
     client: Client,
     choreography: Choreography | None,
-    event: StudentCreated,
+    event: NewStudent,
     payload_keys: PayloadKeys | None,
 ) -> bool:
-    """Claim the student for choreography and stage its StudentCreated, its personal data
+    """Claim the student for choreography and stage its StudentCreated event, its personal data
     sealed with the payload keys (choreography.sealing); False if its choreographed saga
     already exists."""
     if choreography is None:

@@ -23,7 +23,7 @@ from orchestrator.clients import EnrollmentClient
 from sagas import SagaDeadlines, SagaProgress, SagaStatus
 from sagas.visibility import SAGA_STATUS, SAGA_TYPE
 from workflows import registry
-from workflows.contracts import SagaInput, StudentCreated
+from workflows.contracts import NewStudent, SagaInput
 from workflows.registry import SagaType
 from workflows.transfer import CourseTransfer, TransferInput
 
@@ -113,7 +113,7 @@ async def start(
 
 
 async def start_saga(
-    client: Client, task_queue: str, event: StudentCreated, deadlines: SagaDeadlines | None = None
+    client: Client, task_queue: str, event: NewStudent, deadlines: SagaDeadlines | None = None
 ) -> StartedSaga:
     """Start the student's onboarding saga, or return the one already running or finished: one
     saga per student id (a failed saga is retried explicitly, not by posting the student again)."""

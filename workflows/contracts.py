@@ -22,8 +22,10 @@ def workflow_id_for(student_id: str) -> str:
 
 
 class Step(StrEnum):
-    """The sagas' steps and undos; each value is also its activity's name, the suffix of its
-    idempotency key and its fault-injection operation."""
+    """The sagas' steps and undos; each value is also its activity's name and the suffix of its
+    idempotency key (in both styles). The services' fault-injection operations ("reserve",
+    "charge", ...) name their commands instead: one command serves several steps (the charge
+    route serves charge_tuition and a dearer transfer's settle_difference)."""
 
     RESERVE_SEAT = "reserve_seat"
     CHARGE_TUITION = "charge_tuition"
@@ -35,8 +37,10 @@ class Step(StrEnum):
     WITHDRAW_ENROLLMENT = "withdraw_enrollment"
 
 
-class StudentCreated(BaseModel):
-    """The event that starts a saga."""
+class NewStudent(BaseModel):
+    """A new student, as the "student created" event names them (POST /students, the intake):
+    the onboarding saga's input. On the choreography's bus the same facts travel as
+    choreography.events.StudentCreated, its personal data sealed."""
 
     student_id: StudentId
     name: str = Field(min_length=1, max_length=200)
@@ -60,7 +64,7 @@ class SagaCorrections(BaseModel):
 
 
 class SagaInput(BaseModel):
-    event: StudentCreated
+    event: NewStudent
     deadlines: SagaDeadlines = SagaDeadlines()
 
 

@@ -60,7 +60,7 @@ class SagaType:
 
 
 def _correct_onboarding(saga: contracts.SagaInput, changes: Mapping[str, str]) -> Any:
-    event = contracts.StudentCreated.model_validate({**saga.event.model_dump(), **changes})
+    event = contracts.NewStudent.model_validate({**saga.event.model_dump(), **changes})
     return contracts.SagaInput(event=event, deadlines=saga.deadlines)
 
 

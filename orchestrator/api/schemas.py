@@ -18,7 +18,7 @@ from pydantic import (
 from common.ids import CourseId, PaymentToken, StudentId
 from orchestrator.modes import SagaMode
 from sagas import FailureKind, SagaStatus
-from workflows.contracts import SagaState, Step, StudentCreated
+from workflows.contracts import NewStudent, SagaState, Step
 from workflows.transfer import CourseTransfer, TransferState
 
 
@@ -34,8 +34,8 @@ class StudentCreate(BaseModel):
     payment_token: PaymentToken
     mode: SagaMode = SagaMode.ORCHESTRATION
 
-    def to_event(self) -> StudentCreated:
-        return StudentCreated(
+    def to_event(self) -> NewStudent:
+        return NewStudent(
             student_id=self.student_id or f"stu-{uuid4().hex[:12]}",
             name=self.name,
             email=self.email,

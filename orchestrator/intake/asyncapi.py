@@ -17,10 +17,10 @@ from faststream.specification import AsyncAPI
 
 from choreography.asyncapi import specification as choreography_specification
 from orchestrator.intake.config import IntakeSettings
-from workflows.contracts import StudentCreated
+from workflows.contracts import NewStudent
 
 
-class StudentCreatedMessage(StudentCreated):
+class StudentCreatedMessage(NewStudent):
     """The student registry's event: one message, one orchestrated saga (the intake's
     contract; fields validated as `POST /students` validates them, unknown ones ignored)."""
 

@@ -2,7 +2,7 @@
 
 A message is a JSON object `{"type": "StudentCreated", "version": 1, "student_id", "name",
 "email", "course_id", "payment_token"}` sent as `application/json`. Its fields are validated by
-the model `POST /students` builds its event with (workflows.contracts.StudentCreated), so a
+the model `POST /students` builds its event with (workflows.contracts.NewStudent), so a
 field refused over HTTP is refused here, named the same way. Fields the model does not know are
 ignored: a producer may add one without breaking this consumer (version 1 stays version 1).
 """
@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from common.requests import is_json_media_type
-from workflows.contracts import StudentCreated
+from workflows.contracts import NewStudent
 
 EVENT_TYPE = "StudentCreated"
 SUPPORTED_VERSIONS = frozenset({1})
@@ -40,7 +40,7 @@ class BadMessage(Exception):
         self.student_id = student_id
 
 
-def parse_event(body: bytes, content_type: str | None) -> StudentCreated:
+def parse_event(body: bytes, content_type: str | None) -> NewStudent:
     """The event a message carries; BadMessage says what is wrong with it."""
     if not is_json_media_type(content_type or ""):
         raise BadMessage(
@@ -74,7 +74,7 @@ def parse_event(body: bytes, content_type: str | None) -> StudentCreated:
         )
     fields = {name: value for name, value in document.items() if name not in ENVELOPE_FIELDS}
     try:
-        return StudentCreated.model_validate(fields)
+        return NewStudent.model_validate(fields)
     except ValidationError as error:
         raise BadMessage(Refusal.INVALID_FIELDS, field_errors(error), named) from error
 

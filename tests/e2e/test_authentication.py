@@ -27,7 +27,7 @@ from tests.support.credentials import (
 )
 from tests.support.servers import serve_in_thread
 from tests.support.temporal import TEST_PAYLOAD_KEYS, unique_task_queue
-from workflows.contracts import StudentCreated, workflow_id_for
+from workflows.contracts import NewStudent, workflow_id_for
 
 READ_ONLY_HEADERS = bearer_headers(TEST_READ_ONLY_API_KEY)
 
@@ -130,7 +130,7 @@ async def test_a_worker_with_a_wrong_service_token_writes_nothing_and_the_saga_r
 ) -> None:
     task_queue = unique_task_queue()
     student = new_student()
-    event = StudentCreated(**student)
+    event = NewStudent(**student)
     student_id = student["student_id"]
 
     wrong = worker_settings(system, task_queue, "a-token-the-services-never-issued")

@@ -5,7 +5,7 @@ import sysconfig
 import uuid
 from pathlib import Path
 
-from workflows.contracts import StudentCreated
+from workflows.contracts import NewStudent
 
 SCRIPTS = Path(sysconfig.get_path("scripts"))
 TEMPORAL_CLI = SCRIPTS / "temporal"
@@ -23,8 +23,8 @@ def unique_task_queue() -> str:
 
 def student(
     course_id: str = "CS101", payment_token: str = "tok_visa", student_id: str | None = None
-) -> StudentCreated:
-    return StudentCreated(
+) -> NewStudent:
+    return NewStudent(
         student_id=student_id or f"stu-{uuid.uuid4().hex[:10]}",
         name="Ada Lovelace",
         email="ada@example.com",

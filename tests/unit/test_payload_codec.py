@@ -14,9 +14,9 @@ from orchestrator.codec import (
 )
 from orchestrator.config import OrchestratorSettings
 from orchestrator.temporal import data_converter
-from workflows.contracts import StudentCreated
+from workflows.contracts import NewStudent
 
-STUDENT = StudentCreated(
+STUDENT = NewStudent(
     student_id="stu-1",
     name="Ada Lovelace",
     email="ada@example.com",
