@@ -18,7 +18,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 from choreography import events as ev
 from choreography.events import Event, from_json, to_json
 from common.database import insert_unless_present
-from sagas import TERMINAL_STATUSES, SagaStatus
+from sagas import TERMINAL_STATUSES, FailureKind, SagaFailure, SagaStatus
 from workflows.contracts import SagaState, Step
 
 
@@ -234,6 +234,11 @@ def _expired(
     refunded = "PaymentRefunded" in by_type
     state.failed_step = Step.CONFIRM_ENROLLMENT if captured else Step.CHARGE_TUITION
     state.failure_reason = cancelled.reason
+    # The reservation's expiry is the choreography's step deadline (docs/orchestration-vs-
+    # choreography.md): the same failure kind as an orchestrated step past its deadline.
+    state.failure = SagaFailure(
+        kind=FailureKind.DEADLINE, step=state.failed_step, reason=cancelled.reason
+    )
     state.compensated_steps.append(Step.CANCEL_ENROLLMENT)
     if refunded:
         state.compensated_steps.append(Step.REFUND_CHARGE)
@@ -247,7 +252,9 @@ def _expired(
 
 
 def _failed(state: SagaState, step: Step, reason: str, next_step: Step | None) -> None:
+    """A service refused the step (a rejected seat, a declined card, a refused confirmation)."""
     state.failed_step = step
     state.failure_reason = reason
+    state.failure = SagaFailure(kind=FailureKind.REFUSED, step=step, reason=reason)
     state.current_step = next_step
     state.status = SagaStatus.COMPENSATING if next_step is not None else SagaStatus.COMPENSATED

@@ -19,7 +19,7 @@ from choreography.events import (
     StudentCreated,
 )
 from choreography.tracker import project
-from sagas import SagaStatus
+from sagas import FailureKind, SagaStatus
 from workflows.contracts import Step
 
 STUDENT = "stu-7"
@@ -96,6 +96,7 @@ def test_a_declined_payment_is_compensating_until_the_seat_is_released() -> None
     assert state.status == SagaStatus.COMPENSATING
     assert state.current_step == Step.CANCEL_ENROLLMENT
     assert state.failure_reason == "Card declined."
+    assert state.failure_kind == FailureKind.REFUSED
 
 
 @pytest.mark.parametrize("outcome", OUTCOMES)
@@ -123,6 +124,7 @@ def test_an_expired_reservation_is_compensated_once_billing_kept_no_money() -> N
         Step.CHARGE_TUITION,
         "reservation expired",
     )
+    assert state.failure_kind == FailureKind.DEADLINE  # the expiry is the step's deadline
     assert state.compensated_steps == [Step.CANCEL_ENROLLMENT]
 
 
