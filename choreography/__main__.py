@@ -9,20 +9,24 @@ DATABASE_URL (default DATA_DIR/api.db). Stop the API first: a live tracker would
 """
 
 import asyncio
-from typing import Annotated
+from collections.abc import Coroutine
+from typing import Annotated, Any, TypeVar
 
+import nats
 import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import inspect
 
 from choreography.bus import DeadLetter
-from choreography.config import ChoreographyToolSettings
+from choreography.config import BrokerConfig, ChoreographyToolSettings
 from choreography.operations import list_dead_letters, rebuild_tracker, redrive_dead_letters
 from choreography.tracker import TABLES as TRACKER_TABLES
 from common.database import create_database_engine
 
 TRACKER_TABLES_NAMES = [table.__tablename__ for table in TRACKER_TABLES]
+
+T = TypeVar("T")
 
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 console = Console()
@@ -36,12 +40,21 @@ def _settings() -> ChoreographyToolSettings:
     return settings
 
 
+def _on_broker(config: BrokerConfig, work: Coroutine[Any, Any, T]) -> T:
+    """Run an operator task; a broker that is down ends the command with exit code 4."""
+    try:
+        return asyncio.run(work)
+    except (OSError, nats.errors.Error) as error:  # aio-pika's connection errors are OSErrors
+        console.print(f"[red]Cannot reach the broker at {config.url}: {error}[/red]")
+        raise typer.Exit(4) from error
+
+
 @app.command("dead-letters")
 def dead_letters() -> None:
     """List dead letters: consumer, attempts, event, student and the last error."""
     config = _settings().broker_config()
     assert config is not None
-    letters = asyncio.run(list_dead_letters(config))
+    letters = _on_broker(config, list_dead_letters(config))
     table = Table("consumer", "attempts", "event", "student", "error", title="Dead letters")
     for letter in letters:
         table.add_row(
@@ -73,7 +86,7 @@ def redrive(
             and student in (None, letter.student_id)
         )
 
-    redriven = asyncio.run(redrive_dead_letters(config, selected))
+    redriven = _on_broker(config, redrive_dead_letters(config, selected))
     for letter in redriven:
         console.print(f"{letter.consumer}: {letter.event_type} of {letter.student_id}")
     console.print(f"{len(redriven)} dead letter(s) re-driven")
@@ -96,7 +109,7 @@ def rebuild() -> None:
                 "head`.[/red]"
             )
             raise typer.Exit(2)
-        replayed = asyncio.run(rebuild_tracker(config, engine))
+        replayed = _on_broker(config, rebuild_tracker(config, engine))
     finally:
         engine.dispose()
     console.print(f"Tracker rebuilt from {replayed} event(s).")

@@ -382,35 +382,10 @@ def _choreography_broker(broker_url: str | None) -> BrokerConfig:
 
 
 def _on_broker(config: BrokerConfig, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    async def reached_then_work() -> T:
-        await _reachable(config)
-        return await work()
-
     try:
-        return asyncio.run(reached_then_work())
+        return asyncio.run(work())
     except (OSError, nats.errors.Error) as error:  # aio-pika's connection errors are OSErrors
         _fail(EXIT_UNREACHABLE, f"cannot reach the broker at {config.url}: {error}")
-
-
-async def _reachable(config: BrokerConfig) -> None:
-    """Fail fast on a NATS server that is down: the bus waits an outage out, as a service must,
-    but a command should say so."""
-    if config.kind != "nats":
-        return  # RabbitMQ's first connection fails at once
-
-    async def quiet(_error: Exception) -> None:
-        pass
-
-    # nats-py's initial connect retries max_reconnect_attempts times (default 60, 2 s apart).
-    client = await nats.connect(
-        config.url,
-        connect_timeout=5,
-        allow_reconnect=False,
-        max_reconnect_attempts=1,
-        reconnect_time_wait=0.1,
-        error_cb=quiet,
-    )
-    await client.close()
 
 
 def _selection(
