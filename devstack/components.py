@@ -49,8 +49,8 @@ TEMPORAL_SQLITE_PRAGMAS = ("journal_mode=wal", "synchronous=NORMAL")
 # One partition per task queue instead of the server's 4. Partitions spread a queue over
 # matching hosts; the dev server is one host, and with 4 a task waits behind its own
 # partition's backlog while another partition hands newer tasks out, so at load the oldest
-# tasks are not served first (docs/benchmarks.md, tuning entry 8: the floor's p99 at c=100
-# fell from ~8 s to ~3 s with one partition).
+# tasks are not served first (docs/benchmarks.md, "One task-queue partition": the floor's p99
+# at c=100 fell from ~8 s to ~3 s with one partition).
 TEMPORAL_DYNAMIC_CONFIG = (
     "matching.numTaskqueueReadPartitions=1",
     "matching.numTaskqueueWritePartitions=1",
