@@ -45,7 +45,8 @@ from common.faults import CRASH_EXIT_CODE
 from devstack.config import DevstackSettings
 from devstack.stack import Stack
 from devstack.system import Faults, System, running_system
-from orchestrator.ops.invariants import Report, check, print_report
+from orchestrator.ops.invariant_rules import Report
+from orchestrator.ops.invariants import check, print_report
 from sagas import SagaDeadlines, SagaProgress
 
 SERVICES = ("enrollment", "billing")

@@ -24,6 +24,7 @@ import json
 import os
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import asdict
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import httpx
@@ -42,13 +43,38 @@ from orchestrator.intake import cli as intake_cli
 from orchestrator.ops import histories, invariants
 from orchestrator.process_exit import run_and_exit
 from orchestrator.sagas import SagaNotFound
-from orchestrator.temporal import connect, workflow_ui_url
+from orchestrator.temporal import connect, data_converter, workflow_ui_url
 from sagas import FailureKind, SagaStatus
 from workflows.contracts import SagaCorrections, Step
+from workflows.registry import ALL_SAGAS
 
 EXIT_REFUSED = 1
 EXIT_NOTHING_MATCHED = 3
 EXIT_UNREACHABLE = 4
+
+QueryOption = Annotated[str, typer.Option(help="Visibility query selecting the runs.")]
+LimitOption = Annotated[int, typer.Option(min=1, help="At most this many runs, newest first.")]
+AddressOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Temporal frontend host:port (default: $TEMPORAL_ADDRESS, else 127.0.0.1:7233)."
+    ),
+]
+NamespaceOption = Annotated[
+    str | None,
+    typer.Option(help="Temporal namespace (default: $TEMPORAL_NAMESPACE, else default)."),
+]
+
+
+def settings_for(address: str | None, namespace: str | None) -> OrchestratorSettings:
+    settings = OrchestratorSettings()
+    return settings.model_copy(
+        update={
+            "temporal_address": address or settings.temporal_address,
+            "temporal_namespace": namespace or settings.temporal_namespace,
+        }
+    )
+
 
 T = TypeVar("T")
 
@@ -308,11 +334,11 @@ def reset(
     saga_id: SagaIdArgument,
     step: Annotated[Step, typer.Option(help="Run the saga again from the start of this step.")],
     reason: Annotated[str, typer.Option(help="Recorded in the history.")] = "reset by saga CLI",
-    address: histories.AddressOption = None,
-    namespace: histories.NamespaceOption = None,
+    address: AddressOption = None,
+    namespace: NamespaceOption = None,
 ) -> None:
     """Reset the saga's latest run to the start of a step (Temporal's reset API)."""
-    settings = histories.settings_for(address, namespace)
+    settings = settings_for(address, namespace)
     try:
         run = asyncio.run(_reset(settings, saga_id, step, reason))
     except (SagaNotFound, recovery.SagaNotResettable) as error:
@@ -340,8 +366,127 @@ async def _reset(
     return await recovery.reset_saga(client, saga_id, step, reason)
 
 
-app.command("replay")(histories.replay_command)
-app.command("check")(invariants.check_command)
+def replay_command(
+    query: QueryOption = ALL_SAGAS,
+    limit: LimitOption = 50,
+    directory: Annotated[
+        Path | None,
+        typer.Option(
+            "--dir",
+            exists=True,
+            file_okay=False,
+            help="Replay the JSON files under this directory instead of asking a server.",
+        ),
+    ] = None,
+    address: AddressOption = None,
+    namespace: NamespaceOption = None,
+) -> None:
+    """Replay recent histories from a server (or files) on this build; fail on nondeterminism."""
+    settings = settings_for(address, namespace)
+    if directory is not None:
+        converter = data_converter(settings.parsed_payload_keys())
+        outcomes = asyncio.run(
+            histories.replay(
+                histories.from_files(histories.history_files(directory), directory), converter
+            )
+        )
+    else:
+        outcomes = asyncio.run(_replay_from_server(settings, query, limit))
+    for outcome in outcomes:
+        if outcome.failure is None:
+            typer.echo(f"ok    {outcome.workflow_id} {outcome.run_id}")
+        else:
+            failure = f"{type(outcome.failure).__name__}: {outcome.failure}"
+            typer.echo(f"FAIL  {outcome.workflow_id} {outcome.run_id}: {failure}")
+    failed = sum(not outcome.replayed for outcome in outcomes)
+    typer.echo(f"{len(outcomes)} histories replayed, {failed} not replayable on this build.")
+    if not outcomes:
+        typer.echo("Nothing matched: nothing was checked.", err=True)
+        raise typer.Exit(EXIT_NOTHING_MATCHED)
+    if failed:
+        raise typer.Exit(EXIT_REFUSED)
+
+
+def export_command(
+    out: Annotated[Path, typer.Option(file_okay=False, help="Directory to write into.")],
+    query: QueryOption = ALL_SAGAS,
+    limit: LimitOption = 50,
+    address: AddressOption = None,
+    namespace: NamespaceOption = None,
+) -> None:
+    """Save the histories of the runs a query matches as JSON files, e.g. for replay tests."""
+    saved = asyncio.run(_export_from_server(settings_for(address, namespace), query, limit, out))
+    for path in saved:
+        typer.echo(str(path))
+    typer.echo(f"{len(saved)} histories saved in {out}.")
+    if not saved:
+        raise typer.Exit(EXIT_NOTHING_MATCHED)
+
+
+# The client lives only inside these coroutines: temporalio has no Client.close(), so its last
+# reference is dropped when they return, before the process exits (orchestrator/process_exit.py).
+async def _replay_from_server(
+    settings: OrchestratorSettings, query: str, limit: int
+) -> list[histories.ReplayOutcome]:
+    client = await connect(settings)
+    return await histories.replay(
+        histories.from_server(client, query, limit), client.data_converter
+    )
+
+
+async def _export_from_server(
+    settings: OrchestratorSettings, query: str, limit: int, out: Path
+) -> list[Path]:
+    client = await connect(settings)
+    return await histories.export_from_server(client, query, limit, out)
+
+
+def check_command(
+    allow_running: Annotated[
+        bool,
+        typer.Option(
+            "--allow-running", help="Do not report sagas still running (the system is not quiet)."
+        ),
+    ] = False,
+    address: AddressOption = None,
+    namespace: NamespaceOption = None,
+    enrollment_url: Annotated[
+        str | None, typer.Option(help="Default: $ENROLLMENT_URL, else http://127.0.0.1:8001.")
+    ] = None,
+    billing_url: Annotated[
+        str | None, typer.Option(help="Default: $BILLING_URL, else http://127.0.0.1:8002.")
+    ] = None,
+) -> None:
+    """Check every saga in Temporal against the services' state; exit 1 on any violation."""
+    settings = settings_for(address, namespace)
+    settings = settings.model_copy(
+        update={
+            "enrollment_url": enrollment_url or settings.enrollment_url,
+            "billing_url": billing_url or settings.billing_url,
+        }
+    )
+    console = Console()
+    try:
+        report = asyncio.run(_check(settings, expect_quiet=not allow_running))
+    except RuntimeError as error:  # how temporalio reports a server it cannot connect to
+        console.print(f"cannot reach Temporal at {settings.temporal_address}: {error}")
+        raise typer.Exit(EXIT_UNREACHABLE) from error
+    except httpx.HTTPError as error:
+        console.print(f"cannot read the services: {error}")
+        raise typer.Exit(EXIT_UNREACHABLE) from error
+    invariants.print_report(report, console)
+    if not report.ok:
+        raise typer.Exit(EXIT_REFUSED)
+
+
+# The client lives only inside this coroutine (see orchestrator/process_exit.py).
+async def _check(settings: OrchestratorSettings, expect_quiet: bool) -> invariants.Report:
+    return await invariants.check(await connect(settings), settings, expect_quiet=expect_quiet)
+
+
+app.command("replay")(replay_command)
+app.command("export")(export_command)
+app.command("check")(check_command)
 app.add_typer(intake_cli.app)  # publish-student, intake dead-letters, intake redrive
 
 choreography_app = typer.Typer(

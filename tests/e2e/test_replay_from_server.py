@@ -1,4 +1,4 @@
-"""Checking a new worker build against a running server: `python -m orchestrator.ops.histories`
+"""Checking a new worker build against a running server: `saga replay`
 fetches recent histories by visibility query and replays them on this checkout's code."""
 
 import os
@@ -18,7 +18,7 @@ def replay_command(system: System, query: str) -> subprocess.CompletedProcess[st
         [
             sys.executable,
             "-m",
-            "orchestrator.ops.histories",
+            "orchestrator.ops.cli",
             "replay",
             "--address",
             system.temporal.service_client.config.target_host,

@@ -1,6 +1,6 @@
-"""`saga check` (and `python -m orchestrator.ops.invariants`) against the real stack: exit 0 on a
-consistent system, 1 naming the violation once a seat is held under the keys of no saga, 4 when
-Temporal cannot be reached."""
+"""`saga check` (as a script and as `python -m orchestrator.ops.cli check`) against the real
+stack: exit 0 on a consistent system, 1 naming the violation once a seat is held under the keys
+of no saga, 4 when Temporal cannot be reached."""
 
 import asyncio
 import os
@@ -36,7 +36,7 @@ def module_with_environment(system: System) -> subprocess.CompletedProcess[str]:
         "ENROLLMENT_URL": settings.enrollment_url,
         "BILLING_URL": settings.billing_url,
     }
-    return run([sys.executable, "-m", "orchestrator.ops.invariants"], env)
+    return run([sys.executable, "-m", "orchestrator.ops.cli", "check"], env)
 
 
 def saga_check_with_options(system: System, address: str) -> subprocess.CompletedProcess[str]:

@@ -1,10 +1,11 @@
-"""The invariant checker's rules (orchestrator/ops/invariants.py evaluate) on hand-made states."""
+"""The invariant checker's rules (orchestrator/ops/invariant_rules.py, evaluate) on hand-made
+states."""
 
 from typing import Any
 
 from temporalio.client import WorkflowExecutionStatus
 
-from orchestrator.ops.invariants import Report, Saga, evaluate
+from orchestrator.ops.invariant_rules import Report, Saga, evaluate
 from workflows.contracts import WORKFLOW_ID_PREFIX
 
 COURSE = {"course_id": "CS101", "capacity": 2, "tuition_cents": 1000, "currency": "USD"}

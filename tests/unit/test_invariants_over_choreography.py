@@ -6,7 +6,7 @@ from typing import Any
 from temporalio.client import WorkflowExecutionStatus
 
 from choreography.events import IDEMPOTENCY_KEY_PREFIX, idempotency_key
-from orchestrator.ops.invariants import Saga, evaluate
+from orchestrator.ops.invariant_rules import Saga, evaluate
 from workflows.contracts import WORKFLOW_ID_PREFIX
 
 COURSE = {
