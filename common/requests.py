@@ -9,6 +9,7 @@ from fastapi import Depends, Header, Path, Query, Request
 from pydantic import BaseModel
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from common.ids import STUDENT_ID_MAX_LENGTH
@@ -98,6 +99,12 @@ def request_fingerprint(body: BaseModel) -> str:
     """A stable hash of a validated request body, to tell a replay from a reused key."""
     canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def answer_replay(response: Response, created: bool) -> None:
+    """An idempotent create's answer says when it replays the first request's resource."""
+    if not created:
+        response.headers["Idempotent-Replayed"] = "true"
 
 
 def _too_large(max_bytes: int) -> str:

@@ -14,6 +14,7 @@ from common.requests import (
     KeyInPath,
     KeyPrefixFilter,
     StudentFilter,
+    answer_replay,
     request_fingerprint,
 )
 from services.billing import service
@@ -81,8 +82,7 @@ async def create_charge(
     charge, created = await database.run(
         service.create_charge, body, idempotency_key, request_fingerprint(body)
     )
-    if not created:
-        response.headers["Idempotent-Replayed"] = "true"
+    answer_replay(response, created)
     return _public(charge)
 
 
@@ -147,8 +147,7 @@ async def refund_part(
     refund, created = await database.run(
         service.refund_part, charge_id, body, idempotency_key, request_fingerprint(body)
     )
-    if not created:
-        response.headers["Idempotent-Replayed"] = "true"
+    answer_replay(response, created)
     return _refund_public(refund)
 
 

@@ -14,6 +14,7 @@ from common.requests import (
     KeyInPath,
     KeyPrefixFilter,
     StudentFilter,
+    answer_replay,
     request_fingerprint,
 )
 from services.enrollment import service
@@ -97,8 +98,7 @@ async def reserve_seat(
     enrollment, created = await database.run(
         service.reserve_seat, body, idempotency_key, request_fingerprint(body)
     )
-    if not created:
-        response.headers["Idempotent-Replayed"] = "true"
+    answer_replay(response, created)
     return _public(enrollment)
 
 
