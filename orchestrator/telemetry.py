@@ -2,7 +2,7 @@
 saga log context of each activity, and the worker's Prometheus endpoint.
 
 Saga outcomes and durations are recorded by the workflow itself through
-`workflow.metric_meter()` (workflows/saga.py): the SDK drops those records while replaying,
+`workflow.metric_meter()` (sagas/runner.py): the SDK drops those records while replaying,
 so a saga replayed on another worker after a crash is not counted again; an activity could not
 offer that, and would add a step to every history. They reach the same endpoint as the SDK's
 own metrics.
