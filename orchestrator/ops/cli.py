@@ -7,12 +7,8 @@ the API does, with its validation, errors and authorization. reset and replay ne
 Temporal offers (the reset API, histories) and connect to it with the worker's settings
 (`--address`/$TEMPORAL_ADDRESS, `--namespace`/$TEMPORAL_NAMESPACE).
 
-`saga choreography dead-letters` and `saga choreography redrive` are `python -m choreography`'s
-commands of the same names (choreography/operations.py's functions) on the choreography's broker
-(`--broker-url`, default $BROKER_URL, else $SAGA_BROKER_URL as `make up` reads it, else the
-embedded NATS of `make up`; namespace $BROKER_NAMESPACE, else $SAGA_BROKER_NAMESPACE), with the
-services' $BROKER_MAX_ATTEMPTS (on RabbitMQ a queue's delivery limit follows from it, and the
-broker refuses to declare it with another).
+`saga choreography dead-letters | redrive | rebuild-tracker` are `python -m choreography`'s
+commands, the same Typer app (choreography/cli.py says how they find the broker).
 
 Exit codes: 0 done; 1 refused (the API's problem detail, or a history that does not replay);
 2 bad usage; 3 nothing matched (a bulk retry or replay that touched nothing, a redrive that
@@ -20,23 +16,17 @@ found no dead letter); 4 the API, Temporal or the broker cannot be reached.
 """
 
 import asyncio
-import json
 import os
-from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import asdict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import httpx
-import nats
 import typer
-from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from choreography.bus import DeadLetter, redrivable
-from choreography.config import DEFAULT_NATS_URL, BrokerConfig, BrokerSettings
-from choreography.operations import list_dead_letters, redrive_dead_letters
+from choreography import cli as choreography_cli
 from orchestrator import recovery
 from orchestrator.config import ApiClientSettings, OrchestratorSettings
 from orchestrator.intake import cli as intake_cli
@@ -489,118 +479,8 @@ app.command("export")(export_command)
 app.command("check")(check_command)
 app.add_typer(intake_cli.app)  # publish-student, intake dead-letters, intake redrive
 
-choreography_app = typer.Typer(
-    help="The choreographed sagas' dead letters: list them, redrive them once the cause is fixed.",
-    no_args_is_help=True,
-)
-app.add_typer(choreography_app, name="choreography")
-
-ChoreographyBrokerOption = Annotated[
-    str | None,
-    typer.Option(
-        "--broker-url",
-        help="The choreography's broker (default: $BROKER_URL, else $SAGA_BROKER_URL, else the "
-        "embedded NATS of `make up`).",
-    ),
-]
-ConsumerOption = Annotated[str | None, typer.Option(help="Only this consumer's.")]
-EventTypeOption = Annotated[str | None, typer.Option(help="Only events of this type.")]
-StudentOption = Annotated[str | None, typer.Option(help="Only this student's saga.")]
-
-
-def _choreography_broker(broker_url: str | None) -> BrokerConfig:
-    settings = BrokerSettings()
-    # In the shell that runs `make up`: the broker and namespace it was told to use.
-    chosen = broker_url or settings.broker_url or os.environ.get("SAGA_BROKER_URL")
-    namespace = settings.broker_namespace
-    if "broker_namespace" not in settings.model_fields_set:
-        namespace = os.environ.get("SAGA_BROKER_NAMESPACE") or namespace
-    try:
-        return BrokerConfig(
-            url=chosen or DEFAULT_NATS_URL,
-            namespace=namespace,
-            max_attempts=settings.broker_max_attempts,
-            retention_seconds=settings.choreography_retention_seconds,
-        )
-    except ValidationError as error:
-        raise typer.BadParameter(f"--broker-url: {error.errors()[0]['msg']}") from error
-
-
-def _on_broker(config: BrokerConfig, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    try:
-        return asyncio.run(work())
-    except (OSError, nats.errors.Error) as error:  # aio-pika's connection errors are OSErrors
-        _fail(EXIT_UNREACHABLE, f"cannot reach the broker at {config.url}: {error}")
-
-
-def _selection(
-    consumer: str | None, event_type: str | None, student: str | None
-) -> Callable[[DeadLetter], bool]:
-    def selected(letter: DeadLetter) -> bool:
-        return (
-            consumer in (None, letter.consumer)
-            and event_type in (None, letter.event_type)
-            and student in (None, letter.student_id)
-        )
-
-    return selected
-
-
-@choreography_app.command("dead-letters")
-def choreography_dead_letters(
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Every field, the event as it was sent included.")
-    ] = False,
-    broker_url: ChoreographyBrokerOption = None,
-) -> None:
-    """Events the consumers gave up on, oldest first: consumer, attempts, event, student, error
-    (nothing is removed)."""
-    config = _choreography_broker(broker_url)
-    letters = _on_broker(config, lambda: list_dead_letters(config))
-    if as_json:
-        out.print_json(json.dumps([asdict(letter) for letter in letters]))
-        return
-    table = Table(title=f"{len(letters)} dead letters")
-    for column in ("consumer", "attempts", "event", "student", "error"):
-        table.add_column(column, overflow="fold")
-    for letter in letters:
-        table.add_row(
-            letter.consumer,
-            str(letter.attempts),
-            letter.event_type or "?",
-            letter.student_id or "?",
-            letter.error,
-        )
-    out.print(table)
-
-
-@choreography_app.command("redrive")
-def choreography_redrive(
-    consumer: ConsumerOption = None,
-    event_type: EventTypeOption = None,
-    student: StudentOption = None,
-    dry_run: Annotated[bool, typer.Option(help="Only show what would be redriven.")] = False,
-    broker_url: ChoreographyBrokerOption = None,
-) -> None:
-    """Deliver the selected dead letters again, each to the consumer that gave up on it, with a
-    full retry budget (fix the cause first); safe to repeat. Unparseable events stay."""
-    config = _choreography_broker(broker_url)
-    selected = _selection(consumer, event_type, student)
-    if dry_run:
-        letters = _on_broker(config, lambda: list_dead_letters(config))
-        redriven = [letter for letter in letters if redrivable(letter) and selected(letter)]
-    else:
-        redriven = _on_broker(config, lambda: redrive_dead_letters(config, selected))
-    verb = "would be redriven" if dry_run else "redriven"
-    table = Table(title=("Dry run: " if dry_run else "") + "redrive")
-    for column in ("consumer", "event", "student"):
-        table.add_column(column, overflow="fold")
-    for letter in redriven:
-        table.add_row(letter.consumer, letter.event_type or "?", letter.student_id or "?")
-    out.print(table)
-    out.print(f"{len(redriven)} dead letter(s) {verb}.")
-    if not redriven:
-        _fail(EXIT_NOTHING_MATCHED, "no dead letter matched")
+# dead-letters, redrive, rebuild-tracker: python -m choreography's commands, the same app.
+app.add_typer(choreography_cli.app, name="choreography")
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
-"""`saga choreography dead-letters` and `saga choreography redrive`, as installed by
-`make install`, against the running system on each broker: an operator finds the event a
-consumer gave up on, sees what a redrive would send, sends it once the cause is fixed, and the
-saga completes."""
+"""`saga choreography dead-letters` and `saga choreography redrive` (the same app as
+`python -m choreography`), as installed by `make install`, against the running system on each
+broker: an operator finds the event a consumer gave up on, sees what a redrive would send,
+sends it once the cause is fixed, inside NATS's duplicate window, and the saga completes once,
+holding one seat."""
 
 import asyncio
 import json
@@ -54,6 +55,7 @@ async def test_an_operator_lists_a_dead_letter_and_redrives_it_with_the_saga_cli
     assert system.broker is not None
     broker = system.broker
     system.delivery_faults.fail_next(ENROLLMENT, "StudentCreated", times=1_000)
+    seats_before = await system.seats_taken()
     student = new_student()
     student_id = student["student_id"]
     posted = await system.api.post("/students", json={**student, "mode": "choreography"})
@@ -79,4 +81,6 @@ async def test_an_operator_lists_a_dead_letter_and_redrives_it_with_the_saga_cli
     assert "1 dead letter(s) redriven" in redriven.stdout
     assert saga["status"] == SagaStatus.COMPLETED
     assert len(await system.enrollments_of(student_id)) == 1
+    assert await system.seats_taken() == seats_before + 1
+    assert not any(letter.student_id == student_id for letter in await list_dead_letters(broker))
     assert (again.returncode, again.stderr.strip()) == (3, "error: no dead letter matched")

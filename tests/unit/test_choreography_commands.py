@@ -31,4 +31,4 @@ def test_a_command_on_a_nats_server_that_is_down_fails_at_once(
     )
 
     assert finished.returncode == 4, finished.stdout + finished.stderr
-    assert f"Cannot reach the broker at {url}" in finished.stdout
+    assert f"error: cannot reach the broker at {url}" in finished.stderr

@@ -6,11 +6,16 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from orchestrator.ops.cli import _choreography_broker, app
+from choreography.cli import broker_config
+from choreography.config import ChoreographyToolSettings
+from orchestrator.ops.cli import app
 from tests.support.servers import free_port
 
 COMMANDS = ["start", "status", "list", "retry", "reset", "replay", "check"]
-GROUPS = {"intake": ["dead-letters", "redrive"], "choreography": ["dead-letters", "redrive"]}
+GROUPS = {
+    "intake": ["dead-letters", "redrive"],
+    "choreography": ["dead-letters", "redrive", "rebuild-tracker"],
+}
 
 
 def test_every_command_is_listed_in_the_help() -> None:
@@ -76,15 +81,18 @@ def test_the_choreography_commands_find_the_broker_of_the_shell_that_runs_make_u
     monkeypatch.chdir(tmp_path)  # no .env
     for name in ("BROKER_URL", "BROKER_NAMESPACE", "SAGA_BROKER_URL", "SAGA_BROKER_NAMESPACE"):
         monkeypatch.delenv(name, raising=False)
-    embedded = _choreography_broker(None)
+    embedded = broker_config(None, ChoreographyToolSettings())
     monkeypatch.setenv("SAGA_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
     monkeypatch.setenv("SAGA_BROKER_NAMESPACE", "mine")
-    make_up = _choreography_broker(None)
+    make_up = broker_config(None, ChoreographyToolSettings())
     monkeypatch.setenv("BROKER_URL", "nats://127.0.0.1:4222")
     monkeypatch.setenv("BROKER_NAMESPACE", "theirs")
-    service = _choreography_broker(None)
+    service = broker_config(None, ChoreographyToolSettings())
 
     assert (embedded.url, embedded.namespace) == ("nats://127.0.0.1:4223", "saga")
     assert (make_up.url, make_up.namespace) == ("amqp://guest:guest@127.0.0.1:5672/", "mine")
     assert (service.url, service.namespace) == ("nats://127.0.0.1:4222", "theirs")
-    assert _choreography_broker("nats://elsewhere:4222").url == "nats://elsewhere:4222"
+    assert (
+        broker_config("nats://elsewhere:4222", ChoreographyToolSettings()).url
+        == "nats://elsewhere:4222"
+    )
