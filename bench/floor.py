@@ -39,12 +39,6 @@ class FloorWorkflow:
         return steps
 
 
-def local_try_timeout(deadlines: SagaDeadlines) -> timedelta:
-    """A step's local first try in the saga kit (sagas/runner.py, `_local_try`): at most
-    `local_attempt_seconds`, never longer than a regular attempt."""
-    return timedelta(seconds=min(deadlines.local_attempt_seconds, deadlines.attempt_seconds))
-
-
 # One attempt and no retries, as the kit's local try (a no-op does not fail anyway).
 LOCAL_TRY_RETRIES = RetryPolicy(maximum_attempts=1)
 
@@ -54,7 +48,7 @@ class FloorLocalWorkflow:
     @workflow.run
     async def run(self, steps: int) -> int:
         # The deadlines an onboarding saga starts with by default (workflows.contracts).
-        timeout = local_try_timeout(SagaDeadlines())
+        timeout = timedelta(seconds=SagaDeadlines().local_try_seconds())
         for step in range(steps):
             await workflow.execute_local_activity(
                 floor_step, step, start_to_close_timeout=timeout, retry_policy=LOCAL_TRY_RETRIES

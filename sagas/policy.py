@@ -24,6 +24,11 @@ class SagaDeadlines(BaseModel):
     # is cancelled and the saga compensates. None: no such deadline (no timer is started).
     saga_seconds: float | None = Field(default=None, gt=0)
 
+    def local_try_seconds(self, attempt_seconds: float | None = None) -> float:
+        """A local first try's start-to-close: `local_attempt_seconds`, never longer than a
+        regular attempt (the step's or undo's own `attempt_seconds`, else this saga's)."""
+        return min(self.local_attempt_seconds, attempt_seconds or self.attempt_seconds)
+
 
 @dataclass(frozen=True)
 class StepPolicy:

@@ -380,7 +380,7 @@ class SagaRunner(Generic[InputT, ProgressT]):
     ) -> Any:
         """The one attempt a step or undo gets as a local activity: no retries, at most
         `local_attempt_seconds` (and never longer than a regular attempt)."""
-        seconds = min(self._deadlines.local_attempt_seconds, attempt_seconds or 0)
+        seconds = self._deadlines.local_try_seconds(attempt_seconds)
         return await workflow.execute_local_activity(
             activity,
             arg,

@@ -1,7 +1,6 @@
 """The benchmark's floors (bench/floor.py) and the ratios it reports against them."""
 
 import uuid
-from datetime import timedelta
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
@@ -13,11 +12,9 @@ from bench.floor import (
     FloorLocalWorkflow,
     FloorWorkflow,
     floor_step,
-    local_try_timeout,
 )
 from bench.ratios import against_base, tail
 from bench.run import Mode, uses_process
-from sagas import SagaDeadlines
 from tests.support.temporal import unique_task_queue
 
 
@@ -52,15 +49,6 @@ async def test_the_regular_floor_runs_its_steps_as_activity_tasks(
 
     assert events.count(EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED) == FLOOR_STEPS
     assert EventType.EVENT_TYPE_MARKER_RECORDED not in events
-
-
-def test_a_local_try_lasts_the_local_attempt_but_never_longer_than_a_regular_attempt() -> None:
-    assert local_try_timeout(SagaDeadlines(local_attempt_seconds=5, attempt_seconds=15)) == (
-        timedelta(seconds=5)
-    )
-    assert local_try_timeout(SagaDeadlines(local_attempt_seconds=5, attempt_seconds=2)) == (
-        timedelta(seconds=2)
-    )
 
 
 def test_a_floor_costs_only_temporal_and_its_worker_the_other_modes_all_but_the_floor_worker() -> (

@@ -234,3 +234,11 @@ async def test_a_rejected_undo_waits_as_compensation_failed_until_an_operator_re
     assert services.attempts["undo_b2"] == 2  # rejected on its local try, then resumed
     assert services.attempts["undo_b1"] == 1  # done once, not again on resume
     assert progress.compensated_steps[-1] == "undo_a"
+
+
+def test_a_local_try_lasts_the_local_attempt_but_never_longer_than_a_regular_attempt() -> None:
+    deadlines = SagaDeadlines(local_attempt_seconds=5, attempt_seconds=15)
+
+    assert deadlines.local_try_seconds() == 5
+    assert deadlines.local_try_seconds(attempt_seconds=2) == 2  # the step's own, shorter
+    assert SagaDeadlines(local_attempt_seconds=5, attempt_seconds=2).local_try_seconds() == 2
