@@ -165,11 +165,6 @@ class OrchestratorSettings(
     def database_url_for_api(self) -> str:
         return self.database_url_for(API_DATABASE)
 
-    def for_worker(self, **overrides: object) -> WorkerSettings:
-        """A worker configured like this API (tests and tools that run both in one process)."""
-        shared = self.model_dump(include=set(WorkerSettings.model_fields))
-        return WorkerSettings(**(shared | overrides))
-
 
 class CodecServerSettings(PayloadEncryptionSettings):
     """The codec server that lets the Temporal UI and CLI show sealed payloads decoded."""

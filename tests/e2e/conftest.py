@@ -45,6 +45,7 @@ from tests.support.stack import (
     orchestrator_settings,
     running_services,
     start_dev_server,
+    worker_settings,
 )
 from tests.support.temporal import TEST_CODEC_SERVER_TOKEN, TEST_PAYLOAD_KEYS
 
@@ -196,7 +197,7 @@ async def deployment(
         settings = orchestrator_settings(temporal_env, urls, **overrides)
         async with saga_worker(
             worker_client or temporal_env.client,
-            settings.for_worker(),
+            worker_settings(settings),
             observation.tracer_provider("saga-worker"),
         ):
             api_app = create_api(

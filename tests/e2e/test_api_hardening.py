@@ -14,7 +14,12 @@ from tests.e2e.conftest import System, new_student
 from tests.support.credentials import API_HEADERS
 from tests.support.fuzzing import fuzz
 from tests.support.servers import serve_in_thread
-from tests.support.stack import orchestrator_settings, running_services, start_dev_server
+from tests.support.stack import (
+    orchestrator_settings,
+    running_services,
+    start_dev_server,
+    worker_settings,
+)
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +29,7 @@ async def api_of_its_own(tmp_path_factory: pytest.TempPathFactory) -> AsyncItera
     async with await start_dev_server() as env:
         with running_services(tmp_path_factory.mktemp("fuzzed")) as services:
             settings = orchestrator_settings(env, services)
-            async with saga_worker(env.client, settings.for_worker()):
+            async with saga_worker(env.client, worker_settings(settings)):
                 with serve_in_thread(create_api(settings)) as url:
                     yield url
 

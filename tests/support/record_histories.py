@@ -41,6 +41,7 @@ from tests.support.stack import (
     orchestrator_settings,
     running_services,
     start_dev_server,
+    worker_settings,
 )
 from tests.support.temporal import student, unique_task_queue
 from workflows import registry
@@ -212,7 +213,7 @@ async def worker_crash(stack: Stack) -> WorkflowHistory:
         if first_worker.poll() is None:
             first_worker.kill()
             first_worker.wait(timeout=10)
-    async with saga_worker(stack.client, settings.for_worker()):
+    async with saga_worker(stack.client, worker_settings(settings)):
         state, history = await stack.finished(started.workflow_id, started.run_id)
     expect(state.status is SagaStatus.COMPLETED, f"completed by the second worker, got {state}")
     expect(_task_timed_out(history), "a workflow task timed out on the dead worker")
@@ -303,7 +304,7 @@ async def export(out: Path, names: list[str]) -> None:
         # Plaintext: the committed histories replay without keys and can be read in review.
         async with await start_dev_server(payload_keys=None) as env:
             settings = orchestrator_settings(env, services, payload_keys=None)
-            async with saga_worker(env.client, settings.for_worker()):
+            async with saga_worker(env.client, worker_settings(settings)):
                 stack = Stack(env.client, settings, services)
                 for name in names:
                     services.billing_faults.clear()

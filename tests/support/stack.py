@@ -21,7 +21,7 @@ from temporalio.testing import WorkflowEnvironment
 from choreography.faults import DeliveryFaults
 from common.database import create_database_engine, create_tables
 from common.payload_keys import parse_keys
-from orchestrator.config import OrchestratorSettings
+from orchestrator.config import OrchestratorSettings, WorkerSettings
 from orchestrator.temporal import data_converter
 from services.billing.config import BillingSettings
 from services.billing.main import create_app as create_billing
@@ -150,9 +150,9 @@ def running_services(
 def orchestrator_settings(
     env: WorkflowEnvironment, services: ServiceUrls, **overrides: object
 ) -> OrchestratorSettings:
-    """Settings for a worker or the API on `env`, calling billing through the proxy, on a task
-    queue of their own, with the payload keys `start_dev_server` uses by default and the
-    test credentials (tests/support/credentials.py)."""
+    """Settings for the API on `env` (`worker_settings` makes the worker's from them), calling
+    billing through the proxy, on a task queue of their own, with the payload keys
+    `start_dev_server` uses by default and the test credentials (tests/support/credentials.py)."""
     settings = OrchestratorSettings(
         temporal_address=temporal_address(env),
         payload_keys=TEST_PAYLOAD_KEYS,
@@ -164,3 +164,8 @@ def orchestrator_settings(
         billing_url=services.billing_via_proxy,
     )
     return settings.model_copy(update=overrides)
+
+
+def worker_settings(settings: OrchestratorSettings) -> WorkerSettings:
+    """A worker configured like this API: the fields the two share, for tests that run both."""
+    return WorkerSettings(**settings.model_dump(include=set(WorkerSettings.model_fields)))
