@@ -7,7 +7,6 @@ python -m bench --modes orchestration,floor-local,floor --pairs 3 --sweep ''   #
 """
 
 import asyncio
-import os
 import shlex
 import sys
 import time
@@ -24,6 +23,7 @@ from bench.pairs import round_orders
 from bench.park import ParkResult, park
 from bench.run import Mode, RunResult, bench_stack, run
 from bench.workload import DEFAULT_MIX, orders
+from orchestrator.process_exit import run_and_exit
 
 console = Console()
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
@@ -146,12 +146,4 @@ def main(
 
 
 if __name__ == "__main__":
-    try:
-        app()
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    # Without interpreter teardown: the Temporal SDK's runtime threads can abort it
-    # (temporalio/sdk-python#300).
-    sys.stdout.flush()
-    os._exit(code)
+    run_and_exit(app)

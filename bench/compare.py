@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.run import Mode, uses_process
+from orchestrator.process_exit import run_and_exit
 
 
 def rows(directory: Path) -> dict[str, list[dict[str, Any]]]:
@@ -59,4 +60,4 @@ def main(directories: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    run_and_exit(lambda: main(sys.argv[1:]))

@@ -17,6 +17,8 @@ from temporalio.client import Client
 from temporalio.common import RetryPolicy
 from temporalio.worker import Worker
 
+from orchestrator.process_exit import run_and_exit
+
 with workflow.unsafe.imports_passed_through():
     from sagas import SagaDeadlines
 
@@ -77,4 +79,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_and_exit(main)

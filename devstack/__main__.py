@@ -16,6 +16,7 @@ from devstack.processes import print_line
 from devstack.secrets import DevelopmentSecretsError
 from devstack.stack import Stack, StackError, StopRequested
 from devstack.supervision import CrashLoop, Supervisor
+from orchestrator.process_exit import run_and_exit
 
 SAMPLE_STUDENT = (
     '{"name": "Ada Lovelace", "email": "ada@example.com", '
@@ -120,4 +121,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_and_exit(main)

@@ -47,6 +47,7 @@ from devstack.stack import Stack
 from devstack.system import Faults, System, running_system
 from orchestrator.ops.invariant_rules import Report
 from orchestrator.ops.invariants import check, print_report
+from orchestrator.process_exit import run_and_exit
 from sagas import SagaDeadlines, SagaProgress
 
 SERVICES = ("enrollment", "billing")
@@ -549,4 +550,4 @@ def main(
 
 
 if __name__ == "__main__":
-    typer.run(main)
+    run_and_exit(lambda: typer.run(main))

@@ -24,6 +24,7 @@ import httpx
 
 from devstack.config import DevstackSettings
 from orchestrator.config import ApiClientSettings
+from orchestrator.process_exit import run_and_exit
 from sagas import TERMINAL_STATUSES, SagaStatus
 from workflows.contracts import SagaState, Step
 
@@ -197,4 +198,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_and_exit(main)

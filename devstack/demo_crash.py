@@ -34,6 +34,7 @@ from temporalio.client import Client
 from common.auth import bearer_headers
 from devstack.config import DevstackSettings
 from devstack.secrets import first_value, stored_secrets
+from orchestrator.process_exit import run_and_exit
 from sagas import TERMINAL_STATUSES, SagaStatus
 from workflows.contracts import SagaState, workflow_id_for
 
@@ -281,4 +282,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_and_exit(main)

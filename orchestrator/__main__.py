@@ -11,7 +11,7 @@ from common.migrations import is_database_command, run_database_command
 from common.serving import serve
 from orchestrator.api.app import API_SCHEMA, create_app
 from orchestrator.config import OrchestratorSettings
-from orchestrator.process_exit import exit_now
+from orchestrator.process_exit import run_and_exit
 
 
 def main() -> None:
@@ -23,8 +23,7 @@ def main() -> None:
         return
     configure_logging(settings)
     serve(create_app(settings), settings.host, settings.port)
-    exit_now()  # the API held a Temporal client: orchestrator/process_exit.py
 
 
 if __name__ == "__main__":
-    main()
+    run_and_exit(main)

@@ -31,6 +31,7 @@ from common.serving import serve
 from common.settings import ObservabilitySettings
 from orchestrator.codec import EncryptionCodec
 from orchestrator.config import CodecServerSettings
+from orchestrator.process_exit import run_and_exit
 
 # The UI decodes a history's payloads in batches; Temporal's own limit is 2 MiB per payload.
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -144,4 +145,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_and_exit(main)

@@ -10,6 +10,8 @@ import io
 import tokenize
 from pathlib import Path
 
+from orchestrator.process_exit import run_and_exit
+
 ROOT = Path(__file__).resolve().parent.parent
 
 PARTS: dict[str, dict[str, list[str]]] = {
@@ -90,4 +92,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_and_exit(main)

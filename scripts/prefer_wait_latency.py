@@ -15,6 +15,7 @@ import time
 from bench.measure import Latencies
 from bench.run import BenchStack, Mode, bench_stack
 from bench.workload import Outcome, orders
+from orchestrator.process_exit import run_and_exit
 
 
 async def measure(stack: BenchStack, sagas: int, warmup: int) -> None:
@@ -58,4 +59,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_and_exit(lambda: asyncio.run(main()))

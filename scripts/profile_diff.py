@@ -10,6 +10,8 @@ import re
 from collections import Counter
 from pathlib import Path
 
+from orchestrator.process_exit import run_and_exit
+
 LINE_NUMBER = re.compile(r":\d+\)$")
 
 
@@ -45,4 +47,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_and_exit(main)

@@ -22,6 +22,7 @@ import aiohttp
 from bench.measure import sample
 from devstack.config import free_ports
 from devstack.readiness import http_ok
+from orchestrator.process_exit import run_and_exit
 
 TOKEN = "probe-token-" + "x" * 32
 WARMUP_REQUESTS = 200
@@ -107,4 +108,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_and_exit(main)

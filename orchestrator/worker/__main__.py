@@ -1,4 +1,5 @@
+from orchestrator.process_exit import run_and_exit
 from orchestrator.worker.main import main
 
 if __name__ == "__main__":
-    main()
+    run_and_exit(main)

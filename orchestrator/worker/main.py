@@ -15,7 +15,7 @@ from common.logs import configure_logging
 from common.tracing import create_tracer_provider
 from orchestrator.clients import BillingClient, EnrollmentClient, create_http_client
 from orchestrator.config import WorkerSettings
-from orchestrator.process_exit import exit_now
+from orchestrator.process_exit import run_and_exit
 from orchestrator.telemetry import SagaLogInterceptor, metrics_runtime, tracing_interceptor
 from orchestrator.temporal import connect, workflow_runner
 from orchestrator.worker.activities import BillingActivities, EnrollmentActivities
@@ -83,8 +83,7 @@ def main() -> None:
         workflow.logger.workflow_info_on_message = False
         activity.logger.activity_info_on_message = False
     asyncio.run(run(settings))
-    exit_now()  # orchestrator/process_exit.py: the SDK's threads, not teardown, end here
 
 
 if __name__ == "__main__":
-    main()
+    run_and_exit(main)
