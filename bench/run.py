@@ -70,8 +70,7 @@ def uses_process(mode: Mode, process: str) -> bool:
 
 # How often the choreography driver asks whether a saga has ended. Its latency does not depend
 # on it: the end is read from the tracker's own timestamp (see BenchStack._choreographed).
-CHOREOGRAPHY_POLL_SECONDS = 0.25
-TERMINAL = {"COMPLETED", "COMPENSATED", "FAILED"}
+WAIT_FOR_END = {"Prefer": "wait=30"}  # RFC 7240; the API's longest wait
 
 
 @dataclass(frozen=True)
@@ -140,16 +139,16 @@ class BenchStack:
         return drivers[mode]
 
     async def _choreographed(self, order: Order) -> tuple[str, float | None]:
-        """POST in choreography mode, then wait for the tracker to see the saga's end. Its end
-        time is the tracker's `updated_at` for the last event, not when a poll noticed it."""
+        """POST in choreography mode with `Prefer: wait`: the API answers once its tracker sees
+        the saga end (one long-poll per saga, as the orchestrated driver's one Temporal
+        long-poll), or after the wait with 202, when the same idempotent POST waits again. Its
+        end time is the tracker's `updated_at` for the last event."""
         body = order.body | {"mode": "choreography"}
-        response = await self._request("POST", "/students", json=body)
-        response.raise_for_status()
         while True:
-            await asyncio.sleep(CHOREOGRAPHY_POLL_SECONDS)
-            state = await self._request("GET", f"/sagas/{order.student_id}")
-            if state.status_code == 200 and state.json()["status"] in TERMINAL:
-                return state.json()["status"], self._tracked_end(order.student_id)
+            response = await self._request("POST", "/students", json=body, headers=WAIT_FOR_END)
+            response.raise_for_status()
+            if "Preference-Applied" in response.headers:
+                return response.json()["status"], self._tracked_end(order.student_id)
 
     async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
         """A request, sent again if a kept-alive connection was closed under it (uvicorn closes
@@ -278,7 +277,7 @@ async def run(
     records = await asyncio.gather(*(one(order) for order in orders))
     wall = time.monotonic() - began
     if mode is Mode.CHOREOGRAPHY:
-        # Its last poll can come up to a poll interval after the last end: count to the end.
+        # Each answer comes a little after the tracker recorded its end: count to the last end.
         wall = max(record.finished for record in records)
     after = bench.samples()
     result = RunResult(mode, concurrency, list(records), wall)

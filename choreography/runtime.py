@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from choreography import tracker
 from choreography.bus import EventBus, create_bus
 from choreography.config import BrokerConfig, BrokerSettings
+from choreography.ends import SagaEnds
 from choreography.events import Event
 from choreography.faults import DeliveryFaults
 from choreography.inbox import ProcessedEvent, Reaction, apply_once
@@ -19,6 +20,7 @@ from choreography.outbox import OutboxMessage, OutboxRelay
 from choreography.retention import pruning_timer
 from choreography.timers import Timer, TimerLoop
 from choreography.topology import SUBSCRIPTIONS
+from sagas import TERMINAL_STATUSES
 
 # In the schema of every database on the bus (SCHEMA of each service, API_SCHEMA of the API).
 TABLES = (OutboxMessage, ProcessedEvent)
@@ -43,6 +45,7 @@ class Choreography:
         if consumer is not None:
             check_reactions(consumer, self._reactions)
         self._faults = faults
+        self.ends = SagaEnds()  # who waits for a saga the tracker sees end (the API)
         if consumer is not None:
             self.bus.subscribe(consumer, self._handle)
         every = [*timers, pruning_timer(config.retention_seconds)]
@@ -68,7 +71,9 @@ class Choreography:
         if react is tracker.track:
             # The tracker's table is its own inbox: one transaction, no session (its events
             # are most of the API's work in choreography).
-            await asyncio.to_thread(tracker.track_once, self.engine, event)
+            status = await asyncio.to_thread(tracker.track_once, self.engine, event)
+            if status in TERMINAL_STATUSES:
+                self.ends.ended(event.student_id)
         elif await asyncio.to_thread(apply_once, self.engine, event, react):
             self.relay.wake()  # events were staged
         if self._faults is not None:

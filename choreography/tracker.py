@@ -73,10 +73,10 @@ def track(session: Session, event: Event) -> Sequence[Event]:
     return []
 
 
-def record_event(connection: Connection, event: Event) -> None:
+def record_event(connection: Connection, event: Event) -> SagaStatus:
     """The tracker's work on one event: three Core statements on a connection, no session nor
     ORM objects; it runs for every event of every saga. A duplicate (the same event id) is not
-    recorded again, and the view it refreshes is the same."""
+    recorded again, and the view it refreshes is the same. Returns the saga's status after it."""
     record = {
         "event_id": event.event_id,
         "student_id": event.student_id,
@@ -102,14 +102,15 @@ def record_event(connection: Connection, event: Event) -> None:
             set_={name: upsert.excluded[name] for name in ("status", "state", "updated_at")},
         )
     )
+    return state.status
 
 
-def track_once(engine: Engine, event: Event) -> bool:
+def track_once(engine: Engine, event: Event) -> SagaStatus:
     """The live tracker's consumer: record the event in one transaction. Its own table is its
-    inbox (an event id is recorded once), so it needs neither choreography.inbox nor a session."""
+    inbox (an event id is recorded once), so it needs neither choreography.inbox nor a session.
+    Returns the saga's status after the event."""
     with engine.connect() as connection, connection.begin():
-        record_event(connection, event)
-    return True
+        return record_event(connection, event)
 
 
 def saga_view(session: Session, student_id: str) -> SagaState | None:

@@ -87,13 +87,19 @@ async def student_created(
 ) -> SagaStarted | Response:
     """The 'student created' event: start the student's onboarding saga, orchestrated by a
     Temporal workflow (default) or choreographed by events (`"mode": "choreography"`).
-    `Prefer: wait=N` (N <= 30, orchestrated sagas): wait up to N s for the saga to end."""
+    `Prefer: wait=N` (N <= 30): wait up to N s for the saga to end."""
     event = body.to_event()
     if body.mode is SagaMode.CHOREOGRAPHY:
         status_url = settings.saga_url(event.student_id)
         response.headers["Location"] = status_url
         keys = settings.event_keys()
-        if not await modes.start_choreographed(client, choreography, event, keys):
+        created = await modes.start_choreographed(client, choreography, event, keys)
+        wait = waiting.requested_wait(prefer)
+        if wait is not None and choreography is not None:
+            ended = await waiting.choreographed_end_within(choreography, event.student_id, wait)
+            if ended is not None:
+                return waiting.ended_response(ended, wait, status_url)
+        if not created:
             response.status_code = status.HTTP_200_OK
         return SagaStarted(
             saga_id=event.student_id,

@@ -1,7 +1,8 @@
 """The synchronous answer of `POST /students`: `Prefer: wait=N` (RFC 7240).
 
 A client that would rather wait than poll sends `Prefer: wait=N`; the API then waits up to N
-seconds (at most MAX_WAIT_SECONDS) for the saga to end and answers 200 with its terminal state
+seconds (at most MAX_WAIT_SECONDS) for the saga to end (an orchestrated saga's workflow result,
+or a choreographed saga's end as the tracker records it) and answers 200 with its terminal state
 and `Preference-Applied: wait=N`, or, when it has not ended by then, the usual 202. As the RFC
 says, a preference the server does not understand, or a malformed one, is ignored: the answer
 is then what it would have been without the header.
@@ -14,7 +15,9 @@ from typing import Any
 from fastapi.responses import JSONResponse
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 
-from sagas import SagaProgress
+from choreography import sagas as choreographed
+from choreography.runtime import Choreography
+from sagas import TERMINAL_STATUSES, SagaProgress
 from workflows import registry
 
 MAX_WAIT_SECONDS = 30
@@ -58,3 +61,16 @@ async def saga_end_within(client: Client, saga_id: str, seconds: int) -> SagaPro
         return await asyncio.wait_for(handle.result(), timeout=seconds)
     except (TimeoutError, WorkflowFailureError):
         return None
+
+
+async def choreographed_end_within(
+    choreography: Choreography, student_id: str, seconds: int
+) -> SagaProgress | None:
+    """The choreographed saga's terminal state if the tracker sees it end within `seconds`; the
+    tracker's consumer wakes the wait (choreography/ends.py) instead of the request polling."""
+
+    def read_end() -> SagaProgress | None:
+        state = choreographed.saga_state(choreography.engine, student_id)
+        return state if state is not None and state.status in TERMINAL_STATUSES else None
+
+    return await choreography.ends.end_within(student_id, seconds, read_end)
