@@ -152,12 +152,14 @@ class CommandFaults:
         if operation is None or rule is None:
             await effect()
             return
+        # The student is named by the delivery's logging context (choreography.bus).
         log.warning(
-            "injecting %s into %s (%s on %s, rule %d)",
+            "injecting %s into %s (%s on %s %s, rule %d)",
             rule.kind,
             operation,
             consumer,
-            event,
+            event.type,
+            event.event_id,
             rule.rule_id,
         )
         if rule.kind is FaultKind.LATENCY:

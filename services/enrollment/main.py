@@ -28,7 +28,8 @@ SERVICE_NAME = "enrollment"
 SCHEMA = Schema(SERVICE_NAME, Path(__file__).parent / "migrations", (*TABLES, *runtime.TABLES))
 
 # The commands faults can be injected into, by the routes that serve them and the events on
-# which the consumer performs them (consumers.reactions). Withdrawing is orchestrated only.
+# which the consumer performs them (consumers.reactions). Withdrawing, a course transfer's
+# step, is orchestrated only.
 FAULTY_OPERATIONS: Operations = {
     "reserve": FaultyOperation([api.reserve_seat], reactions=[StudentCreated]),
     "confirm": FaultyOperation([api.confirm_enrollment], reactions=[PaymentCaptured]),
