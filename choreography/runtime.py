@@ -6,6 +6,7 @@ publishes."""
 import asyncio
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
+from functools import partial
 
 from sqlalchemy import Engine
 
@@ -14,7 +15,7 @@ from choreography.bus import EventBus, create_bus
 from choreography.config import BrokerConfig, BrokerSettings
 from choreography.ends import SagaEnds
 from choreography.events import Event
-from choreography.faults import DeliveryFaults
+from choreography.faults import CommandFaults, DeliveryFaults
 from choreography.inbox import ProcessedEvent, Reaction, apply_once
 from choreography.outbox import OutboxMessage, OutboxRelay
 from choreography.retention import pruning_timer
@@ -35,6 +36,7 @@ class Choreography:
         reactions: Mapping[type[Event], Reaction] | None = None,
         faults: DeliveryFaults | None = None,
         timers: Sequence[Timer] = (),
+        command_faults: CommandFaults | None = None,
     ) -> None:
         self.config = config
         self.engine = engine
@@ -44,7 +46,9 @@ class Choreography:
         self._reactions = dict(reactions or {})
         if consumer is not None:
             check_reactions(consumer, self._reactions)
+            check_command_faults(consumer, self._reactions, command_faults)
         self._faults = faults
+        self._command_faults = command_faults
         self.ends = SagaEnds()  # who waits for a saga the tracker sees end (the API)
         if consumer is not None:
             self.bus.subscribe(consumer, self._handle)
@@ -67,6 +71,13 @@ class Choreography:
         assert self._consumer is not None
         if self._faults is not None:
             await self._faults.on_delivery(self._consumer, event)
+        if self._command_faults is None:
+            await self._react(event)
+        else:
+            await self._command_faults.around(self._consumer, event, partial(self._react, event))
+
+    async def _react(self, event: Event) -> None:
+        assert self._consumer is not None
         react = self._reactions[type(event)]
         if react is tracker.track:
             # The tracker's table is its own inbox: one transaction, no session (its events
@@ -94,6 +105,22 @@ def check_reactions(consumer: str, reactions: Mapping[type[Event], Reaction]) ->
         )
 
 
+def check_command_faults(
+    consumer: str,
+    reactions: Mapping[type[Event], Reaction],
+    command_faults: CommandFaults | None,
+) -> None:
+    """A command's fault rules meant for events the consumer never reacts to would never fire
+    there: a wiring bug (a renamed event, a reaction moved to another service), refused too."""
+    if command_faults is None:
+        return
+    unreached = sorted(event.__name__ for event in set(command_faults.event_types) - set(reactions))
+    if unreached:
+        raise ValueError(
+            f"{consumer} has command faults for events it does not react to: {unreached}"
+        )
+
+
 @asynccontextmanager
 async def running(
     settings: BrokerSettings,
@@ -102,14 +129,16 @@ async def running(
     reactions: Mapping[type[Event], Reaction] | None = None,
     faults: DeliveryFaults | None = None,
     timers: Sequence[Timer] = (),
+    command_faults: CommandFaults | None = None,
 ) -> AsyncIterator[Choreography | None]:
     """The process's choreography while the app runs; None when BROKER_URL is unset. `timers`
-    run only with it: they are part of the choreographed saga (the reservation expiry)."""
+    run only with it: they are part of the choreographed saga (the reservation expiry).
+    `command_faults`: the service's /_faults rules, applied to its consumer's deliveries too."""
     config = settings.broker_config()
     if config is None:
         yield None
         return
-    choreography = Choreography(config, engine, consumer, reactions, faults, timers)
+    choreography = Choreography(config, engine, consumer, reactions, faults, timers, command_faults)
     await choreography.start()
     try:
         yield choreography

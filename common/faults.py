@@ -10,6 +10,10 @@ the first matching rule and applies it around the real route, which stays untouc
 - `latency`: wait `latency_ms`, then run the route.
 - `crash`: exit the process at once (`os._exit`), before the route runs.
 
+The same rules reach the service's choreography consumer: `operations` names, for each command,
+the events on which the consumer performs it too, and choreography/faults.py `CommandFaults`
+draws from the same store for each such delivery (the broker-side twin of each kind is there).
+
 Rules live in the process's memory: a restart forgets them, as it would forget a real glitch.
 """
 
@@ -19,6 +23,7 @@ import os
 import random
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -123,8 +128,21 @@ class FaultStore:
 
 
 OperationOf = Callable[[Scope], str | None]
-Operations = Mapping[str, Sequence[Callable[..., Any]]]
-"""Each command's name and the endpoint functions that serve it."""
+
+
+@dataclass(frozen=True)
+class FaultyOperation:
+    """One command of a service by every way it is invoked: the endpoint functions that serve it
+    over HTTP (the orchestrated saga's calls) and the event types on whose delivery the service's
+    consumer performs it (the choreographed saga's), so a rule on it meets both."""
+
+    routes: Sequence[Callable[..., Any]]
+    # Event classes (choreography.events; this module sits below the choreography).
+    reactions: Sequence[type] = ()
+
+
+Operations = Mapping[str, FaultyOperation]
+"""Each command's name, and how it is invoked."""
 
 
 class FaultInjectionMiddleware:
@@ -207,7 +225,9 @@ def route_operations(routers: Sequence[APIRouter], operations: Operations) -> Op
     """Find a request's operation by the route that will serve it: `operations` names each
     command's endpoint functions, so paths can change without touching the faults. The routers
     are the ones the app includes (without an extra prefix)."""
-    by_endpoint = {endpoint: name for name, routes in operations.items() for endpoint in routes}
+    by_endpoint = {
+        endpoint: name for name, operation in operations.items() for endpoint in operation.routes
+    }
     routes = [
         route
         for router in routers
@@ -269,10 +289,14 @@ def faults_router(store: FaultStore, operations: Sequence[str]) -> APIRouter:
 
 
 def install_fault_injection(
-    app: FastAPI, routers: Sequence[APIRouter], operations: Operations
+    app: FastAPI,
+    routers: Sequence[APIRouter],
+    operations: Operations,
+    store: FaultStore | None = None,
 ) -> FaultStore:
-    """Add the /_faults routes and the middleware; only call it when fault injection is on."""
-    store = FaultStore()
+    """Add the /_faults routes and the middleware; only call it when fault injection is on.
+    `store`: the rules, when the service's consumer draws from them too (a new one otherwise)."""
+    store = store if store is not None else FaultStore()
     app.include_router(faults_router(store, list(operations)))
     app.add_middleware(
         FaultInjectionMiddleware,  # type: ignore[arg-type]

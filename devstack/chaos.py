@@ -10,11 +10,18 @@ instead of orchestrated, while, for `--duration` seconds:
   restarted after a random outage (a service sometimes stays down past the step deadline); with
   choreographed sagas, the API (outbox relay and tracker) and the embedded NATS server too.
 
-The fault rules act on the services' HTTP commands, which the orchestrated sagas call; the
-choreography's consumers call the use cases directly, so its faults are the kills: a consumer
-dies between its effect and its ack, an event waits in the broker for a service that is down, the
-relay stops with events staged, the broker itself goes away (and an injected crash rule kills a
-service with its consumers).
+The fault rules act on the services' commands whichever style invokes them: on the HTTP routes
+the orchestrated sagas call, and on the consumer deliveries that perform the same commands for
+the choreographed ones (choreography/faults.py CommandFaults: an error before commit fails the
+delivery, which the broker redelivers with backoff; one after commit fails it after the effect
+committed, and the inbox stops the effect repeating; latency delays it; a crash exits the service
+before the effect). `withdraw`, `refund_part` and `reverse_refund` are orchestrated only (a
+transfer's commands). Each rule's hits, counted by the service, are the tally's, from both. The
+choreographed sagas meet the kills too: a consumer dies between its effect and its ack, an event
+waits in the broker for a service that is down, the relay stops with events staged, the broker
+itself goes away. The confirm outage holds their PaymentCaptured in redelivery (or the dead
+letters, re-driven after the chaos) instead of compensating them: a choreographed step has no
+deadline, only the reservation's expiry.
 
 Then the faults stop, every process is up, and the run waits for quiescence: no orchestrated saga
 running, every choreographed saga ended (dead letters, if any, are redriven as an operator would,
@@ -274,8 +281,9 @@ class Chaos:
         return rule
 
     async def confirm_outage(self) -> None:
-        """Once, confirm fails for longer than a step may take: those sagas compensate after
-        the tuition was charged (refund, then cancel)."""
+        """Once, confirm fails for longer than a step may take: those orchestrated sagas
+        compensate after the tuition was charged (refund, then cancel); the choreographed ones
+        confirm late, once the redelivered (or re-driven) PaymentCaptured gets through."""
         await self.pause(0.2 * self.plan.duration_seconds, 0.5 * self.plan.duration_seconds)
         outage = self.plan.deadlines.step_seconds + 3
         rule = {"operation": "confirm", "kind": "error_before_commit", "probability": 1.0}

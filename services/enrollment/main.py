@@ -9,12 +9,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from sqlmodel import Session
 
 from choreography import runtime
-from choreography.faults import DeliveryFaults
+from choreography.events import PaymentCaptured, PaymentDeclined, PaymentRefunded, StudentCreated
+from choreography.faults import CommandFaults, DeliveryFaults
 from choreography.topology import ENROLLMENT
 from common.auth import install_authentication
 from common.conventions import install_http_conventions
 from common.database import create_database_engine, database_is_reachable
-from common.faults import Operations, install_fault_injection
+from common.faults import FaultStore, FaultyOperation, Operations, install_fault_injection
 from common.health import health_router
 from common.migrations import Schema, prepare_database
 from common.observability import install_observability
@@ -26,12 +27,17 @@ SERVICE_NAME = "enrollment"
 # The service's database: its own tables and the choreography's outbox and inbox.
 SCHEMA = Schema(SERVICE_NAME, Path(__file__).parent / "migrations", (*TABLES, *runtime.TABLES))
 
-# The commands faults can be injected into, by the routes that serve them.
+# The commands faults can be injected into, by the routes that serve them and the events on
+# which the consumer performs them (consumers.reactions). Withdrawing, a course transfer's
+# step, is orchestrated only.
 FAULTY_OPERATIONS: Operations = {
-    "reserve": [api.reserve_seat],
-    "confirm": [api.confirm_enrollment],
-    "cancel": [api.cancel_enrollment, api.cancel_by_idempotency_key],
-    "withdraw": [api.withdraw_enrollment],
+    "reserve": FaultyOperation([api.reserve_seat], reactions=[StudentCreated]),
+    "confirm": FaultyOperation([api.confirm_enrollment], reactions=[PaymentCaptured]),
+    "cancel": FaultyOperation(
+        [api.cancel_enrollment, api.cancel_by_idempotency_key],
+        reactions=[PaymentDeclined, PaymentRefunded],
+    ),
+    "withdraw": FaultyOperation([api.withdraw_enrollment]),
 }
 
 
@@ -44,6 +50,9 @@ def create_app(
     collects this app's spans instead of the one the settings configure (tests)."""
     settings = settings or EnrollmentSettings()
     closed = settings.unconfirmable_courses
+    # One set of rules for both ways in: the HTTP routes and the consumer's deliveries.
+    fault_store = FaultStore() if settings.fault_injection else None
+    command_faults = None if fault_store is None else CommandFaults(fault_store, FAULTY_OPERATIONS)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,7 +66,9 @@ def create_app(
         ttl = settings.reservation_ttl_seconds
         reactions = consumers.reactions(closed, ttl)
         timers = consumers.timers(ttl)
-        async with runtime.running(settings, engine, ENROLLMENT, reactions, faults, timers):
+        async with runtime.running(
+            settings, engine, ENROLLMENT, reactions, faults, timers, command_faults
+        ):
             yield
         engine.dispose()
 
@@ -71,8 +82,8 @@ def create_app(
     app.include_router(health_router(readiness))
     app.include_router(api.courses)
     app.include_router(api.enrollments)
-    if settings.fault_injection:
-        install_fault_injection(app, [api.enrollments], FAULTY_OPERATIONS)
+    if fault_store is not None:
+        install_fault_injection(app, [api.enrollments], FAULTY_OPERATIONS, fault_store)
     # Last, so outermost: no request without a token reaches a fault or a route.
     install_authentication(app, settings.credentials(SERVICE_NAME))
     return app
