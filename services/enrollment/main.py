@@ -1,29 +1,25 @@
-"""App factory of the enrollment service; nothing is built at import time."""
+"""App factory of the enrollment service (services/app.py assembles it); nothing is built at
+import time."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
+from sqlalchemy import Engine
 from sqlmodel import Session
 
 from choreography import runtime
 from choreography.events import PaymentCaptured, PaymentDeclined, PaymentRefunded, StudentCreated
-from choreography.faults import CommandFaults, DeliveryFaults
+from choreography.faults import DeliveryFaults
 from choreography.topology import ENROLLMENT
-from common.auth import install_authentication
-from common.conventions import install_http_conventions
-from common.database import create_database_engine, database_is_reachable
-from common.faults import FaultStore, FaultyOperation, Operations, install_fault_injection
-from common.health import health_router
-from common.migrations import Schema, prepare_database
-from common.observability import install_observability
+from common.faults import FaultyOperation, Operations
+from common.migrations import Schema
+from services.app import Consumer, Service, create_service_app
 from services.enrollment import api, consumers, service
 from services.enrollment.config import EnrollmentSettings
 from services.enrollment.models import TABLES
 
-SERVICE_NAME = "enrollment"
+SERVICE_NAME = ENROLLMENT
 # The service's database: its own tables and the choreography's outbox and inbox.
 SCHEMA = Schema(SERVICE_NAME, Path(__file__).parent / "migrations", (*TABLES, *runtime.TABLES))
 
@@ -41,6 +37,16 @@ FAULTY_OPERATIONS: Operations = {
 }
 
 
+ENROLLMENT_SERVICE = Service(
+    name=SERVICE_NAME,
+    title="Enrollment service",
+    schema=SCHEMA,
+    problems=api.PROBLEMS,
+    routers=[api.courses, api.enrollments],
+    faulty_operations=FAULTY_OPERATIONS,
+)
+
+
 def create_app(
     settings: EnrollmentSettings | None = None,
     faults: DeliveryFaults | None = None,
@@ -50,40 +56,15 @@ def create_app(
     collects this app's spans instead of the one the settings configure (tests)."""
     settings = settings or EnrollmentSettings()
     closed = settings.unconfirmable_courses
-    # One set of rules for both ways in: the HTTP routes and the consumer's deliveries.
-    fault_store = FaultStore() if settings.fault_injection else None
-    command_faults = None if fault_store is None else CommandFaults(fault_store, FAULTY_OPERATIONS)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_database_engine(settings.database_url_for(SERVICE_NAME))
-        prepare_database(
-            engine, SCHEMA, settings.database_migrations, settings.environment == "development"
-        )
-        with Session(engine) as session:
-            service.seed_catalogue(session)
-        app.state.engine = engine
-        ttl = settings.reservation_ttl_seconds
-        reactions = consumers.reactions(closed, ttl)
-        timers = consumers.timers(ttl)
-        async with runtime.running(
-            settings, engine, ENROLLMENT, reactions, faults, timers, command_faults
-        ):
-            yield
-        engine.dispose()
-
-    async def readiness() -> str | None:
-        return None if database_is_reachable(app.state.engine) else "Database unreachable."
-
-    app = FastAPI(title="Enrollment service", version="0.1.0", lifespan=lifespan)
+    ttl = settings.reservation_ttl_seconds
+    consumer = Consumer(consumers.reactions(closed, ttl), consumers.timers(ttl))
+    app = create_service_app(
+        ENROLLMENT_SERVICE, settings, consumer, faults, tracer_provider, seed=_seed_catalogue
+    )
     app.state.unconfirmable_courses = closed
-    install_http_conventions(app, api.PROBLEMS)
-    install_observability(app, settings, SERVICE_NAME, tracer_provider)
-    app.include_router(health_router(readiness))
-    app.include_router(api.courses)
-    app.include_router(api.enrollments)
-    if fault_store is not None:
-        install_fault_injection(app, [api.enrollments], FAULTY_OPERATIONS, fault_store)
-    # Last, so outermost: no request without a token reaches a fault or a route.
-    install_authentication(app, settings.credentials(SERVICE_NAME))
     return app
+
+
+def _seed_catalogue(engine: Engine) -> None:
+    with Session(engine) as session:
+        service.seed_catalogue(session)
