@@ -19,9 +19,9 @@ from choreography.faults import CommandFaults, DeliveryFaults
 from choreography.inbox import ProcessedEvent, Reaction, apply_once
 from choreography.outbox import OutboxMessage, OutboxRelay
 from choreography.retention import pruning_timer
+from choreography.saga_metrics import SagaOutcomeMetrics
 from choreography.timers import Timer, TimerLoop
 from choreography.topology import SUBSCRIPTIONS
-from sagas import TERMINAL_STATUSES
 
 # In the schema of every database on the bus (SCHEMA of each service, API_SCHEMA of the API).
 TABLES = (OutboxMessage, ProcessedEvent)
@@ -37,6 +37,7 @@ class Choreography:
         faults: DeliveryFaults | None = None,
         timers: Sequence[Timer] = (),
         command_faults: CommandFaults | None = None,
+        saga_metrics: SagaOutcomeMetrics | None = None,
     ) -> None:
         self.config = config
         self.engine = engine
@@ -49,6 +50,7 @@ class Choreography:
             check_command_faults(consumer, self._reactions, command_faults)
         self._faults = faults
         self._command_faults = command_faults
+        self._saga_metrics = saga_metrics  # the tracker's consumer counts the ends it sees
         self.ends = SagaEnds()  # who waits for a saga the tracker sees end (the API)
         if consumer is not None:
             self.bus.subscribe(consumer, self._handle)
@@ -82,9 +84,11 @@ class Choreography:
         if react is tracker.track:
             # The tracker's table is its own inbox: one transaction, no session (its events
             # are most of the API's work in choreography).
-            status = await asyncio.to_thread(tracker.track_once, self.engine, event)
-            if status in TERMINAL_STATUSES:
+            tracked = await asyncio.to_thread(tracker.track_once, self.engine, event)
+            if tracked.ended:
                 self.ends.ended(event.student_id)
+                if self._saga_metrics is not None:
+                    self._saga_metrics.record(tracked)
         elif await asyncio.to_thread(apply_once, self.engine, event, react):
             self.relay.wake()  # events were staged
         if self._faults is not None:
@@ -130,6 +134,7 @@ async def running(
     faults: DeliveryFaults | None = None,
     timers: Sequence[Timer] = (),
     command_faults: CommandFaults | None = None,
+    saga_metrics: SagaOutcomeMetrics | None = None,
 ) -> AsyncIterator[Choreography | None]:
     """The process's choreography while the app runs; None when BROKER_URL is unset. `timers`
     run only with it: they are part of the choreographed saga (the reservation expiry).
@@ -138,7 +143,9 @@ async def running(
     if config is None:
         yield None
         return
-    choreography = Choreography(config, engine, consumer, reactions, faults, timers, command_faults)
+    choreography = Choreography(
+        config, engine, consumer, reactions, faults, timers, command_faults, saga_metrics
+    )
     await choreography.start()
     try:
         yield choreography

@@ -20,7 +20,7 @@ from choreography import outbox, tracker
 from choreography.events import FIRST_RUN, StudentCreated, event_id_for, from_json
 from common.database import lock_for_transaction
 from sagas import SagaStatus
-from workflows.contracts import SagaState, Step
+from workflows.contracts import ONBOARDING_SAGA_TYPE, SagaState, Step
 
 ORCHESTRATION = "orchestration"
 CHOREOGRAPHY = "choreography"
@@ -168,5 +168,8 @@ def saga_state(engine: Engine, student_id: str) -> SagaState | None:
     if registered is None:
         return None
     return SagaState(
-        student_id=student_id, course_id=registered.course_id, current_step=Step.RESERVE_SEAT
+        saga_type=ONBOARDING_SAGA_TYPE,
+        student_id=student_id,
+        course_id=registered.course_id,
+        current_step=Step.RESERVE_SEAT,
     )

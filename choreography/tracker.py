@@ -9,7 +9,8 @@ the tracker from scratch (`python -m choreography rebuild-tracker`).
 """
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, delete
 from sqlalchemy.dialects import postgresql, sqlite
@@ -19,7 +20,7 @@ from choreography import events as ev
 from choreography.events import Event, from_json, to_json
 from common.database import insert_unless_present
 from sagas import TERMINAL_STATUSES, FailureKind, SagaFailure, SagaStatus
-from workflows.contracts import SagaState, Step
+from workflows.contracts import ONBOARDING_SAGA_TYPE, SagaState, Step
 
 
 def _now() -> datetime:
@@ -73,21 +74,32 @@ def track(session: Session, event: Event) -> Sequence[Event]:
     return []
 
 
-def record_event(connection: Connection, event: Event) -> SagaStatus:
+@dataclass(frozen=True)
+class Tracked:
+    """What recording one event did to its saga: its state after it, and whether this event
+    ended the saga's run (the first to make it terminal; a redelivery never does)."""
+
+    state: SagaState
+    ended: bool = False
+    duration: timedelta | None = None  # from the run's StudentCreated to its end, if it ended
+
+
+def record_event(connection: Connection, event: Event) -> Tracked:
     """The tracker's work on one event: three Core statements on a connection, no session nor
     ORM objects; it runs for every event of every saga. A duplicate (the same event id) is not
-    recorded again, and the view it refreshes is the same. Returns the saga's status after it."""
+    recorded again, and the view it refreshes is the same."""
     record = {
         "event_id": event.event_id,
         "student_id": event.student_id,
         "event_type": event.type,
         "payload": to_json(event).decode(),
     }
-    insert_unless_present(connection, TrackedEvent, record, "event_id")
+    recorded = insert_unless_present(connection, TrackedEvent, record, "event_id")
     payloads = connection.execute(
         select(col(TrackedEvent.payload)).where(col(TrackedEvent.student_id) == event.student_id)
     ).scalars()
-    state = project([from_json(payload) for payload in payloads])
+    saga_events = [from_json(payload) for payload in payloads]
+    state = project(saga_events)
     view = {
         "student_id": event.student_id,
         "status": state.status,
@@ -102,13 +114,28 @@ def record_event(connection: Connection, event: Event) -> SagaStatus:
             set_={name: upsert.excluded[name] for name in ("status", "state", "updated_at")},
         )
     )
-    return state.status
+    if not recorded or state.status not in TERMINAL_STATUSES:
+        return Tracked(state)
+    before = [other for other in saga_events if other.event_id != event.event_id]
+    if before and project(before).status in TERMINAL_STATUSES:
+        return Tracked(state)  # ended already (a late event of an outcome already whole)
+    return Tracked(state, ended=True, duration=_run_duration(saga_events))
 
 
-def track_once(engine: Engine, event: Event) -> SagaStatus:
+def _run_duration(saga_events: Sequence[Event]) -> timedelta | None:
+    """From the latest run's StudentCreated to its last event (both stamped by their
+    publishers: the API and the services share a clock only as well as their hosts do)."""
+    latest = max(event.run for event in saga_events)
+    run = [event for event in saga_events if event.run == latest]
+    created = [event for event in run if isinstance(event, ev.StudentCreated)]
+    if not created:
+        return None
+    return max(event.occurred_at for event in run) - created[0].occurred_at
+
+
+def track_once(engine: Engine, event: Event) -> Tracked:
     """The live tracker's consumer: record the event in one transaction. Its own table is its
-    inbox (an event id is recorded once), so it needs neither choreography.inbox nor a session.
-    Returns the saga's status after the event."""
+    inbox (an event id is recorded once), so it needs neither choreography.inbox nor a session."""
     with engine.connect() as connection, connection.begin():
         return record_event(connection, event)
 
@@ -149,7 +176,9 @@ def project(saga_events: Iterable[Event]) -> SagaState:
         if isinstance(event, ev.StudentCreated | ev.SeatReserved | ev.SeatRejected)
     ]
     state = SagaState(
-        student_id=any_event.student_id, course_id=course_ids[0] if course_ids else ""
+        saga_type=ONBOARDING_SAGA_TYPE,
+        student_id=any_event.student_id,
+        course_id=course_ids[0] if course_ids else "",
     )
     state.current_step = Step.RESERVE_SEAT
     _forward(state, by_type)

@@ -80,7 +80,9 @@ class _MetricsMiddleware:
 
 
 def install_http_metrics(app: FastAPI) -> HttpMetrics:
+    """Also kept as `app.state.metrics`: a process may add its own metrics to the registry."""
     metrics = HttpMetrics()
+    app.state.metrics = metrics
     app.add_middleware(_MetricsMiddleware, metrics=metrics)
     router = APIRouter()
 

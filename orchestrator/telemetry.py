@@ -23,25 +23,8 @@ from temporalio.worker import (
 
 from common.logs import SagaLogContext, bind_saga
 from orchestrator.config import WorkerSettings
-from sagas.visibility import SAGA_DURATION_METRIC
+from sagas.metrics import SAGA_DURATION_BUCKETS_MS, SAGA_DURATION_METRIC
 from workflows.registry import student_id_of
-
-# The SDK's default buckets end at 10 s; a saga that retries a step or its compensations runs
-# for minutes (step deadline 120 s by default), and one stuck longer is for alerts, not buckets.
-SAGA_DURATION_BUCKETS_MS = (
-    100,
-    250,
-    500,
-    1_000,
-    2_500,
-    5_000,
-    10_000,
-    30_000,
-    60_000,
-    120_000,
-    300_000,
-    900_000,
-)
 
 
 def tracing_interceptor(tracer_provider: TracerProvider) -> TracingInterceptor:

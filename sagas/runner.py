@@ -25,14 +25,10 @@ from temporalio.exceptions import (
 from sagas.activity_errors import is_final, is_refusal, kind_of, reason_of, stops_undo
 from sagas.failures import FINAL_ERROR_TYPES, UNDO_FINAL_ERROR_TYPES, FailureKind, SagaFailure
 from sagas.ledger import LedgerEntry, Outcome, Role, SagaProgress, SagaStatus, story
+from sagas.metrics import NO_FAILED_STEP, SAGA_DURATION_METRIC, SAGA_OUTCOMES_METRIC
 from sagas.policy import SagaDeadlines, StepPolicy, UndoPolicy
 from sagas.steps import Parallel, SagaDefinition, Step, StepCall, StepKind
-from sagas.visibility import (
-    FAILED_STEP,
-    SAGA_DURATION_METRIC,
-    SAGA_OUTCOMES_METRIC,
-    SAGA_STATUS,
-)
+from sagas.visibility import FAILED_STEP, SAGA_STATUS
 
 InputT = TypeVar("InputT")
 ProgressT = TypeVar("ProgressT", bound=SagaProgress)
@@ -569,7 +565,7 @@ class SagaRunner(Generic[InputT, ProgressT]):
         attributes = {
             "saga_type": self.definition.saga_type,
             "outcome": outcome,
-            "failed_step": progress.failed_step or "none",
+            "failed_step": progress.failed_step or NO_FAILED_STEP,
         }
         meter = workflow.metric_meter()
         meter.create_counter(SAGA_OUTCOMES_METRIC, "Sagas ended, by outcome and failed step.").add(

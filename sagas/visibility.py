@@ -1,4 +1,5 @@
-"""What every saga type shows in Temporal visibility and metrics, whatever its own fields."""
+"""What every saga type shows in Temporal visibility, whatever its own fields (its metrics:
+sagas/metrics.py)."""
 
 from temporalio.common import SearchAttributeKey
 
@@ -8,7 +9,3 @@ SAGA_TYPE = SearchAttributeKey.for_keyword("SagaType")
 SAGA_STATUS = SearchAttributeKey.for_keyword("SagaStatus")
 FAILED_STEP = SearchAttributeKey.for_keyword("FailedStep")
 KIT_SEARCH_ATTRIBUTES = (SAGA_TYPE, SAGA_STATUS, FAILED_STEP)
-
-# The sagas' own metrics, recorded by the kit on the worker's endpoint.
-SAGA_OUTCOMES_METRIC = "saga_outcomes"
-SAGA_DURATION_METRIC = "saga_duration"

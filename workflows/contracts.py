@@ -13,6 +13,9 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field
 from common.ids import CourseId, PaymentToken, StudentId
 from sagas import SagaDeadlines, SagaProgress
 
+# The onboarding saga's type (the SagaType search attribute, `saga_type` in every answer), in
+# both styles: the choreography runs this saga too.
+ONBOARDING_SAGA_TYPE = "student-onboarding"
 TASK_QUEUE = "student-onboarding"
 WORKFLOW_ID_PREFIX = "student-onboarding-"
 

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from sagas.runner import SagaRunner
     from workflows.contracts import (
+        ONBOARDING_SAGA_TYPE,
         ChargeReceipt,
         ChargeTuitionInput,
         CompensationInput,
@@ -33,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.contracts import Step as Activity
     from workflows.visibility import COURSE_ID, STUDENT_ID
 
-SAGA_TYPE = "student-onboarding"
+SAGA_TYPE = ONBOARDING_SAGA_TYPE
 
 # Every change to the commands the workflow issues goes behind a patch id, so that histories
 # recorded by older code still replay.

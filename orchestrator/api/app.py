@@ -11,6 +11,7 @@ from temporalio.client import Client
 from choreography import runtime
 from choreography import sagas as choreographed
 from choreography.faults import DeliveryFaults
+from choreography.saga_metrics import SagaOutcomeMetrics
 from choreography.topology import SUBSCRIPTIONS, TRACKER
 from choreography.tracker import track
 from common.auth import install_authentication
@@ -64,8 +65,9 @@ def create_app(
                 settings.environment == "development",
             )
             reactions = {event_type: track for event_type in SUBSCRIPTIONS[TRACKER]}
+            saga_metrics = SagaOutcomeMetrics(app.state.metrics.registry)
             async with runtime.running(
-                settings, engine, TRACKER, reactions, faults
+                settings, engine, TRACKER, reactions, faults, saga_metrics=saga_metrics
             ) as choreography:
                 app.state.choreography = choreography
                 yield

@@ -29,6 +29,7 @@ from sagas import SagaStatus
 from tests.e2e.conftest import FULL_COURSE, System, new_student, run_saga
 from tests.support.broker import drop_rabbitmq_connections
 from tests.support.logs import json_log_lines
+from tests.support.metrics import scrape, value
 
 CHOREOGRAPHY = "choreography"
 
@@ -350,3 +351,27 @@ async def test_the_invariant_checker_checks_every_run_of_the_choreographed_sagas
     assert ("completed-not-charged-once", f"choreography:{broken['student_id']}") in about
     assert not [subject for _, subject in about if retried["student_id"] in subject]
     assert report.sagas_by_status["COMPLETED"] >= 2 and report.sagas_by_status["COMPENSATED"] >= 1
+
+
+async def test_the_api_counts_choreographed_outcomes_and_durations_as_the_worker_does(
+    choreographed: System,
+) -> None:
+    url = str(choreographed.api.base_url.join("/metrics"))
+    before = await scrape(url)
+
+    completed = await run_saga(choreographed, new_student(), mode="choreography")
+    declined = await run_saga(
+        choreographed, new_student(payment_token="tok_declined"), mode="choreography"
+    )
+    after = await scrape(url)
+
+    def moved(name: str, **labels: str) -> float:
+        labels = {"saga_type": "student-onboarding", **labels}
+        return value(after, name, **labels) - value(before, name, **labels)
+
+    assert (completed["status"], declined["status"]) == ("COMPLETED", "COMPENSATED")
+    assert completed["saga_type"] == "student-onboarding"
+    assert moved("saga_outcomes_total", outcome="completed", failed_step="none") == 1
+    assert moved("saga_outcomes_total", outcome="compensated", failed_step="charge_tuition") == 1
+    assert moved("saga_duration_count", outcome="completed", failed_step="none") == 1
+    assert moved("saga_duration_sum", outcome="completed", failed_step="none") > 0

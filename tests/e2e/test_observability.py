@@ -8,12 +8,10 @@ import json
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-import httpx
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
-from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
@@ -24,6 +22,7 @@ from orchestrator.telemetry import metrics_runtime, tracing_interceptor
 from tests.e2e.conftest import System, deployment, new_student, run_saga
 from tests.support.broker import EmbeddedNats, unique_namespace
 from tests.support.logs import json_log_lines
+from tests.support.metrics import scrape, value
 from tests.support.servers import free_port
 from tests.support.stack import Observation, temporal_address
 from workflows.contracts import workflow_id_for
@@ -231,43 +230,20 @@ async def test_a_traced_saga_replays_deterministically_and_emits_no_span_again(
 # Metrics
 
 
-async def _scrape(url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    async with httpx.AsyncClient() as client:
-        response = await client.get(url)
-    assert response.status_code == 200
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(response.text)
-        for sample in family.samples
-    }
-
-
-def _value(
-    scraped: dict[tuple[str, frozenset[tuple[str, str]]], float], name: str, **labels: str
-) -> float:
-    """The sum of the samples of `name` whose labels include `labels`."""
-    wanted = set(labels.items())
-    return sum(
-        value
-        for (sample, sample_labels), value in scraped.items()
-        if sample == name and wanted <= sample_labels
-    )
-
-
 async def test_the_worker_serves_temporal_metrics_and_saga_outcomes_with_their_durations(
     observed: ObservedSystem,
 ) -> None:
     url = observed.worker_metrics_url
-    before = await _scrape(url)
+    before = await scrape(url)
 
     completed = await run_saga(observed.system, new_student())
     declined = await run_saga(observed.system, new_student(payment_token="tok_declined"))
-    after = await _scrape(url)
+    after = await scrape(url)
 
     assert (completed["status"], declined["status"]) == ("COMPLETED", "COMPENSATED")
 
     def moved(name: str, **labels: str) -> float:
-        return _value(after, name, **labels) - _value(before, name, **labels)
+        return value(after, name, **labels) - value(before, name, **labels)
 
     assert moved("saga_outcomes_total", outcome="completed", failed_step="none") == 1
     assert moved("saga_outcomes_total", outcome="compensated", failed_step="charge_tuition") == 1
@@ -293,13 +269,13 @@ async def test_the_api_and_each_service_count_their_requests_by_route_template_a
             ("billing", system.billing),
         ]
     }
-    before = {name: await _scrape(url) for name, url in urls.items()}
+    before = {name: await scrape(url) for name, url in urls.items()}
 
     await run_saga(system, new_student())
-    after = {name: await _scrape(url) for name, url in urls.items()}
+    after = {name: await scrape(url) for name, url in urls.items()}
 
     def moved(process: str, name: str, **labels: str) -> float:
-        return _value(after[process], name, **labels) - _value(before[process], name, **labels)
+        return value(after[process], name, **labels) - value(before[process], name, **labels)
 
     requests = "http_requests_total"
     assert moved("api", requests, method="POST", route="/students", status="202") == 1
