@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 
+from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import Engine
 
 from choreography import tracker
@@ -21,6 +22,7 @@ from choreography.outbox import OutboxMessage, OutboxRelay
 from choreography.retention import pruning_timer
 from choreography.timers import Timer, TimerLoop
 from choreography.topology import SUBSCRIPTIONS
+from choreography.tracing import tracer_of
 from sagas import TERMINAL_STATUSES
 
 # In the schema of every database on the bus (SCHEMA of each service, API_SCHEMA of the API).
@@ -37,11 +39,16 @@ class Choreography:
         faults: DeliveryFaults | None = None,
         timers: Sequence[Timer] = (),
         command_faults: CommandFaults | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self.config = config
         self.engine = engine
-        self.bus: EventBus = create_bus(config)
-        self.relay = OutboxRelay(engine, self.bus.publish)
+        # Traced: a span per delivery and per publish, one trace per saga (tracing.py).
+        tracer = tracer_of(tracer_provider)
+        self.bus: EventBus = create_bus(config, tracer)
+        self.relay = OutboxRelay(
+            engine, self.bus.publish, tracer=tracer, messaging_system=config.kind
+        )
         self._consumer = consumer
         self._reactions = dict(reactions or {})
         if consumer is not None:
@@ -130,15 +137,19 @@ async def running(
     faults: DeliveryFaults | None = None,
     timers: Sequence[Timer] = (),
     command_faults: CommandFaults | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> AsyncIterator[Choreography | None]:
     """The process's choreography while the app runs; None when BROKER_URL is unset. `timers`
     run only with it: they are part of the choreographed saga (the reservation expiry).
-    `command_faults`: the service's /_faults rules, applied to its consumer's deliveries too."""
+    `command_faults`: the service's /_faults rules, applied to its consumer's deliveries too.
+    `tracer_provider`: the process's (None with tracing off), for its consumer and relay spans."""
     config = settings.broker_config()
     if config is None:
         yield None
         return
-    choreography = Choreography(config, engine, consumer, reactions, faults, timers, command_faults)
+    choreography = Choreography(
+        config, engine, consumer, reactions, faults, timers, command_faults, tracer_provider
+    )
     await choreography.start()
     try:
         yield choreography

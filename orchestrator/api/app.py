@@ -65,7 +65,7 @@ def create_app(
             )
             reactions = {event_type: track for event_type in SUBSCRIPTIONS[TRACKER]}
             async with runtime.running(
-                settings, engine, TRACKER, reactions, faults
+                settings, engine, TRACKER, reactions, faults, tracer_provider=tracer_provider
             ) as choreography:
                 app.state.choreography = choreography
                 yield
