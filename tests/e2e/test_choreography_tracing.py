@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from choreography.config import BrokerConfig
+from choreography.operations import list_dead_letters, redrive_dead_letters
 from choreography.topology import BILLING, ENROLLMENT, SUBSCRIPTIONS, TRACKER, subscribed_types
 from sagas import SagaStatus
 from tests.e2e.conftest import System, deployment, new_student, run_saga
@@ -249,6 +250,53 @@ async def test_a_compensated_choreographed_saga_keeps_its_compensation_in_the_sa
 
     assert saga["status"] == SagaStatus.COMPENSATED
     _assert_one_causal_chain(trace, student["student_id"], published)
+
+
+async def test_a_dead_lettered_event_redriven_rejoins_its_saga_s_trace(
+    traced: TracedSystem,
+) -> None:
+    """Each failed attempt is an error span under the event's producer span; the dead letter
+    keeps the trace headers, so the re-driven delivery is one more child of it."""
+    system = traced.system
+    assert system.broker is not None
+    broker = system.broker
+    student = new_student()
+    student_id = student["student_id"]
+    system.delivery_faults.fail_next(ENROLLMENT, "StudentCreated", times=1_000)
+    try:
+        posted = await system.api.post("/students", json={**student, "mode": CHOREOGRAPHY})
+        assert posted.status_code == 202
+        for _ in range(600):
+            if any(letter.student_id == student_id for letter in await list_dead_letters(broker)):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("no dead letter")
+    finally:
+        system.delivery_faults.clear()  # the cause is fixed
+    redriven = await redrive_dead_letters(broker, lambda letter: letter.student_id == student_id)
+    saga = await system.wait_for_terminal(student_id)
+    published = {
+        "StudentCreated": "saga-api",
+        "SeatReserved": "enrollment",
+        "PaymentCaptured": "billing",
+        "EnrollmentConfirmed": "enrollment",
+    }
+    trace = await _saga_trace(traced.spans, student_id, _delivered_everywhere(set(published)))
+
+    assert [letter.event_type for letter in redriven] == ["StudentCreated"]
+    assert saga["status"] == SagaStatus.COMPLETED
+    (created,) = [span for span in _producers(trace) if span.name == "publish StudentCreated"]
+    deliveries = [
+        span
+        for span in _children(trace, created)
+        if _attribute(span, "messaging.consumer.group.name") == ENROLLMENT
+    ]
+    statuses = sorted(span.status.status_code.name for span in deliveries)
+    assert statuses == sorted([StatusCode.ERROR.name] * broker.max_attempts + ["UNSET"])
+    (applied,) = [span for span in deliveries if span.status.status_code is StatusCode.UNSET]
+    (reserved,) = [span for span in _producers(trace) if span.name == "publish SeatReserved"]
+    assert reserved.parent is not None and reserved.parent.span_id == applied.context.span_id
 
 
 async def test_with_tracing_off_the_outbox_rows_carry_no_trace_context(
