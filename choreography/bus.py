@@ -319,7 +319,6 @@ class NatsBus(_Consuming):
     def _subscribe_one(self, consumer: str, event_type: str, handler: Handler) -> None:
         durable = f"{self.config.namespace}-{consumer}-{event_type}"
         dead_letter_subject = f"{self.config.namespace}.dead-letters.{consumer}"
-
         subject = self.subject(event_type)
 
         async def consume(message: Message) -> None:
@@ -508,10 +507,10 @@ class RabbitBus(_Consuming):
 
         async def consume(message: Message) -> None:
             payload: bytes = message.body
-            headers = message.raw_message.headers
+            received = message.raw_message.headers or {}
             # Quorum queues count failed deliveries in x-delivery-count (absent on the first).
-            previous = int(headers.get("x-delivery-count") or 0)
-            delivery = _Delivery(event_type, queue.name, payload, previous + 1, headers or {})
+            previous = int(received.get("x-delivery-count") or 0)
+            delivery = _Delivery(event_type, queue.name, payload, previous + 1, received)
 
             async def send_to_dead_letters(headers: dict[str, str]) -> None:
                 await self._broker.publish(
