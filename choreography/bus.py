@@ -22,7 +22,8 @@ import asyncio
 import json
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -41,6 +42,7 @@ from faststream.nats import (
 from faststream.rabbit import ExchangeType, QueueType, RabbitBroker, RabbitExchange, RabbitQueue
 from nats.js.api import RetentionPolicy, StreamConfig
 from nats.js.errors import BadRequestError
+from opentelemetry.trace import Span, StatusCode, Tracer
 from pydantic import ValidationError
 
 from choreography.config import (
@@ -51,6 +53,7 @@ from choreography.config import (
 )
 from choreography.events import Event, from_json
 from choreography.topology import SUBSCRIPTIONS, subscribed_types
+from choreography.tracing import consumer_span, trace_headers_of
 from common.logs import SagaLogContext, saga_logging
 
 logger = logging.getLogger(__name__)
@@ -92,16 +95,23 @@ class EventBus(Protocol):
 
     async def start(self) -> None: ...
     async def close(self) -> None: ...
-    async def publish(self, event_type: str, event_id: str, payload: bytes) -> None: ...
+    async def publish(
+        self,
+        event_type: str,
+        event_id: str,
+        payload: bytes,
+        headers: Mapping[str, str] | None = None,
+    ) -> None: ...
     def subscribe(self, consumer: str, handler: Handler) -> None: ...
     async def dead_letters(self) -> list[DeadLetter]: ...
     async def redrive(self, selection: Selection) -> list[DeadLetter]: ...
 
 
-def create_bus(config: BrokerConfig) -> EventBus:
+def create_bus(config: BrokerConfig, tracer: Tracer | None = None) -> EventBus:
+    """`tracer`: a consumer span per delivery (choreography/tracing.py); none without it."""
     if config.kind == "rabbitmq":
-        return RabbitBus(config)
-    return NatsBus(config)
+        return RabbitBus(config, tracer)
+    return NatsBus(config, tracer)
 
 
 def _dead_letter(headers: dict[str, Any], payload: bytes) -> DeadLetter:
@@ -129,45 +139,84 @@ def redrivable(letter: DeadLetter) -> bool:
     return letter.consumer in SUBSCRIPTIONS
 
 
+@dataclass(frozen=True)
+class _Delivery:
+    event_type: str  # the subscription's: known even when the payload is not parseable
+    destination: str
+    payload: bytes
+    attempt: int
+    headers: Mapping[str, Any]
+
+
 class _Consuming:
-    """What both brokers do with a delivery: parse, handle, count attempts, dead-letter."""
+    """What both brokers do with a delivery: parse, handle, count attempts, dead-letter; with a
+    tracer, all of it in a consumer span continuing the producer's trace."""
 
     config: BrokerConfig
+    _tracer: Tracer | None
 
     async def _deliver(
         self,
         consumer: str,
         handler: Handler,
-        payload: bytes,
-        attempt: int,
+        delivery: _Delivery,
         send_to_dead_letters: Callable[[dict[str, str]], Awaitable[None]],
         redeliver_after: Callable[[float], Awaitable[None]],
     ) -> None:
-        try:
-            event = from_json(payload)
-        except ValidationError as error:
-            # Retrying cannot make an unknown type or version parseable: dead-letter it now.
-            await send_to_dead_letters(self._headers(consumer, attempt, f"unparseable: {error}"))
-            return
-        # Every line logged about this delivery, the handler's own included, names the saga.
-        with saga_logging(SagaLogContext(event.student_id)):
+        with self._delivery_span(consumer, delivery) as span:
+            attempt = delivery.attempt
+            if span is not None:
+                send_to_dead_letters = _traced_dead_letters(span, delivery, send_to_dead_letters)
             try:
-                await handler(event)
-            except Exception as error:
-                if attempt < self.config.max_attempts:
-                    delay = retry_delay(attempt)
-                    logger.warning(
-                        "%s: attempt %d on %s failed: %r; again in %.1fs",
-                        consumer,
-                        attempt,
-                        event,
-                        error,
-                        delay,
+                event = from_json(delivery.payload)
+            except ValidationError as error:
+                # Retrying cannot make an unknown type or version parseable: dead-letter it now.
+                await send_to_dead_letters(
+                    self._headers(consumer, attempt, f"unparseable: {error}")
+                )
+                return
+            if span is not None:
+                span.set_attributes(
+                    {"messaging.message.id": event.event_id, "saga.student_id": event.student_id}
+                )
+            # Every line logged about this delivery, the handler's own included, names the saga.
+            with saga_logging(SagaLogContext(event.student_id)):
+                try:
+                    await handler(event)
+                except Exception as error:
+                    if span is not None:
+                        span.record_exception(error)
+                        span.set_status(StatusCode.ERROR, repr(error))
+                    if attempt < self.config.max_attempts:
+                        delay = retry_delay(attempt)
+                        logger.warning(
+                            "%s: attempt %d on %s failed: %r; again in %.1fs",
+                            consumer,
+                            attempt,
+                            event,
+                            error,
+                            delay,
+                        )
+                        await redeliver_after(delay)
+                        return
+                    logger.error(
+                        "%s: dead-lettering %s after %d attempts", consumer, event, attempt
                     )
-                    await redeliver_after(delay)
-                    return
-                logger.error("%s: dead-lettering %s after %d attempts", consumer, event, attempt)
-                await send_to_dead_letters(self._headers(consumer, attempt, repr(error)))
+                    await send_to_dead_letters(self._headers(consumer, attempt, repr(error)))
+
+    @contextmanager
+    def _delivery_span(self, consumer: str, delivery: _Delivery) -> Iterator[Span | None]:
+        if self._tracer is None:
+            yield None
+            return
+        attributes: dict[str, str | int] = {
+            "messaging.system": self.config.kind,
+            "messaging.destination.name": delivery.destination,
+            "messaging.consumer.group.name": consumer,
+            "messaging.message.delivery_count": delivery.attempt,
+        }
+        with consumer_span(self._tracer, delivery.event_type, delivery.headers, attributes) as span:
+            yield span
 
     @staticmethod
     def _headers(consumer: str, attempt: int, error: str) -> dict[str, str]:
@@ -178,9 +227,25 @@ class _Consuming:
         }
 
 
+def _traced_dead_letters(
+    span: Span,
+    delivery: _Delivery,
+    send_to_dead_letters: Callable[[dict[str, str]], Awaitable[None]],
+) -> Callable[[dict[str, str]], Awaitable[None]]:
+    """Dead letters keep the delivery's trace headers, so that a re-drive continues the trace."""
+    trace_headers = trace_headers_of(delivery.headers)
+
+    async def send(headers: dict[str, str]) -> None:
+        span.set_status(StatusCode.ERROR, "dead-lettered")
+        await send_to_dead_letters({**trace_headers, **headers})
+
+    return send
+
+
 class NatsBus(_Consuming):
-    def __init__(self, config: BrokerConfig) -> None:
+    def __init__(self, config: BrokerConfig, tracer: Tracer | None = None) -> None:
         self.config = config
+        self._tracer = tracer
         namespace = config.namespace
         self._broker = NatsBroker(
             config.url,
@@ -228,11 +293,21 @@ class NatsBus(_Consuming):
     async def close(self) -> None:
         await self._broker.stop()
 
-    async def publish(self, event_type: str, event_id: str, payload: bytes) -> None:
+    async def publish(
+        self,
+        event_type: str,
+        event_id: str,
+        payload: bytes,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         await self._broker.publish(
             payload,
             self.subject(event_type),
-            headers={"Nats-Msg-Id": event_id, "content-type": "application/json"},
+            headers={
+                **(headers or {}),
+                "Nats-Msg-Id": event_id,
+                "content-type": "application/json",
+            },
             stream=self.events_stream.name,
             timeout=5.0,
         )
@@ -244,10 +319,12 @@ class NatsBus(_Consuming):
     def _subscribe_one(self, consumer: str, event_type: str, handler: Handler) -> None:
         durable = f"{self.config.namespace}-{consumer}-{event_type}"
         dead_letter_subject = f"{self.config.namespace}.dead-letters.{consumer}"
+        subject = self.subject(event_type)
 
         async def consume(message: Message) -> None:
             payload: bytes = message.body
             attempt = int(message.raw_message.metadata.num_delivered)
+            delivery = _Delivery(event_type, subject, payload, attempt, message.headers or {})
 
             async def send_to_dead_letters(headers: dict[str, str]) -> None:
                 await self._broker.publish(
@@ -262,12 +339,10 @@ class NatsBus(_Consuming):
                 # The broker holds the event back; this consumer goes on with the next ones.
                 await message.nack(delay=delay)  # type: ignore[call-arg]
 
-            await self._deliver(
-                consumer, handler, payload, attempt, send_to_dead_letters, redeliver_after
-            )
+            await self._deliver(consumer, handler, delivery, send_to_dead_letters, redeliver_after)
 
         self._broker.subscriber(
-            self.subject(event_type),
+            subject,
             stream=self.events_stream,
             durable=durable,
             # One message per fetch: with larger batches a NAKed event waited here for the fetch
@@ -315,6 +390,7 @@ class NatsBus(_Consuming):
                 message.data or b"",
                 self.subject(letter.event_type),
                 headers={
+                    **trace_headers_of(message.headers or {}),
                     "Nats-Msg-Id": f"{letter.event_id}/redrive/{sequence}",
                     "content-type": "application/json",
                 },
@@ -349,8 +425,9 @@ class NatsBus(_Consuming):
 
 
 class RabbitBus(_Consuming):
-    def __init__(self, config: BrokerConfig) -> None:
+    def __init__(self, config: BrokerConfig, tracer: Tracer | None = None) -> None:
         self.config = config
+        self._tracer = tracer
         namespace = config.namespace
         # Named after the namespace, so an operator (or a test) can tell its connections apart.
         url = urlsplit(config.url)
@@ -402,12 +479,19 @@ class RabbitBus(_Consuming):
     async def close(self) -> None:
         await self._broker.stop()
 
-    async def publish(self, event_type: str, event_id: str, payload: bytes) -> None:
+    async def publish(
+        self,
+        event_type: str,
+        event_id: str,
+        payload: bytes,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         await self._broker.publish(
             payload,
             exchange=self.exchange,
             routing_key=event_type,
             message_id=event_id,
+            headers=dict(headers) if headers else None,
             content_type="application/json",
             persist=True,
             mandatory=True,
@@ -419,10 +503,14 @@ class RabbitBus(_Consuming):
             self._subscribe_one(consumer, event_type, handler)
 
     def _subscribe_one(self, consumer: str, event_type: str, handler: Handler) -> None:
+        queue = self.queue(consumer, event_type)
+
         async def consume(message: Message) -> None:
             payload: bytes = message.body
+            received = message.raw_message.headers or {}
             # Quorum queues count failed deliveries in x-delivery-count (absent on the first).
-            previous = int(message.raw_message.headers.get("x-delivery-count") or 0)
+            previous = int(received.get("x-delivery-count") or 0)
+            delivery = _Delivery(event_type, queue.name, payload, previous + 1, received)
 
             async def send_to_dead_letters(headers: dict[str, str]) -> None:
                 await self._broker.publish(
@@ -439,12 +527,10 @@ class RabbitBus(_Consuming):
                 await asyncio.sleep(delay)
                 await message.nack()
 
-            await self._deliver(
-                consumer, handler, payload, previous + 1, send_to_dead_letters, redeliver_after
-            )
+            await self._deliver(consumer, handler, delivery, send_to_dead_letters, redeliver_after)
 
         self._broker.subscriber(
-            self.queue(consumer, event_type),
+            queue,
             self.exchange,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             title=f"{consumer}:{event_type}",
@@ -527,6 +613,7 @@ class RabbitBus(_Consuming):
                 await channel.default_exchange.publish(
                     aio_pika.Message(
                         message.body,
+                        headers=dict(trace_headers_of(message.headers or {})) or None,
                         message_id=letter.event_id,
                         content_type="application/json",
                         delivery_mode=aio_pika.DeliveryMode.PERSISTENT,

@@ -17,15 +17,20 @@ from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
+from opentelemetry.trace import Tracer
 from sqlalchemy import Engine, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from choreography.events import Event, to_json
+from choreography.tracing import producer_span, stored_trace_context
 from common.database import insert_unless_present
 
 logger = logging.getLogger(__name__)
 
-Publish = Callable[[str, str, bytes], Awaitable[None]]
+
+# EventBus.publish: (event type, event id, payload), and `headers=` (the trace's) only when
+# the relay traces, so an untraced relay publishes through any three-argument function.
+Publish = Callable[..., Awaitable[None]]
 
 
 def _now() -> datetime:
@@ -42,6 +47,9 @@ class OutboxMessage(SQLModel, table=True):
     payload: str
     created_at: datetime = Field(default_factory=_now)
     published_at: datetime | None = Field(default=None, index=True)
+    # The W3C trace context (JSON of its headers) of the span that staged the event, which the
+    # relay's span continues; None when tracing was off.
+    trace_context: str | None = None
 
 
 def stage(session: Session, event: Event) -> None:
@@ -50,12 +58,13 @@ def stage(session: Session, event: Event) -> None:
     An event already staged (same id) is left as it is: a saga's event may be reached by two
     paths (a reservation cancelled by its expiry and then by the refund of a late capture), and
     it happens once per saga whichever path comes first."""
-    values = {
+    values: dict[str, Any] = {
         "event_id": event.event_id,
         "event_type": event.type,
         "student_id": event.student_id,
         "payload": to_json(event).decode(),
         "created_at": _now(),
+        "trace_context": stored_trace_context(),
     }
     insert_unless_present(session, OutboxMessage, values, "event_id")
 
@@ -116,7 +125,9 @@ class _Claim:
 
 
 class OutboxRelay:
-    """Publishes unsent rows; woken after a local commit, and polls in case it was not."""
+    """Publishes unsent rows; woken after a local commit, and polls in case it was not. With a
+    `tracer`, each row in a producer span (attributed to `messaging_system`) that continues the
+    trace it was staged in and travels on in the message's headers."""
 
     def __init__(
         self,
@@ -124,9 +135,13 @@ class OutboxRelay:
         publish: Publish,
         poll_seconds: float = 0.5,
         retry_seconds: float = 1.0,
+        tracer: Tracer | None = None,
+        messaging_system: str = "",
     ) -> None:
         self._engine = engine
         self._publish = publish
+        self._tracer = tracer
+        self._messaging_system = messaging_system
         self._poll_seconds = poll_seconds
         self._retry_seconds = retry_seconds
         self._wake = asyncio.Event()
@@ -173,7 +188,7 @@ class OutboxRelay:
         sent: list[int] = []
         try:
             for row in rows:
-                await self._publish(row.event_type, row.event_id, row.payload.encode())
+                await self._publish_row(row)
                 assert row.position is not None
                 sent.append(row.position)
         finally:
@@ -182,3 +197,16 @@ class OutboxRelay:
             elif sent:
                 await asyncio.to_thread(mark_published, self._engine, *sent)
         return len(rows)
+
+    async def _publish_row(self, row: OutboxMessage) -> None:
+        payload = row.payload.encode()
+        if self._tracer is None:
+            await self._publish(row.event_type, row.event_id, payload)
+            return
+        attributes = {
+            "messaging.system": self._messaging_system,
+            "messaging.message.id": row.event_id,
+            "saga.student_id": row.student_id,
+        }
+        with producer_span(self._tracer, row.event_type, row.trace_context, attributes) as headers:
+            await self._publish(row.event_type, row.event_id, payload, headers=headers)

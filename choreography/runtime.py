@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from functools import partial
 
+from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy import Engine
 
 from choreography import tracker
@@ -22,6 +23,7 @@ from choreography.retention import pruning_timer
 from choreography.saga_metrics import SagaOutcomeMetrics
 from choreography.timers import Timer, TimerLoop
 from choreography.topology import SUBSCRIPTIONS
+from choreography.tracing import tracer_of
 
 # In the schema of every database on the bus (SCHEMA of each service, API_SCHEMA of the API).
 TABLES = (OutboxMessage, ProcessedEvent)
@@ -38,11 +40,16 @@ class Choreography:
         timers: Sequence[Timer] = (),
         command_faults: CommandFaults | None = None,
         saga_metrics: SagaOutcomeMetrics | None = None,
+        tracer_provider: TracerProvider | None = None,
     ) -> None:
         self.config = config
         self.engine = engine
-        self.bus: EventBus = create_bus(config)
-        self.relay = OutboxRelay(engine, self.bus.publish)
+        # Traced: a span per delivery and per publish, one trace per saga (tracing.py).
+        tracer = tracer_of(tracer_provider)
+        self.bus: EventBus = create_bus(config, tracer)
+        self.relay = OutboxRelay(
+            engine, self.bus.publish, tracer=tracer, messaging_system=config.kind
+        )
         self._consumer = consumer
         self._reactions = dict(reactions or {})
         if consumer is not None:
@@ -135,16 +142,26 @@ async def running(
     timers: Sequence[Timer] = (),
     command_faults: CommandFaults | None = None,
     saga_metrics: SagaOutcomeMetrics | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> AsyncIterator[Choreography | None]:
     """The process's choreography while the app runs; None when BROKER_URL is unset. `timers`
     run only with it: they are part of the choreographed saga (the reservation expiry).
-    `command_faults`: the service's /_faults rules, applied to its consumer's deliveries too."""
+    `command_faults`: the service's /_faults rules, applied to its consumer's deliveries too.
+    `tracer_provider`: the process's (None with tracing off), for its consumer and relay spans."""
     config = settings.broker_config()
     if config is None:
         yield None
         return
     choreography = Choreography(
-        config, engine, consumer, reactions, faults, timers, command_faults, saga_metrics
+        config,
+        engine,
+        consumer,
+        reactions,
+        faults,
+        timers,
+        command_faults,
+        saga_metrics,
+        tracer_provider,
     )
     await choreography.start()
     try:

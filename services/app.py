@@ -89,6 +89,7 @@ def create_service_app(
             faults,
             consumer.timers,
             command_faults,
+            tracer_provider=tracer_provider,
         ):
             yield
         engine.dispose()
@@ -98,7 +99,8 @@ def create_service_app(
 
     app = FastAPI(title=service.title, version="0.1.0", lifespan=lifespan)
     install_http_conventions(app, service.problems)
-    install_observability(app, settings, service.name, tracer_provider)
+    # The lifespan's too (read when it runs): the consumer's and the relay's spans.
+    tracer_provider = install_observability(app, settings, service.name, tracer_provider)
     app.include_router(health_router(readiness))
     for router in service.routers:
         app.include_router(router)

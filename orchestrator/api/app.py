@@ -67,7 +67,13 @@ def create_app(
             reactions = {event_type: track for event_type in SUBSCRIPTIONS[TRACKER]}
             saga_metrics = SagaOutcomeMetrics(app.state.metrics.registry)
             async with runtime.running(
-                settings, engine, TRACKER, reactions, faults, saga_metrics=saga_metrics
+                settings,
+                engine,
+                TRACKER,
+                reactions,
+                faults,
+                saga_metrics=saga_metrics,
+                tracer_provider=tracer_provider,
             ) as choreography:
                 app.state.choreography = choreography
                 yield
