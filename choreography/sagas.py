@@ -168,6 +168,7 @@ def saga_state(engine: Engine, student_id: str) -> SagaState | None:
     if registered is None:
         return None
     return SagaState(
+        saga_id=student_id,
         saga_type=ONBOARDING_SAGA_TYPE,
         student_id=student_id,
         course_id=registered.course_id,

@@ -176,6 +176,7 @@ def project(saga_events: Iterable[Event]) -> SagaState:
         if isinstance(event, ev.StudentCreated | ev.SeatReserved | ev.SeatRejected)
     ]
     state = SagaState(
+        saga_id=any_event.student_id,  # an onboarding saga's id is its student's, in both styles
         saga_type=ONBOARDING_SAGA_TYPE,
         student_id=any_event.student_id,
         course_id=course_ids[0] if course_ids else "",
