@@ -1,6 +1,7 @@
 """HTTP adapter of the orchestrator: start sagas, read their live status, list and retry them."""
 
 import asyncio
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Header, Query, Response, status
@@ -94,11 +95,10 @@ async def student_created(
         response.headers["Location"] = status_url
         keys = settings.event_keys()
         created = await modes.start_choreographed(client, choreography, event, keys)
-        wait = waiting.requested_wait(prefer)
-        if wait is not None and choreography is not None:
-            ended = await waiting.choreographed_end_within(choreography, event.student_id, wait)
-            if ended is not None:
-                return waiting.ended_response(ended, wait, status_url)
+        assert choreography is not None  # start_choreographed refuses without it
+        end_within = partial(waiting.choreographed_end_within, choreography, event.student_id)
+        if (waited := await waiting.waited_answer(prefer, status_url, end_within)) is not None:
+            return waited
         if not created:
             response.status_code = status.HTTP_200_OK
         return SagaStarted(
@@ -155,11 +155,9 @@ async def _answer(
     ended in time, 200 with its terminal state."""
     status_url = settings.saga_url(started.saga_id)
     response.headers["Location"] = status_url
-    wait = waiting.requested_wait(prefer)
-    if wait is not None:
-        ended = await waiting.saga_end_within(client, started.saga_id, wait)
-        if ended is not None:
-            return waiting.ended_response(ended, wait, status_url)
+    end_within = partial(waiting.saga_end_within, client, started.saga_id)
+    if (waited := await waiting.waited_answer(prefer, status_url, end_within)) is not None:
+        return waited
     if not started.created:
         response.status_code = status.HTTP_200_OK
     return SagaStarted(

@@ -10,6 +10,7 @@ is then what it would have been without the header.
 
 import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi.responses import JSONResponse
@@ -39,6 +40,21 @@ def requested_wait(prefer_headers: list[str] | None) -> int | None:
                 return None  # a malformed wait is ignored, not replaced by a later one
             return min(int(match.group(1) or match.group(2)), MAX_WAIT_SECONDS)
     return None
+
+
+EndWithin = Callable[[int], Awaitable[SagaProgress | None]]
+
+
+async def waited_answer(
+    prefer_headers: list[str] | None, status_url: str, end_within: EndWithin
+) -> JSONResponse | None:
+    """With a valid `wait`, the 200 answer if the saga ends in time (`end_within(seconds)`, in
+    either mode); None otherwise, and the route answers as without the header."""
+    seconds = requested_wait(prefer_headers)
+    if seconds is None:
+        return None
+    ended = await end_within(seconds)
+    return None if ended is None else ended_response(ended, seconds, status_url)
 
 
 def ended_response(state: SagaProgress, seconds: int, status_url: str) -> JSONResponse:
