@@ -219,6 +219,8 @@ async def test_a_worker_killed_with_temporal_is_started_again_only_once_temporal
     supervised: SupervisorThread, system: System
 ) -> None:
     student_ids = await start_held_sagas(system, "temporal")
+    stack_log = system.stack.data_dir.parent / "stack.log"
+    earlier = len(stack_log.read_text().splitlines())  # the module's earlier tests' lines
 
     temporal_pid = await system.crash("temporal")
     worker_pid = await system.crash("worker")
@@ -226,9 +228,10 @@ async def test_a_worker_killed_with_temporal_is_started_again_only_once_temporal
     await system.wait_until_back("worker", worker_pid)
     states = await system.wait_for_all(student_ids)
 
-    log = (system.stack.data_dir.parent / "stack.log").read_text().splitlines()
-    temporal_ready = max(i for i, line in enumerate(log) if "] temporal ready after" in line)
-    worker_restarting = max(i for i, line in enumerate(log) if "] worker was killed" in line)
+    # The first of each since the kills: a later restart of Temporal must not hide the order.
+    log = stack_log.read_text().splitlines()[earlier:]
+    temporal_ready = next(i for i, line in enumerate(log) if "] temporal ready after" in line)
+    worker_restarting = next(i for i, line in enumerate(log) if "] worker was killed" in line)
     assert temporal_ready < worker_restarting
     assert [states[student_id].status for student_id in student_ids] == EXPECTED
     await saga_check_finds_no_violation(system)
