@@ -15,6 +15,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from common.payload_keys import PayloadKeys
 from orchestrator.codec import EncryptionCodec
 from orchestrator.config import TemporalSettings
+from orchestrator.sandbox import CompiledEntrySandboxedWorkflowRunner
 from workflows.visibility import SEARCH_ATTRIBUTES
 
 
@@ -64,8 +65,8 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     (pydantic, the contracts, ...) is shared with the sandbox instead of being imported afresh
     into each workflow run's own copy, as the SDK advises for speed (docs/benchmarks.md, tuning
     log). The sandbox's restrictions stay: workflow code still cannot read the clock, the disk
-    or the network."""
-    return SandboxedWorkflowRunner(
+    or the network; orchestrator/sandbox.py takes two of its per-task costs away."""
+    return CompiledEntrySandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_all_modules()
     )
 
