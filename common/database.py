@@ -3,9 +3,18 @@
 SQLite is tuned for many concurrent writers on one file: WAL journal, a busy timeout, and
 `BEGIN IMMEDIATE` so a transaction takes the write lock up front. Without the latter, two
 transactions that both read and then write fail with 'database is locked' instead of waiting.
+Within one process, the threads' transactions on an engine also queue on a lock of the
+engine's before they ask SQLite (`SerialisedConnection`): SQLite's busy handler makes a waiting
+transaction sleep and retry with growing sleeps (up to 100 ms each), so under load a
+transaction can lose the race again and again while others pass; measured on one enrollment
+process at 100 concurrent requests, p99 latency 1.35 s against 0.64 s with the lock
+(docs/benchmarks.md, tuning log entry 22; `Database.run` then queues the routes' use cases
+before they take a thread, common/deps.py). Other processes on the same file (replicas)
+still wait through the busy timeout.
 """
 
 import sqlite3
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,6 +24,7 @@ from sqlalchemy import Connection, Engine, Table, event, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, SQLModel, create_engine
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -28,17 +38,69 @@ def create_database_engine(database_url: str) -> Engine:
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         database_url,
-        connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+        connect_args={
+            "check_same_thread": False,
+            "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000,
+            "factory": SerialisedConnection,
+        },
     )
     _tune_sqlite(engine)
     return engine
 
 
+class SerialisedConnection(sqlite3.Connection):
+    """A SQLite connection whose transactions hold its engine's `writer` lock from their
+    `BEGIN IMMEDIATE` to their commit or rollback (or the connection's close), so that the
+    threads of one process wait on the lock, each woken as soon as the one before it ends,
+    instead of in SQLite's busy handler. Waits as long as the busy timeout would, then fails
+    as SQLite would ('database is locked')."""
+
+    writer: threading.Lock
+    holds_writer = False
+
+    def begin_immediate(self) -> None:
+        if not self.writer.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+            raise sqlite3.OperationalError("database is locked")
+        self.holds_writer = True
+        try:
+            self.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self._release_writer()
+            raise
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self._release_writer()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self._release_writer()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self._release_writer()
+
+    def _release_writer(self) -> None:
+        # Also called without a transaction (the pool's rollback of a returned connection).
+        if self.holds_writer:
+            self.holds_writer = False
+            self.writer.release()
+
+
 def _tune_sqlite(engine: Engine) -> None:
+    writer = threading.Lock()
+
     @event.listens_for(engine, "connect")
     def on_connect(dbapi_connection: Any, _: Any) -> None:
         # Let SQLAlchemy, not the driver, decide when transactions begin (see on_begin).
         dbapi_connection.isolation_level = None
+        dbapi_connection.writer = writer
         cursor = dbapi_connection.cursor()
         _switch_to_wal(cursor)
         cursor.execute("PRAGMA synchronous=NORMAL")
@@ -47,8 +109,15 @@ def _tune_sqlite(engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    def on_begin(connection: Connection) -> None:
+        dbapi_connection = connection.connection.dbapi_connection
+        assert isinstance(dbapi_connection, SerialisedConnection)
+        try:
+            dbapi_connection.begin_immediate()
+        except sqlite3.Error as error:
+            # As SQLAlchemy reports a failed statement (e.g. OperationalError, 'database is
+            # locked'), which it does not for what a `begin` listener raises.
+            raise DBAPIError.instance("BEGIN IMMEDIATE", None, error, sqlite3.Error) from error
 
 
 def _switch_to_wal(cursor: sqlite3.Cursor) -> None:

@@ -21,6 +21,7 @@ from choreography.timers import Timer
 from common.auth import install_authentication
 from common.conventions import install_http_conventions
 from common.database import create_database_engine, database_is_reachable
+from common.deps import Database
 from common.faults import FaultStore, Operations, install_fault_injection
 from common.health import health_router
 from common.migrations import Schema, prepare_database
@@ -81,6 +82,7 @@ def create_service_app(
         if seed is not None:
             seed(engine)
         app.state.engine = engine
+        app.state.database = Database(engine)
         async with runtime.running(
             settings,
             engine,
