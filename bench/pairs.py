@@ -51,6 +51,7 @@ class Spread:
 class RoundsSummary:
     ratios: dict[str, dict[str, Spread]]  # "orchestration/floor" -> "throughput" -> spread
     tails: dict[str, Spread]  # mode -> p99/p50 of its main run
+    tails_after_opening: dict[str, Spread]  # the same without the run's opening burst
 
     def json(self) -> dict[str, Any]:
         return {
@@ -59,6 +60,9 @@ class RoundsSummary:
                 for name, metrics in self.ratios.items()
             },
             "p99_over_p50": {mode: spread.json() for mode, spread in self.tails.items()},
+            "p99_over_p50_after_opening": {
+                mode: spread.json() for mode, spread in self.tails_after_opening.items()
+            },
         }
 
 
@@ -69,6 +73,7 @@ def over_rounds(
     its sweep runs), gathered into spreads. A sweep level adds `p50 at c=<level>`."""
     per_ratio: dict[str, dict[str, list[float]]] = {}
     per_mode: dict[str, list[float]] = {}
+    per_mode_after_opening: dict[str, list[float]] = {}
     for main_rows, sweep_rows in zip(main, sweep, strict=True):
         for name, found in against_base(main_rows).items():
             for metric, value in found.items():
@@ -82,10 +87,15 @@ def over_rounds(
                 )
         for row in main_rows:
             per_mode.setdefault(row["mode"], []).append(tail(row))
+            if "latency_ms_after_opening" in row:
+                per_mode_after_opening.setdefault(row["mode"], []).append(
+                    tail(row, "latency_ms_after_opening")
+                )
     return RoundsSummary(
         {
             name: {metric: Spread.of(values) for metric, values in metrics.items()}
             for name, metrics in per_ratio.items()
         },
         {mode: Spread.of(values) for mode, values in per_mode.items()},
+        {mode: Spread.of(values) for mode, values in per_mode_after_opening.items()},
     )

@@ -15,9 +15,10 @@ def ratios(base: dict[str, Any], other: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def tail(row: dict[str, Any]) -> float:
-    """p99 over p50: how far the slowest sagas stray from the typical one."""
-    latency = row["latency_ms"]
+def tail(row: dict[str, Any], latencies: str = "latency_ms") -> float:
+    """p99 over p50: how far the slowest sagas stray from the typical one; `latencies` names
+    the row's figures (`latency_ms_after_opening`: without the opening burst)."""
+    latency = row[latencies]
     return float(latency["p99"] / latency["p50"])
 
 

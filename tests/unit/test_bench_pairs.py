@@ -38,6 +38,7 @@ def _row(mode: str, per_second: float, p50: float, p99: float, concurrency: int 
         "sagas_per_second": per_second,
         "cpu_ms_per_saga_total": 40.0,
         "latency_ms": {"p50": p50, "p99": p99},
+        "latency_ms_after_opening": {"p50": p50, "p99": p99 * 0.5},
     }
 
 
@@ -63,4 +64,15 @@ def test_each_ratio_and_each_modes_tail_is_gathered_over_the_rounds() -> None:
     assert floor["cpu_per_saga"].median == 1.0
     assert summary.tails["orchestration"].values == (1.5, 2.0, 1.1)
     assert summary.tails["floor"].median == 2.0
+    assert summary.tails_after_opening["orchestration"].values == (0.75, 1.0, 0.55)
     assert set(summary.json()["ratios"]) == {"orchestration/floor"}
+
+
+def test_a_row_from_before_the_opening_burst_was_measured_adds_no_such_tail() -> None:
+    row = _row("orchestration", 30.0, 100.0, 150.0)
+    del row["latency_ms_after_opening"]
+
+    summary = over_rounds([[row]], [[]])
+
+    assert summary.tails["orchestration"].values == (1.5,)
+    assert summary.tails_after_opening == {}
