@@ -99,12 +99,18 @@ class WorkerSettings(TemporalSettings, ServiceClientSettings):
 
     host: str = "127.0.0.1"
     # The worker's cache of workflow runs and its slots: how many workflow tasks, activities
-    # and local activities it runs at once. Unset slots: the SDK's defaults (100 each); the
-    # cache's default is the SDK's too. Measured: docs/benchmarks.md, "Worker slots and cache".
+    # and local activities it runs at once. 20 workflow tasks and 20 local activities: with
+    # more, a hundred sagas' steps share the host's cores and the slowest wait longest; with
+    # 20, the rest wait in the task queue, oldest first. Measured on 2 cores at 100 sagas in
+    # flight: p99/p50 1.3-1.4 against 1.6-2.5 with the SDK's 100, throughput and CPU the same
+    # (docs/benchmarks.md, tuning log entry 23). A step's local try holds its workflow task's
+    # slot (up to `local_attempt_seconds`): with a service that hangs, raise both. Regular
+    # activities (a step's later attempts, which may wait long on a slow service) keep the
+    # SDK's default (100); the cache's default is the SDK's too.
     worker_max_cached_workflows: Annotated[int, Field(ge=0)] = 1000
-    worker_max_concurrent_workflow_tasks: Annotated[int, Field(ge=2)] | None = None
+    worker_max_concurrent_workflow_tasks: Annotated[int, Field(ge=2)] | None = 20
     worker_max_concurrent_activities: Annotated[int, Field(ge=1)] | None = None
-    worker_max_concurrent_local_activities: Annotated[int, Field(ge=1)] | None = None
+    worker_max_concurrent_local_activities: Annotated[int, Field(ge=1)] | None = 20
     # The worker serves Prometheus metrics (Temporal SDK's and the saga's) on HOST:METRICS_PORT
     # at /metrics; unset: no metrics endpoint. The API serves its own on its PORT.
     metrics_port: Annotated[int, Field(ge=1, le=65535)] | None = None

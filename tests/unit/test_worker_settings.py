@@ -1,5 +1,5 @@
-"""The worker's cache and slots come from its settings (WORKER_* variables); unset slots keep
-the SDK's defaults."""
+"""The worker's cache and slots come from its settings (WORKER_* variables): by default 20
+workflow-task and 20 local-activity slots, and the SDK's default for regular activities."""
 
 import secrets
 
@@ -16,15 +16,15 @@ async def test_the_worker_runs_with_the_cache_and_slots_its_settings_give(
     time_skipping_env: WorkflowEnvironment,
 ) -> None:
     settings = WorkerSettings(
-        worker_max_cached_workflows=50, worker_max_concurrent_local_activities=20
+        worker_max_cached_workflows=50, worker_max_concurrent_local_activities=30
     )
 
     async with saga_worker(time_skipping_env.client, settings) as worker:
         config = worker.config()
 
     assert config.get("max_cached_workflows") == 50
-    assert config.get("max_concurrent_local_activities") == 20
-    assert config.get("max_concurrent_workflow_tasks") is None
+    assert config.get("max_concurrent_local_activities") == 30
+    assert config.get("max_concurrent_workflow_tasks") == 20
     assert config.get("max_concurrent_activities") is None
 
 
@@ -38,7 +38,8 @@ def test_the_worker_settings_are_read_from_the_environment(
 
     assert settings.worker_max_concurrent_activities == 30
     assert settings.worker_max_cached_workflows == 0  # no cache: every task replays the history
-    assert settings.worker_max_concurrent_workflow_tasks is None
+    assert settings.worker_max_concurrent_workflow_tasks == 20
+    assert settings.worker_max_concurrent_local_activities == 20
 
 
 def test_the_worker_needs_service_tokens_but_no_api_keys_outside_development(
