@@ -13,6 +13,7 @@ request still in flight, so nothing is created after the saga gave up on it.
 from collections.abc import Callable
 from typing import TypeVar
 
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
 
@@ -64,6 +65,7 @@ def commit_or_replay(
 def claim_key(
     session: Session,
     idempotency_key: str,
+    table: type[SQLModel],
     replay_existing: Callable[[], Row | None],
     revoked: type[SQLModel],
     refusal: Callable[[str], Exception],
@@ -72,13 +74,24 @@ def claim_key(
     (committed: the caller answers it), None to go on creating; `refusal(key)` if a
     compensation revoked the key."""
     lock_idempotency_key(session, idempotency_key)
-    replayed = replay_existing()
-    if replayed is not None:
-        session.commit()
-        return replayed
-    if session.get(revoked, idempotency_key) is not None:
+    if _key_is_in(session, table, idempotency_key):
+        replayed = replay_existing()
+        if replayed is not None:
+            session.commit()
+            return replayed
+    if _key_is_in(session, revoked, idempotency_key):
         raise refusal(idempotency_key)
     return None
+
+
+def _key_is_in(session: Session, table: type[SQLModel], idempotency_key: str) -> bool:
+    """Whether a row of `table` holds the key: one indexed Core lookup, no ORM object (the
+    common answer, for a first request, is no)."""
+    columns = table.__table__.c  # type: ignore[attr-defined]
+    found = session.connection().execute(
+        sa_select(columns.idempotency_key).where(columns.idempotency_key == idempotency_key)
+    )
+    return found.first() is not None
 
 
 def undo_by_key(

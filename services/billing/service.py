@@ -49,7 +49,9 @@ def create_charge(
     def replay_existing() -> Charge | None:
         return replay(session, Charge, idempotency_key, fingerprint)
 
-    replayed = claim_key(session, idempotency_key, replay_existing, RevokedChargeKey, ChargeRevoked)
+    replayed = claim_key(
+        session, idempotency_key, Charge, replay_existing, RevokedChargeKey, ChargeRevoked
+    )
     if replayed is not None:
         return replayed, False
     domain.authorize(request.payment_token)
@@ -127,7 +129,9 @@ def refund_part(
     def replay_existing() -> Refund | None:
         return _replay_refund(session, charge_id, idempotency_key, fingerprint)
 
-    replayed = claim_key(session, idempotency_key, replay_existing, RevokedRefundKey, RefundRevoked)
+    replayed = claim_key(
+        session, idempotency_key, Refund, replay_existing, RevokedRefundKey, RefundRevoked
+    )
     if replayed is not None:
         return replayed, False
     charge = _lock_charge(session, charge_id)
