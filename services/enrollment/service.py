@@ -105,7 +105,7 @@ def reserve_seat(
     if replayed is not None:
         return replayed, False
     # Core statements, not the ORM's: nothing here needs an ORM object, and on the saga's hot
-    # path they cost a third less (docs/benchmarks.md, tuning log entry 24).
+    # path the reservation costs a quarter less so (docs/benchmarks.md, tuning log entry 24).
     connection = session.connection()
     courses = Course.__table__.c  # type: ignore[attr-defined]
     course = connection.execute(
