@@ -59,13 +59,23 @@ def test_a_rollback_and_a_session_closed_mid_transaction_release_it(engine: Engi
         session.commit()
 
 
-def test_another_thread_waits_for_the_lock_then_runs(engine: Engine) -> None:
+def test_another_thread_waits_on_the_lock_not_in_sqlites_busy_handler(engine: Engine) -> None:
+    # The waiting connection gets no busy timeout at all: were it to reach SQLite while the
+    # first transaction holds the write lock, its BEGIN IMMEDIATE would fail at once.
+    waiting = engine.raw_connection()
+    connection = waiting.dbapi_connection
+    assert isinstance(connection, SerialisedConnection)
+    connection.execute("PRAGMA busy_timeout=0")
     counted: list[int] = []
+    failures: list[sqlite3.Error] = []
 
     def count_the_seats() -> None:
-        with Session(engine) as session:
-            counted.append(session.execute(text("SELECT count(*) FROM seat")).scalar_one())
-            session.commit()
+        try:
+            connection.begin_immediate()
+            counted.append(connection.execute("SELECT count(*) FROM seat").fetchone()[0])
+            connection.commit()
+        except sqlite3.Error as error:
+            failures.append(error)
 
     with Session(engine) as session:
         session.execute(text("INSERT INTO seat DEFAULT VALUES"))
@@ -75,7 +85,9 @@ def test_another_thread_waits_for_the_lock_then_runs(engine: Engine) -> None:
         assert reader.is_alive() and counted == []  # queued behind this transaction
         session.commit()
     reader.join(timeout=10)
+    waiting.close()
 
+    assert failures == []
     assert counted == [1]
 
 
