@@ -64,8 +64,11 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     that a replay checks the code the way the worker runs it. Every module the workflow imports
     (pydantic, the contracts, ...) is shared with the sandbox instead of being imported afresh
     into each workflow run's own copy, as the SDK advises for speed (docs/benchmarks.md, tuning
-    log). The sandbox's restrictions stay: workflow code still cannot read the clock, the disk
-    or the network; orchestrator/sandbox.py takes two of its per-task costs away."""
+    log). The sandbox's builtins restrictions stay (`open`, `input` and `breakpoint` are
+    refused: tests/unit/test_sandbox.py); with every module passed through, module members
+    such as `datetime.datetime.now` are not intercepted, so the workflows' determinism rests on
+    what they import (the import contracts, `make lint`) and on `workflow.now()`.
+    orchestrator/sandbox.py takes two of the sandbox's per-task costs away."""
     return CompiledEntrySandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_all_modules()
     )

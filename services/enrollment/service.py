@@ -104,8 +104,8 @@ def reserve_seat(
     )
     if replayed is not None:
         return replayed, False
-    # Core statements, not the ORM's: nothing here needs an ORM object, and on the saga's hot
-    # path the reservation costs a quarter less so (docs/benchmarks.md, tuning log entry 24).
+    # Core statements, not the ORM's: nothing here needs an ORM object, and the ORM's UPDATE
+    # evaluates the session's identity map first (docs/benchmarks.md, tuning log entry 24).
     connection = session.connection()
     courses = Course.__table__.c  # type: ignore[attr-defined]
     course = connection.execute(
