@@ -12,7 +12,9 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
+from sqlalchemy import insert as sa_insert
+from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, Session, SQLModel
 
@@ -59,29 +61,36 @@ class Start(StrEnum):
     OTHER_MODE = "other-mode"
 
 
-def _claimed_mode(session: Session, student_id: str) -> str | None:
+def _claimed_mode(bind: Session | Connection, student_id: str) -> str | None:
     """The student's mode, under a per-student lock held until the transaction ends (SQLite's
     `BEGIN IMMEDIATE` serialises every transaction anyway). A choreographed saga from before
-    the claims is known by its registry row."""
-    lock_for_transaction(session, f"saga-mode:{student_id}")
-    claim = session.get(SagaModeClaim, student_id)
-    if claim is not None:
-        return claim.mode
-    return CHOREOGRAPHY if session.get(ChoreographedSaga, student_id) is not None else None
+    the claims is known by its registry row. Core lookups, no ORM objects: every orchestrated
+    start asks (docs/benchmarks.md, tuning log, entry 25)."""
+    lock_for_transaction(bind, f"saga-mode:{student_id}")
+    claims = SagaModeClaim.__table__.c  # type: ignore[attr-defined]
+    mode: str | None = bind.execute(
+        sa_select(claims.mode).where(claims.student_id == student_id)
+    ).scalar()
+    if mode is not None:
+        return mode
+    registry = ChoreographedSaga.__table__.c  # type: ignore[attr-defined]
+    known = bind.execute(
+        sa_select(registry.student_id).where(registry.student_id == student_id)
+    ).first()
+    return CHOREOGRAPHY if known is not None else None
 
 
 def claim_orchestration(engine: Engine, student_id: str) -> bool:
     """Claim the student for an orchestrated saga (again: idempotent); False if the student's
     saga is choreographed. Call before starting the workflow."""
-    with Session(engine, expire_on_commit=False) as session:
-        mode = _claimed_mode(session, student_id)
-        if mode is None:
-            session.add(SagaModeClaim(student_id=student_id, mode=ORCHESTRATION, claimed_at=_now()))
-        try:
-            session.commit()
-        except IntegrityError:  # PostgreSQL, a claim that committed meanwhile: read it
-            session.rollback()
-            return claim_orchestration(engine, student_id)
+    try:
+        with engine.begin() as connection:
+            mode = _claimed_mode(connection, student_id)
+            if mode is None:
+                claim = {"student_id": student_id, "mode": ORCHESTRATION, "claimed_at": _now()}
+                connection.execute(sa_insert(SagaModeClaim.__table__).values(**claim))  # type: ignore[attr-defined]
+    except IntegrityError:  # PostgreSQL, a claim that committed meanwhile: read it
+        return claim_orchestration(engine, student_id)
     return mode in (None, ORCHESTRATION)
 
 

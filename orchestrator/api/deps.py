@@ -1,4 +1,7 @@
-"""The API's dependencies: what the app's lifespan built (app.state), typed for the routes."""
+"""The API's dependencies: what the app's lifespan built (app.state), typed for the routes.
+
+All async: FastAPI runs a sync dependency on its thread pool, a thread hop per dependency per
+request for an attribute read (docs/benchmarks.md, tuning log, entry 25)."""
 
 from typing import Annotated
 
@@ -10,22 +13,22 @@ from orchestrator.clients import EnrollmentClient
 from orchestrator.config import OrchestratorSettings
 
 
-def get_client(request: Request) -> Client:
+async def get_client(request: Request) -> Client:
     client: Client = request.app.state.temporal
     return client
 
 
-def get_settings(request: Request) -> OrchestratorSettings:
+async def get_settings(request: Request) -> OrchestratorSettings:
     settings: OrchestratorSettings = request.app.state.settings
     return settings
 
 
-def get_choreography(request: Request) -> Choreography | None:
+async def get_choreography(request: Request) -> Choreography | None:
     choreography: Choreography | None = request.app.state.choreography
     return choreography
 
 
-def get_enrollment(request: Request) -> EnrollmentClient:
+async def get_enrollment(request: Request) -> EnrollmentClient:
     enrollment: EnrollmentClient = request.app.state.enrollment
     return enrollment
 
