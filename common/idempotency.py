@@ -13,6 +13,7 @@ request still in flight, so nothing is created after the saga gave up on it.
 from collections.abc import Callable
 from typing import TypeVar
 
+from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, SQLModel, col, select
@@ -48,9 +49,16 @@ def replay(
 def commit_or_replay(
     session: Session, row: Row, replay_existing: Callable[[], Row | None]
 ) -> tuple[Row, bool]:
-    """Commit a newly created row; if its key was taken meanwhile, answer the winner's row."""
-    session.add(row)
+    """Commit a newly created row; if its key was taken meanwhile, answer the winner's row.
+
+    The row goes in as one Core INSERT of its columns, not through the session: the ORM's
+    flush sorts its unit of work (and a charge's refunds relationship) for a single new row
+    (docs/benchmarks.md, tuning log, entry 25). The row answered stays transient, its fields
+    as given (every column has its value in Python: no server defaults)."""
+    table = type(row).__table__  # type: ignore[attr-defined]
+    values = {column.key: getattr(row, column.key) for column in table.columns}
     try:
+        session.connection().execute(sa_insert(table).values(**values))
         session.commit()
     except IntegrityError:
         session.rollback()

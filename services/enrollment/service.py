@@ -175,7 +175,15 @@ def confirm_enrollment(
 ) -> Enrollment:
     """Confirm a held seat; refused if the enrollment was cancelled or its course is one of
     `closed_courses` (EnrollmentSettings.unconfirmable_courses)."""
-    enrollment = _lock_enrollment(session, enrollment_id)
+    # Core statements, as the reservation's: every saga confirms (tuning log, entry 25).
+    connection = session.connection()
+    enrollments = Enrollment.__table__  # type: ignore[attr-defined]
+    locked = connection.execute(
+        sa_select(enrollments).where(enrollments.c.enrollment_id == enrollment_id).with_for_update()
+    ).first()
+    if locked is None:
+        raise EnrollmentNotFound(enrollment_id)
+    enrollment = Enrollment(**locked._mapping)
     new_status = domain.confirmed(
         enrollment_id,
         EnrollmentStatus(enrollment.status),
@@ -183,6 +191,11 @@ def confirm_enrollment(
     )
     if new_status != enrollment.status:
         _set_status(enrollment, new_status)
+        connection.execute(
+            update(enrollments)
+            .where(enrollments.c.enrollment_id == enrollment_id)
+            .values(status=enrollment.status, updated_at=enrollment.updated_at)
+        )
     session.commit()
     return enrollment
 
