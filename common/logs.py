@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, unquote
@@ -40,7 +40,8 @@ class SagaLogContext:
     run_id: str | None = None
 
     def fields(self) -> dict[str, str]:
-        return {name: value for name, value in asdict(self).items() if value is not None}
+        # Not dataclasses.asdict: it deep-copies, and every log line about a saga asks.
+        return {name: value for name in SAGA_FIELDS if (value := getattr(self, name)) is not None}
 
     def baggage(self) -> str:
         """The ids as W3C baggage entries (`saga.student_id=...,...`), values percent-encoded."""
