@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from sqlalchemy import Engine
+from sqlmodel import Session
 
 from choreography import sagas, tracker
 from choreography.events import (
@@ -47,6 +48,16 @@ def test_the_first_claim_decides_the_mode_and_claims_are_idempotent(engine: Engi
     assert sagas.start_saga(engine, student_created("stu-c")) is sagas.Start.CREATED
     assert sagas.start_saga(engine, student_created("stu-c")) is sagas.Start.EXISTS
     assert not sagas.claim_orchestration(engine, "stu-c")
+
+
+def test_a_choreographed_saga_from_before_the_claims_keeps_its_mode(engine: Engine) -> None:
+    with Session(engine) as session:  # a registry row and no claim, as such sagas were stored
+        session.add(sagas.ChoreographedSaga(student_id="stu-old", course_id="CS101"))
+        session.commit()
+
+    assert not sagas.claim_orchestration(engine, "stu-old")
+    with Session(engine) as session:
+        assert session.get(sagas.SagaModeClaim, "stu-old") is None
 
 
 def test_racing_starts_in_both_modes_leave_one_mode_per_student(engine: Engine) -> None:
