@@ -193,6 +193,19 @@ def _base_env(inherited: Mapping[str, str]) -> dict[str, str]:
     return env
 
 
+def temporal_server_options() -> list[str]:
+    """What the dev server is tuned and set up with, beyond where it listens and stores: the
+    saga's search attributes, the SQLite pragmas and the dynamic config above."""
+    options: list[str] = []
+    for key in SEARCH_ATTRIBUTES:
+        options += ["--search-attribute", f"{key.name}=Keyword"]
+    for pragma in TEMPORAL_SQLITE_PRAGMAS:
+        options += ["--sqlite-pragma", pragma]
+    for value in TEMPORAL_DYNAMIC_CONFIG:
+        options += ["--dynamic-config-value", value]
+    return options
+
+
 def temporal(
     settings: DevstackSettings, data_dir: Path, base: dict[str, str], secrets: Mapping[str, str]
 ) -> Component:
@@ -216,12 +229,7 @@ def temporal(
         "--ui-codec-endpoint",
         f"{settings.codec_server_url}/{secrets['CODEC_SERVER_TOKEN']}",
     ]
-    for key in SEARCH_ATTRIBUTES:
-        command += ["--search-attribute", f"{key.name}=Keyword"]
-    for pragma in TEMPORAL_SQLITE_PRAGMAS:
-        command += ["--sqlite-pragma", pragma]
-    for value in TEMPORAL_DYNAMIC_CONFIG:
-        command += ["--dynamic-config-value", value]
+    command += temporal_server_options()
     return Component(
         name="temporal",
         command=command,

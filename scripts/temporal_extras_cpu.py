@@ -1,7 +1,8 @@
 """What the saga's extras cost Temporal: the dev server's CPU per workflow for floor-local's shape
 (three no-op local activities) plain, with the onboarding saga's search attributes at start and
 its status upsert at the end, with its static summary too, and with its sealed payloads too;
-interleaved rounds on one dev server started as `make up` starts it (tuning log,
+interleaved rounds on one headless dev server with the options `make up` gives it (search
+attributes, SQLite pragmas, dynamic config: devstack/components.py; tuning log,
 docs/benchmarks.md, entry 27).
 
     .venv/bin/python -m scripts.temporal_extras_cpu [--workflows N] [--rounds R]
@@ -11,14 +12,11 @@ Only the server is measured: the worker runs in this process, without the sandbo
 
 import argparse
 import asyncio
-import os
-import socket
 import statistics
 import subprocess
 import tempfile
 import uuid
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 from temporalio import activity, workflow
@@ -26,12 +24,14 @@ from temporalio.client import Client
 from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from bench.measure import sample
 from common.payload_keys import new_key_entry, parse_keys
-from devstack.components import TEMPORAL_CLI, TEMPORAL_DYNAMIC_CONFIG, TEMPORAL_SQLITE_PRAGMAS
+from devstack.components import TEMPORAL_CLI, temporal_server_options
+from devstack.config import free_ports
 from orchestrator.process_exit import run_and_exit
 from orchestrator.temporal import data_converter
 from sagas.visibility import SAGA_STATUS, SAGA_TYPE
-from workflows.visibility import COURSE_ID, SEARCH_ATTRIBUTES, STUDENT_ID
+from workflows.visibility import COURSE_ID, STUDENT_ID
 
 VARIANTS = ("plain", "attributes", "summary", "sealed")
 CONCURRENCY = 100
@@ -55,18 +55,6 @@ class ThreeLocalSteps:
             )
         if upsert_status:
             workflow.upsert_search_attributes([SAGA_STATUS.value_set("COMPLETED")])
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _start_options(variant: str, student_id: str) -> dict[str, Any]:
@@ -113,19 +101,14 @@ async def _connect(address: str, sealed: bool) -> Client:
 
 
 async def measure(workflows: int, rounds: int) -> dict[str, list[float]]:
-    port = _free_port()
+    port, ui_port = free_ports(2)
     with tempfile.TemporaryDirectory() as data_dir:
         command = [
             str(TEMPORAL_CLI), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port),
-            "--ui-port", str(_free_port()), "--db-filename", f"{data_dir}/temporal.db",
+            "--ui-port", str(ui_port), "--db-filename", f"{data_dir}/temporal.db",
             "--log-level", "warn", "--headless",
+            *temporal_server_options(),
         ]  # fmt: skip
-        for key in SEARCH_ATTRIBUTES:
-            command += ["--search-attribute", f"{key.name}=Keyword"]
-        for pragma in TEMPORAL_SQLITE_PRAGMAS:
-            command += ["--sqlite-pragma", pragma]
-        for value in TEMPORAL_DYNAMIC_CONFIG:
-            command += ["--dynamic-config-value", value]
         server = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
             address = f"127.0.0.1:{port}"
@@ -150,9 +133,9 @@ async def measure(workflows: int, rounds: int) -> dict[str, list[float]]:
                 figures: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
                 for round_ in range(rounds):
                     for variant in VARIANTS if round_ % 2 == 0 else VARIANTS[::-1]:
-                        before = _cpu_seconds(server.pid)
+                        before = sample(server.pid).cpu_seconds
                         await _run_batch(clients[variant], variant, workflows)
-                        spent = _cpu_seconds(server.pid) - before
+                        spent = sample(server.pid).cpu_seconds - before
                         figures[variant].append(1000 * spent / workflows)
                 return figures
             finally:
