@@ -12,8 +12,8 @@ import uuid
 from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime
 
+from sqlalchemy import bindparam, exists, update
 from sqlalchemy import select as sa_select
-from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from common.idempotency import claim_key, commit_or_replay, replay, undo_by_key
@@ -55,6 +55,30 @@ DEFAULT_CATALOGUE = (
         tuition_cents=30_000,
         currency="USD",
     ),
+)
+
+
+# The hot path's statements, built once and run with their parameters: building a statement
+# per call, and its cache key, cost SQLAlchemy more than running it (tuning log, entry 28).
+_courses = Course.__table__.c  # type: ignore[attr-defined]
+_enrollments = Enrollment.__table__  # type: ignore[attr-defined]
+# One statement takes a seat and reads what it costs (RETURNING: SQLite 3.35+, PostgreSQL).
+_TAKE_SEAT = (
+    update(Course.__table__)  # type: ignore[attr-defined]
+    .where(_courses.course_id == bindparam("course"))
+    .where(_courses.seats_taken < _courses.capacity)
+    .values(seats_taken=_courses.seats_taken + 1)
+    .returning(_courses.tuition_cents, _courses.currency)
+)
+_COURSE_IS_KNOWN = sa_select(exists().where(_courses.course_id == bindparam("course")))
+_LOCK_ENROLLMENT = (
+    sa_select(_enrollments)
+    .where(_enrollments.c.enrollment_id == bindparam("enrollment"))
+    .with_for_update()
+)
+# The new values come as parameters named after their columns (status, updated_at).
+_UPDATE_ENROLLMENT = update(_enrollments).where(
+    _enrollments.c.enrollment_id == bindparam("enrollment")
 )
 
 
@@ -107,31 +131,24 @@ def reserve_seat(
     # Core statements, not the ORM's: nothing here needs an ORM object, and the ORM's UPDATE
     # evaluates the session's identity map first (docs/benchmarks.md, tuning log entry 24).
     connection = session.connection()
-    courses = Course.__table__.c  # type: ignore[attr-defined]
-    course = connection.execute(
-        sa_select(courses.course_id, courses.tuition_cents, courses.currency).where(
-            courses.course_id == request.course_id
-        )
-    ).first()
+    course = connection.execute(_TAKE_SEAT, {"course": request.course_id}).first()
     if course is None:
-        raise CourseNotFound(request.course_id)
-    taken = connection.execute(
-        update(Course.__table__)  # type: ignore[attr-defined]
-        .where(courses.course_id == course.course_id)
-        .where(courses.seats_taken < courses.capacity)
-        .values(seats_taken=courses.seats_taken + 1)
-    )
-    if taken.rowcount == 0:
+        known = connection.execute(_COURSE_IS_KNOWN, {"course": request.course_id}).scalar()
         session.rollback()
-        raise CourseFull(course.course_id)
+        raise CourseFull(request.course_id) if known else CourseNotFound(request.course_id)
+    # Every field given: a default_factory costs pydantic a signature inspection per row.
+    now = datetime.now(UTC)
     enrollment = Enrollment(
         enrollment_id=str(uuid.uuid4()),
         student_id=request.student_id,
-        course_id=course.course_id,
+        course_id=request.course_id,
+        status=EnrollmentStatus.PENDING,
         tuition_cents=course.tuition_cents,
         currency=course.currency,
         idempotency_key=idempotency_key,
         request_fingerprint=fingerprint,
+        created_at=now,
+        updated_at=now,
     )
     return commit_or_replay(session, enrollment, replay_existing)
 
@@ -177,10 +194,7 @@ def confirm_enrollment(
     `closed_courses` (EnrollmentSettings.unconfirmable_courses)."""
     # Core statements, as the reservation's: every saga confirms (tuning log, entry 25).
     connection = session.connection()
-    enrollments = Enrollment.__table__  # type: ignore[attr-defined]
-    locked = connection.execute(
-        sa_select(enrollments).where(enrollments.c.enrollment_id == enrollment_id).with_for_update()
-    ).first()
+    locked = connection.execute(_LOCK_ENROLLMENT, {"enrollment": enrollment_id}).first()
     if locked is None:
         raise EnrollmentNotFound(enrollment_id)
     enrollment = Enrollment(**locked._mapping)
@@ -192,9 +206,12 @@ def confirm_enrollment(
     if new_status != enrollment.status:
         _set_status(enrollment, new_status)
         connection.execute(
-            update(enrollments)
-            .where(enrollments.c.enrollment_id == enrollment_id)
-            .values(status=enrollment.status, updated_at=enrollment.updated_at)
+            _UPDATE_ENROLLMENT,
+            {
+                "enrollment": enrollment_id,
+                "status": enrollment.status,
+                "updated_at": enrollment.updated_at,
+            },
         )
     session.commit()
     return enrollment
