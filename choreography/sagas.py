@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, bindparam, exists
 from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
@@ -61,23 +61,26 @@ class Start(StrEnum):
     OTHER_MODE = "other-mode"
 
 
+# Built once and run with their parameters: every orchestrated start runs them, and building a
+# statement per call costs SQLAlchemy more than running it (tuning log, entries 25 and 28).
+_claims = SagaModeClaim.__table__.c  # type: ignore[attr-defined]
+_registry = ChoreographedSaga.__table__.c  # type: ignore[attr-defined]
+_MODE_OF_STUDENT = sa_select(
+    sa_select(_claims.mode).where(_claims.student_id == bindparam("student")).scalar_subquery(),
+    exists().where(_registry.student_id == bindparam("student")),
+)
+_INSERT_CLAIM = sa_insert(SagaModeClaim.__table__)  # type: ignore[attr-defined]
+
+
 def _claimed_mode(bind: Session | Connection, student_id: str) -> str | None:
     """The student's mode, under a per-student lock held until the transaction ends (SQLite's
     `BEGIN IMMEDIATE` serialises every transaction anyway). A choreographed saga from before
-    the claims is known by its registry row. Core lookups, no ORM objects: every orchestrated
-    start asks (docs/benchmarks.md, tuning log, entry 25)."""
+    the claims is known by its registry row. One Core statement, no ORM objects."""
     lock_for_transaction(bind, f"saga-mode:{student_id}")
-    claims = SagaModeClaim.__table__.c  # type: ignore[attr-defined]
-    mode: str | None = bind.execute(
-        sa_select(claims.mode).where(claims.student_id == student_id)
-    ).scalar()
+    mode, registered = bind.execute(_MODE_OF_STUDENT, {"student": student_id}).one()
     if mode is not None:
-        return mode
-    registry = ChoreographedSaga.__table__.c  # type: ignore[attr-defined]
-    known = bind.execute(
-        sa_select(registry.student_id).where(registry.student_id == student_id)
-    ).first()
-    return CHOREOGRAPHY if known is not None else None
+        return str(mode)
+    return CHOREOGRAPHY if registered else None
 
 
 def claim_orchestration(engine: Engine, student_id: str) -> bool:
@@ -88,7 +91,7 @@ def claim_orchestration(engine: Engine, student_id: str) -> bool:
             mode = _claimed_mode(connection, student_id)
             if mode is None:
                 claim = {"student_id": student_id, "mode": ORCHESTRATION, "claimed_at": _now()}
-                connection.execute(sa_insert(SagaModeClaim.__table__).values(**claim))  # type: ignore[attr-defined]
+                connection.execute(_INSERT_CLAIM, claim)
     except IntegrityError:  # PostgreSQL, a claim that committed meanwhile: read it
         return claim_orchestration(engine, student_id)
     return mode in (None, ORCHESTRATION)
