@@ -85,8 +85,8 @@ def claim_key(
     compensation revoked the key."""
     lock_idempotency_key(session, idempotency_key)
     probe = _key_probe(table, revoked)
-    created, revoked_key = session.connection().execute(probe, {"key": idempotency_key}).one()
-    if created:
+    taken, revoked_key = session.connection().execute(probe, {"key": idempotency_key}).one()
+    if taken:
         replayed = replay_existing()
         if replayed is not None:
             session.commit()

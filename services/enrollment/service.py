@@ -136,13 +136,12 @@ def reserve_seat(
         known = connection.execute(_COURSE_IS_KNOWN, {"course": request.course_id}).scalar()
         session.rollback()
         raise CourseFull(request.course_id) if known else CourseNotFound(request.course_id)
-    # Every field given: a default_factory costs pydantic a signature inspection per row.
+    # Timestamps given: a default_factory costs pydantic a signature inspection per row.
     now = datetime.now(UTC)
     enrollment = Enrollment(
         enrollment_id=str(uuid.uuid4()),
         student_id=request.student_id,
         course_id=request.course_id,
-        status=EnrollmentStatus.PENDING,
         tuition_cents=course.tuition_cents,
         currency=course.currency,
         idempotency_key=idempotency_key,
